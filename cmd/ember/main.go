@@ -1,0 +1,46 @@
+// Command ember is Ember's one binary. Subcommands:
+//
+//	ember selfcheck [-mode EPOLL|NIO|both] [-rpcs N] [-file-mib N]
+//	    start a transport server and client on loopback and exercise RPC,
+//	    one-way messages, chunk fetch (sendfile) and streams, printing what
+//	    it measured.
+//
+// The cluster daemons (master, worker, shuffle-service) and submit arrive
+// with their issues.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "selfcheck":
+		err = selfcheck(os.Args[2:])
+	case "help", "-h", "--help":
+		usage()
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "ember: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ember:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: ember <command> [flags]
+
+commands:
+  selfcheck   run the transport end to end on loopback (RPC, one-way, chunk fetch, stream)
+`)
+}

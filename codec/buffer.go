@@ -1,0 +1,262 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/valyala/bytebufferpool"
+	"go.uber.org/atomic"
+	"golang.org/x/sys/unix"
+)
+
+// ManagedBuffer is a body with an explicit lifetime: in-memory bytes or a
+// region of a file. It starts with one reference; Retain adds one, Release
+// drops one, and the last Release frees what the buffer holds (a pooled
+// buffer, a file descriptor, a mapping). Releasing more often than retained
+// is a programming error and panics.
+type ManagedBuffer interface {
+	// Size is the number of bytes of content.
+	Size() int64
+	// Bytes returns the content in memory. For a file segment this reads or
+	// maps the region; the slice is valid until the last Release.
+	Bytes() ([]byte, error)
+	// Reader returns a reader over the content.
+	Reader() (io.ReadCloser, error)
+	// Retain adds a reference and returns the buffer.
+	Retain() ManagedBuffer
+	// Release drops a reference.
+	Release()
+}
+
+type refCount struct{ n atomic.Int32 }
+
+func (r *refCount) init() { r.n.Store(1) }
+
+func (r *refCount) retain(what string) {
+	if r.n.Inc() <= 1 {
+		panic("codec: Retain of a released " + what)
+	}
+}
+
+// release reports whether this was the last reference.
+func (r *refCount) release(what string) bool {
+	n := r.n.Dec()
+	if n < 0 {
+		panic("codec: Release of a released " + what)
+	}
+	return n == 0
+}
+
+// BytesBuffer is a ManagedBuffer over a byte slice, optionally backed by a
+// pooled buffer that goes back to its pool on the last Release.
+type BytesBuffer struct {
+	refs   refCount
+	b      []byte
+	pooled *bytebufferpool.ByteBuffer
+	free   func()
+}
+
+// NewBytes wraps b. The caller must not change b while the buffer is shared.
+func NewBytes(b []byte) *BytesBuffer {
+	buf := &BytesBuffer{b: b}
+	buf.refs.init()
+	return buf
+}
+
+// NewPooledBytes wraps a buffer from GetBuffer; the last Release returns it
+// to the pool.
+func NewPooledBytes(bb *bytebufferpool.ByteBuffer) *BytesBuffer {
+	buf := &BytesBuffer{b: bb.B, pooled: bb}
+	buf.refs.init()
+	return buf
+}
+
+// NewBytesWithFree wraps b and calls free on the last Release.
+func NewBytesWithFree(b []byte, free func()) *BytesBuffer {
+	buf := &BytesBuffer{b: b, free: free}
+	buf.refs.init()
+	return buf
+}
+
+// Size implements ManagedBuffer.
+func (b *BytesBuffer) Size() int64 { return int64(len(b.b)) }
+
+// Bytes implements ManagedBuffer; it never fails.
+func (b *BytesBuffer) Bytes() ([]byte, error) { return b.b, nil }
+
+// Slice returns the content.
+func (b *BytesBuffer) Slice() []byte { return b.b }
+
+// Reader implements ManagedBuffer.
+func (b *BytesBuffer) Reader() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.b)), nil
+}
+
+// Retain implements ManagedBuffer.
+func (b *BytesBuffer) Retain() ManagedBuffer { b.refs.retain("BytesBuffer"); return b }
+
+// Release implements ManagedBuffer.
+func (b *BytesBuffer) Release() {
+	if !b.refs.release("BytesBuffer") {
+		return
+	}
+	if b.pooled != nil {
+		PutBuffer(b.pooled)
+		b.pooled = nil
+	}
+	if b.free != nil {
+		b.free()
+	}
+	b.b = nil
+}
+
+// FileOptions say how file segments use descriptors and memory.
+type FileOptions struct {
+	// LazyFD opens the file only when the content is first needed
+	// (spark.<module>.io.lazyFD, default true); otherwise NewFileSegment
+	// opens it at once.
+	LazyFD bool
+	// MemoryMapThreshold: Bytes maps regions of at least this many bytes
+	// instead of reading them (spark.storage.memoryMapThreshold, 2m).
+	// Zero or less means always read.
+	MemoryMapThreshold int64
+}
+
+// DefaultFileOptions are Spark's defaults.
+var DefaultFileOptions = FileOptions{LazyFD: true, MemoryMapThreshold: 2 << 20}
+
+// FileSegment is a ManagedBuffer over bytes [Offset, Offset+Length) of a file.
+// The transport sends it with sendfile(2); the bytes never pass through user
+// memory on that path.
+type FileSegment struct {
+	refs   refCount
+	path   string
+	offset int64
+	length int64
+	opts   FileOptions
+
+	mu     sync.Mutex // guards f and mapped
+	f      *os.File
+	mapped []byte
+}
+
+// NewFileSegment describes a region of path. The region is checked against
+// the file's size when the file is opened.
+func NewFileSegment(path string, offset, length int64, opts FileOptions) (*FileSegment, error) {
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("codec: bad file segment %s [%d,+%d)", path, offset, length)
+	}
+	s := &FileSegment{path: path, offset: offset, length: length, opts: opts}
+	s.refs.init()
+	if !opts.LazyFD {
+		if _, err := s.File(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Path returns the file's path.
+func (s *FileSegment) Path() string { return s.path }
+
+// Offset returns where the region starts.
+func (s *FileSegment) Offset() int64 { return s.offset }
+
+// Size implements ManagedBuffer.
+func (s *FileSegment) Size() int64 { return s.length }
+
+// File opens the file (once) and returns it. The segment owns the
+// descriptor; it is closed on the last Release.
+func (s *FileSegment) File() (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
+		return s.f, nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("codec: open file segment: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("codec: stat file segment: %w", err)
+	}
+	if s.offset+s.length > st.Size() {
+		f.Close()
+		return nil, fmt.Errorf("codec: file segment [%d,+%d) past the end of %s (%d bytes)",
+			s.offset, s.length, s.path, st.Size())
+	}
+	s.f = f
+	return f, nil
+}
+
+// Bytes implements ManagedBuffer: regions of at least MemoryMapThreshold
+// bytes are memory-mapped, smaller ones read.
+func (s *FileSegment) Bytes() ([]byte, error) {
+	f, err := s.File()
+	if err != nil {
+		return nil, err
+	}
+	if s.length == 0 {
+		return []byte{}, nil
+	}
+	if t := s.opts.MemoryMapThreshold; t > 0 && s.length >= t {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.mapped == nil {
+			page := int64(os.Getpagesize())
+			start := s.offset &^ (page - 1)
+			m, err := unix.Mmap(int(f.Fd()), start, int(s.offset-start+s.length), unix.PROT_READ, unix.MAP_SHARED)
+			if err != nil {
+				return nil, fmt.Errorf("codec: mmap file segment: %w", err)
+			}
+			s.mapped = m
+		}
+		skip := len(s.mapped) - int(s.length)
+		return s.mapped[skip:], nil
+	}
+	b := make([]byte, s.length)
+	if _, err := f.ReadAt(b, s.offset); err != nil {
+		return nil, fmt.Errorf("codec: read file segment: %w", err)
+	}
+	return b, nil
+}
+
+// Reader implements ManagedBuffer with a section reader over the region.
+// Closing it does not close the segment's file.
+func (s *FileSegment) Reader() (io.ReadCloser, error) {
+	f, err := s.File()
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(io.NewSectionReader(f, s.offset, s.length)), nil
+}
+
+// Retain implements ManagedBuffer.
+func (s *FileSegment) Retain() ManagedBuffer { s.refs.retain("FileSegment"); return s }
+
+// Release implements ManagedBuffer.
+func (s *FileSegment) Release() {
+	if !s.refs.release("FileSegment") {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mapped != nil {
+		_ = unix.Munmap(s.mapped)
+		s.mapped = nil
+	}
+	if s.f != nil {
+		_ = s.f.Close()
+		s.f = nil
+	}
+}
+
+// String describes the segment for logs.
+func (s *FileSegment) String() string {
+	return fmt.Sprintf("FileSegment{%s, offset=%d, length=%d}", s.path, s.offset, s.length)
+}

@@ -1,0 +1,347 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	_ ManagedBuffer = (*BytesBuffer)(nil)
+	_ ManagedBuffer = (*FileSegment)(nil)
+)
+
+// mustPanic runs f and reports whether it panicked with a message holding
+// want.
+func mustPanic(t *testing.T, what, want string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		if r == nil {
+			t.Errorf("%s did not panic", what)
+			return
+		}
+		if msg, _ := r.(string); !strings.Contains(msg, want) {
+			t.Errorf("%s panicked with %v, want %q", what, r, want)
+		}
+	}()
+	f()
+}
+
+func readAllOf(t *testing.T, mb ManagedBuffer) []byte {
+	t.Helper()
+	rc, err := mb.Reader()
+	if err != nil {
+		t.Fatalf("Reader: %v", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBytesBuffer(t *testing.T) {
+	b := NewBytes([]byte("payload"))
+	if b.Size() != 7 || string(b.Slice()) != "payload" {
+		t.Fatalf("Size %d Slice %q", b.Size(), b.Slice())
+	}
+	if got, err := b.Bytes(); err != nil || string(got) != "payload" {
+		t.Fatalf("Bytes: %q %v", got, err)
+	}
+	if got := readAllOf(t, b); string(got) != "payload" {
+		t.Fatalf("Reader: %q", got)
+	}
+	if r := b.Retain(); r != ManagedBuffer(b) {
+		t.Fatal("Retain returned another buffer")
+	}
+	b.Release()
+	if string(b.Slice()) != "payload" {
+		t.Fatal("content dropped while a reference remains")
+	}
+	b.Release()
+	if b.Slice() != nil {
+		t.Error("content kept after the last Release")
+	}
+	mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
+	mustPanic(t, "Retain after the last Release", "Retain of a released BytesBuffer", func() { b.Retain() })
+
+	empty := NewBytes(nil)
+	if empty.Size() != 0 || len(readAllOf(t, empty)) != 0 {
+		t.Error("empty buffer")
+	}
+	empty.Release()
+}
+
+func TestBytesBufferFree(t *testing.T) {
+	calls := 0
+	b := NewBytesWithFree([]byte("x"), func() { calls++ })
+	b.Retain()
+	b.Retain()
+	b.Release()
+	b.Release()
+	if calls != 0 {
+		t.Fatalf("free called with a reference left")
+	}
+	b.Release()
+	if calls != 1 {
+		t.Fatalf("free called %d times, want 1", calls)
+	}
+	mustPanic(t, "over-release", "Release of a released", b.Release)
+	if calls != 1 {
+		t.Fatalf("free called again by the over-release")
+	}
+}
+
+func TestBytesBufferPooled(t *testing.T) {
+	bb := GetBuffer()
+	bb.B = append(bb.B[:0], "pooled bytes"...)
+	b := NewPooledBytes(bb)
+	if got, _ := b.Bytes(); string(got) != "pooled bytes" {
+		t.Fatalf("Bytes = %q", got)
+	}
+	b.Retain()
+	b.Release()
+	if bb.Len() != len("pooled bytes") {
+		t.Fatal("pooled buffer returned while a reference remains")
+	}
+	b.Release()
+	// bytebufferpool resets a buffer when it takes it back.
+	if bb.Len() != 0 {
+		t.Errorf("pooled buffer not returned to the pool (len %d)", bb.Len())
+	}
+	if b.Slice() != nil {
+		t.Error("content kept after the last Release")
+	}
+}
+
+// TestBytesBufferConcurrentRefs: racing Retain/Release pairs leave exactly
+// one reference, and the last Release frees once.
+func TestBytesBufferConcurrentRefs(t *testing.T) {
+	var freed sync.WaitGroup
+	freed.Add(1)
+	calls := 0
+	var mu sync.Mutex
+	b := NewBytesWithFree([]byte("shared"), func() { mu.Lock(); calls++; mu.Unlock(); freed.Done() })
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				r := b.Retain()
+				if got, _ := r.Bytes(); string(got) != "shared" {
+					panic("content changed while shared")
+				}
+				r.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	b.Release()
+	freed.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("free called %d times", calls)
+	}
+}
+
+func writeTemp(t *testing.T, n int) (string, []byte) {
+	t.Helper()
+	data := seqBytes(n)
+	path := filepath.Join(t.TempDir(), "segment.data")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+func TestFileSegmentRead(t *testing.T) {
+	path, data := writeTemp(t, 100_000)
+	opts := FileOptions{LazyFD: true, MemoryMapThreshold: 1 << 20}
+	s, err := NewFileSegment(path, 1234, 5000, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if s.Path() != path || s.Offset() != 1234 || s.Size() != 5000 {
+		t.Errorf("Path %q Offset %d Size %d", s.Path(), s.Offset(), s.Size())
+	}
+	if !strings.Contains(s.String(), path) || !strings.Contains(s.String(), "offset=1234") {
+		t.Errorf("String = %q", s.String())
+	}
+	if s.f != nil {
+		t.Error("LazyFD segment opened the file at construction")
+	}
+	got, err := s.Bytes()
+	if err != nil || !bytes.Equal(got, data[1234:6234]) {
+		t.Fatalf("Bytes: %v", err)
+	}
+	if s.mapped != nil {
+		t.Error("region below MemoryMapThreshold was mapped")
+	}
+	if got := readAllOf(t, s); !bytes.Equal(got, data[1234:6234]) {
+		t.Fatal("Reader returned other bytes")
+	}
+	// Closing the reader leaves the segment usable.
+	if got := readAllOf(t, s); !bytes.Equal(got, data[1234:6234]) {
+		t.Fatal("second Reader returned other bytes")
+	}
+	f1, _ := s.File()
+	f2, _ := s.File()
+	if f1 == nil || f1 != f2 {
+		t.Error("File opened the file twice")
+	}
+}
+
+func TestFileSegmentMmap(t *testing.T) {
+	page := os.Getpagesize()
+	path, data := writeTemp(t, 5*page+123)
+	for _, c := range []struct{ off, n int64 }{
+		{0, int64(len(data))},                    // whole file
+		{100, int64(2 * page)},                   // unaligned start
+		{int64(page), int64(page)},               // aligned start
+		{int64(3*page + 7), int64(2*page + 116)}, // up to the last byte
+	} {
+		s, err := NewFileSegment(path, c.off, c.n, FileOptions{LazyFD: true, MemoryMapThreshold: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Bytes()
+		if err != nil {
+			t.Fatalf("[%d,+%d) Bytes: %v", c.off, c.n, err)
+		}
+		if s.mapped == nil {
+			t.Errorf("[%d,+%d): region over the threshold was not mapped", c.off, c.n)
+		}
+		if !bytes.Equal(got, data[c.off:c.off+c.n]) {
+			t.Fatalf("[%d,+%d): mapped bytes differ", c.off, c.n)
+		}
+		again, _ := s.Bytes()
+		if &again[0] != &got[0] {
+			t.Error("second Bytes mapped again")
+		}
+		s.Release()
+		if s.mapped != nil || s.f != nil {
+			t.Error("Release kept the mapping or the file")
+		}
+	}
+	// Zero-length segments never map.
+	s, err := NewFileSegment(path, 10, 0, FileOptions{LazyFD: true, MemoryMapThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Bytes(); err != nil || len(got) != 0 || s.mapped != nil {
+		t.Errorf("empty segment: %d bytes, %v", len(got), err)
+	}
+	s.Release()
+	// With the threshold off, big regions are read.
+	s, err = NewFileSegment(path, 0, int64(len(data)), FileOptions{LazyFD: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Bytes(); err != nil || !bytes.Equal(got, data) || s.mapped != nil {
+		t.Errorf("threshold 0: %v mapped=%v", err, s.mapped != nil)
+	}
+	s.Release()
+}
+
+func TestFileSegmentErrors(t *testing.T) {
+	path, _ := writeTemp(t, 1000)
+	missing := filepath.Join(t.TempDir(), "missing")
+
+	// Lazy: construction succeeds, the first use fails.
+	s, err := NewFileSegment(path, 900, 101, DefaultFileOptions)
+	if err != nil {
+		t.Fatalf("lazy segment past EOF failed at construction: %v", err)
+	}
+	if _, err := s.File(); err == nil {
+		t.Error("File on a segment past EOF succeeded")
+	}
+	if _, err := s.Bytes(); err == nil {
+		t.Error("Bytes on a segment past EOF succeeded")
+	}
+	if _, err := s.Reader(); err == nil {
+		t.Error("Reader on a segment past EOF succeeded")
+	}
+	s.Release()
+	s, err = NewFileSegment(missing, 0, 1, DefaultFileOptions)
+	if err != nil {
+		t.Fatalf("lazy segment of a missing file failed at construction: %v", err)
+	}
+	if _, err := s.File(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("File of a missing file: %v", err)
+	}
+	s.Release()
+
+	// Eager: construction opens and checks.
+	eager := FileOptions{LazyFD: false, MemoryMapThreshold: 2 << 20}
+	if _, err := NewFileSegment(missing, 0, 1, eager); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("eager segment of a missing file: %v", err)
+	}
+	if _, err := NewFileSegment(path, 1000, 1, eager); err == nil {
+		t.Error("eager segment past EOF accepted")
+	}
+	s, err = NewFileSegment(path, 0, 1000, eager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.f == nil {
+		t.Error("eager segment did not open the file")
+	}
+	s.Release()
+
+	for _, bad := range [][2]int64{{-1, 1}, {0, -1}} {
+		if _, err := NewFileSegment(path, bad[0], bad[1], DefaultFileOptions); err == nil {
+			t.Errorf("segment [%d,+%d) accepted", bad[0], bad[1])
+		}
+	}
+	if !DefaultFileOptions.LazyFD || DefaultFileOptions.MemoryMapThreshold != 2<<20 {
+		t.Errorf("DefaultFileOptions = %+v, want Spark's (lazy, 2m)", DefaultFileOptions)
+	}
+}
+
+// TestFileSegmentReleaseClosesFile: the descriptor lives as long as the last
+// reference.
+func TestFileSegmentReleaseClosesFile(t *testing.T) {
+	path, data := writeTemp(t, 10_000)
+	s, err := NewFileSegment(path, 0, 10_000, FileOptions{LazyFD: false, MemoryMapThreshold: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Bytes(); err != nil {
+		t.Fatal(err)
+	}
+	s.Retain()
+	s.Release()
+	if f.Fd() == ^uintptr(0) {
+		t.Fatal("file closed while a reference remains")
+	}
+	if got, err := s.Bytes(); err != nil || !bytes.Equal(got, data) {
+		t.Fatal("content gone while a reference remains")
+	}
+	s.Release()
+	if f.Fd() != ^uintptr(0) {
+		t.Error("file still open after the last Release")
+	}
+	if err := f.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Close after the last Release: %v, want os.ErrClosed", err)
+	}
+	if s.f != nil || s.mapped != nil {
+		t.Error("segment keeps the file or the mapping")
+	}
+	mustPanic(t, "over-release", "Release of a released FileSegment", s.Release)
+	mustPanic(t, "Retain after the last Release", "Retain of a released FileSegment", func() { s.Retain() })
+}

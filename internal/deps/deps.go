@@ -1,0 +1,14 @@
+//go:build tools
+
+// Package deps pins the modules Ember builds on, so `go mod tidy` keeps them
+// while the packages that use them are being written.
+package deps
+
+import (
+	_ "github.com/bytedance/sonic"
+	_ "github.com/cloudwego/netpoll"
+	_ "github.com/valyala/bytebufferpool"
+	_ "go.uber.org/atomic"
+	_ "go.uber.org/goleak"
+	_ "golang.org/x/sys/unix"
+)

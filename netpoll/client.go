@@ -1,0 +1,813 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ember-rpc/ember/codec"
+	"github.com/valyala/bytebufferpool"
+	"go.uber.org/atomic"
+)
+
+// Client is one transport connection, from either end: Spark's
+// TransportClient together with the channel's request and response handlers.
+// A client made by a ClientFactory sends requests to a server; the server's
+// side of the same connection is also a Client, handed to its RpcHandler,
+// and can send requests back.
+//
+// All methods are safe for concurrent use. Every callback of a request is
+// called exactly once: with the answer, or with an error when the
+// connection ends first.
+type Client struct {
+	ctx     *Context
+	raw     rawConn
+	handler RpcHandler
+	remote  string
+	log     *slog.Logger
+	server  *Server // the accepting server, nil for dialed clients
+
+	clientID atomic.String // set by authentication
+	nextID   atomic.Int64
+	lastReq  atomic.Int64 // nanotime of the last request sent
+	lastIO   atomic.Int64 // nanotime of the last read or write
+	timedOut atomic.Bool
+	closed   atomic.Bool
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the connection is fully torn down
+	closeErr  error         // set before done is closed
+
+	wmu      sync.Mutex // guards the writer fields below
+	queue    []outMsg
+	spare    []outMsg
+	flushing bool
+	werr     error
+	iov      [][]byte // the flusher's scratch
+
+	mu           sync.Mutex // guards the outstanding requests below
+	rpcs         map[int64]RpcResponseCallback
+	fetches      map[codec.StreamChunkID]ChunkReceivedCallback
+	metas        map[int64]MergedBlockMetaCallback
+	streams      []streamWait // FIFO: stream responses are matched in order
+	streamActive bool         // a stream body is being received
+
+	dec    codec.Decoder // owned by the reading side
+	timer  *time.Timer
+	worker uint32 // the chunk-fetch worker serving this connection
+}
+
+type streamWait struct {
+	id string
+	cb StreamCallback
+}
+
+// outMsg is one queued frame: a header in a pooled buffer and an optional
+// body (bytes, or a managed buffer that is released once sent).
+type outMsg struct {
+	hdr  *bytebufferpool.ByteBuffer
+	body []byte
+	buf  codec.ManagedBuffer
+	// for transfer accounting once written
+	chunkStream int64
+	streamName  string
+	tracked     uint8 // 0 none, 1 chunk, 2 stream
+	done        chan error
+}
+
+const (
+	trackNone uint8 = iota
+	trackChunk
+	trackStream
+)
+
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *Client {
+	c := &Client{
+		ctx:     ctx,
+		raw:     raw,
+		handler: handler,
+		server:  server,
+		log:     ctx.log,
+		done:    make(chan struct{}),
+		rpcs:    make(map[int64]RpcResponseCallback),
+		fetches: make(map[codec.StreamChunkID]ChunkReceivedCallback),
+		metas:   make(map[int64]MergedBlockMetaCallback),
+	}
+	if a := raw.remoteAddr(); a != nil {
+		c.remote = a.String()
+	}
+	c.dec.MaxFrameLength = ctx.conf.MaxFrameLength
+	c.worker = ctx.pickWorker()
+	// Request ids need only be unique per connection: start at a random
+	// non-negative value and count up.
+	c.nextID.Store(rand.Int64N(1 << 62))
+	now := nanotime()
+	c.lastIO.Store(now)
+	c.lastReq.Store(now)
+	if t := ctx.conf.ConnectionTimeout; t > 0 {
+		c.timer = time.AfterFunc(t, c.checkIdle)
+	}
+	return c
+}
+
+// RemoteAddr returns the peer's address as host:port.
+func (c *Client) RemoteAddr() string { return c.remote }
+
+// LocalAddr returns this end's socket address.
+func (c *Client) LocalAddr() net.Addr { return c.raw.localAddr() }
+
+// IsActive reports whether the connection is open and has not timed out.
+func (c *Client) IsActive() bool { return !c.closed.Load() && !c.timedOut.Load() }
+
+// ClientID returns the id the peer authenticated as, or "".
+func (c *Client) ClientID() string { return c.clientID.Load() }
+
+// SetClientID records the authenticated id (used by auth bootstraps).
+func (c *Client) SetClientID(id string) { c.clientID.Store(id) }
+
+// Done is closed once the connection has been torn down.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection closed, once Done is closed.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.closeErr
+	default:
+		return nil
+	}
+}
+
+// Handler returns the handler serving requests on this connection.
+func (c *Client) Handler() RpcHandler { return c.handler }
+
+func (c *Client) String() string { return "Client(" + c.remote + ")" }
+
+func (c *Client) newRequestID() int64 { return c.nextID.Inc() & (1<<63 - 1) }
+
+func (c *Client) closedError() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return &ConnError{Op: "close", Addr: c.remote, Err: ErrClosed}
+}
+
+// SendRpc sends payload as an RpcRequest and returns its request id. The
+// answer (or a failure) goes to cb. payload must not be changed until cb
+// has been called.
+func (c *Client) SendRpc(payload []byte, cb RpcResponseCallback) int64 {
+	return c.sendRpc(payload, nil, cb)
+}
+
+// SendRpcBuffer is SendRpc for a managed buffer, released once written.
+func (c *Client) SendRpcBuffer(payload codec.ManagedBuffer, cb RpcResponseCallback) int64 {
+	return c.sendRpc(nil, payload, cb)
+}
+
+func (c *Client) sendRpc(payload []byte, buf codec.ManagedBuffer, cb RpcResponseCallback) int64 {
+	id := c.newRequestID()
+	c.lastReq.Store(nanotime())
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		if buf != nil {
+			buf.Release()
+		}
+		cb.OnFailure(c.closedError())
+		return id
+	}
+	c.rpcs[id] = cb
+	c.mu.Unlock()
+	m := codec.Message{Type: codec.TypeRpcRequest, RequestID: id}
+	if err := c.write(&m, payload, buf, nil); err != nil {
+		if cb := c.takeRpc(id); cb != nil {
+			cb.OnFailure(fmt.Errorf("netpoll: failed to send RPC %d to %s: %w", id, c.remote, err))
+		}
+	}
+	return id
+}
+
+// syncWaiter is what SendRpcSync waits on; pooled, since most calls end well.
+type syncWaiter struct {
+	ch   chan struct{}
+	resp []byte
+	err  error
+}
+
+func (w *syncWaiter) OnSuccess(resp []byte) {
+	w.resp = append(w.resp[:0:0], resp...)
+	w.ch <- struct{}{}
+}
+
+func (w *syncWaiter) OnFailure(err error) {
+	w.err = err
+	w.ch <- struct{}{}
+}
+
+var waiterPool = sync.Pool{New: func() any { return &syncWaiter{ch: make(chan struct{}, 1)} }}
+
+// SendRpcSync sends payload and waits up to timeout (no limit if <= 0) for
+// the answer. On timeout the request stays outstanding, as in Spark; call
+// RemoveRpcRequest to drop it.
+func (c *Client) SendRpcSync(payload []byte, timeout time.Duration) ([]byte, error) {
+	w := waiterPool.Get().(*syncWaiter)
+	id := c.SendRpc(payload, w)
+	if timeout <= 0 {
+		<-w.ch
+	} else {
+		t := time.NewTimer(timeout)
+		select {
+		case <-w.ch:
+			t.Stop()
+		case <-t.C:
+			// The waiter may still be completed later: never reuse it.
+			return nil, &TimeoutError{Op: fmt.Sprintf("RPC %d", id), Addr: c.remote, After: timeout}
+		}
+	}
+	resp, err := w.resp, w.err
+	w.resp, w.err = nil, nil
+	waiterPool.Put(w)
+	return resp, err
+}
+
+// Send sends payload as a OneWayMessage. payload must not be changed
+// afterwards. The error reports only a connection already closed; a later
+// write failure closes the connection.
+func (c *Client) Send(payload []byte) error {
+	m := codec.Message{Type: codec.TypeOneWayMessage}
+	return c.write(&m, payload, nil, nil)
+}
+
+// SendBuffer is Send for a managed buffer, released once written.
+func (c *Client) SendBuffer(payload codec.ManagedBuffer) error {
+	m := codec.Message{Type: codec.TypeOneWayMessage}
+	return c.write(&m, nil, payload, nil)
+}
+
+// FetchChunk asks for chunk chunkIndex of stream streamID.
+func (c *Client) FetchChunk(streamID int64, chunkIndex int32, cb ChunkReceivedCallback) {
+	id := codec.StreamChunkID{StreamID: streamID, ChunkIndex: chunkIndex}
+	c.lastReq.Store(nanotime())
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		cb.OnFailure(chunkIndex, c.closedError())
+		return
+	}
+	c.fetches[id] = cb
+	c.mu.Unlock()
+	m := codec.Message{Type: codec.TypeChunkFetchRequest, Chunk: id}
+	if err := c.write(&m, nil, nil, nil); err != nil {
+		c.mu.Lock()
+		cb, ok := c.fetches[id]
+		delete(c.fetches, id)
+		c.mu.Unlock()
+		if ok {
+			cb.OnFailure(chunkIndex, fmt.Errorf("netpoll: failed to send request for %d_%d to %s: %w", streamID, chunkIndex, c.remote, err))
+		}
+	}
+}
+
+// Stream asks for the named stream; its bytes go to cb in order. Stream
+// answers are matched in request order, so the callback is queued and the
+// request written in one step.
+func (c *Client) Stream(streamID string, cb StreamCallback) {
+	c.lastReq.Store(nanotime())
+	m := codec.Message{Type: codec.TypeStreamRequest, Stream: streamID}
+	hdr, err := codec.EncodeHeader(&m, 0)
+	if err != nil {
+		cb.OnFailure(streamID, err)
+		return
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		codec.PutBuffer(hdr)
+		cb.OnFailure(streamID, c.closedError())
+		return
+	}
+	c.streams = append(c.streams, streamWait{streamID, cb})
+	flush, err := c.enqueue(outMsg{hdr: hdr})
+	c.mu.Unlock()
+	if err != nil {
+		return // the close that caused it fails the queued callback
+	}
+	if flush {
+		c.flush()
+	}
+}
+
+// UploadStream sends meta in an UploadStream frame followed by body's raw
+// bytes; the peer's completion reply (or failure) goes to cb. body is
+// released once written.
+func (c *Client) UploadStream(meta []byte, body codec.ManagedBuffer, cb RpcResponseCallback) int64 {
+	id := c.newRequestID()
+	c.lastReq.Store(nanotime())
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		body.Release()
+		cb.OnFailure(c.closedError())
+		return id
+	}
+	c.rpcs[id] = cb
+	c.mu.Unlock()
+	m := codec.Message{Type: codec.TypeUploadStream, RequestID: id, Meta: meta}
+	if err := c.write(&m, nil, body, nil); err != nil {
+		if cb := c.takeRpc(id); cb != nil {
+			cb.OnFailure(fmt.Errorf("netpoll: failed to send upload %d to %s: %w", id, c.remote, err))
+		}
+	}
+	return id
+}
+
+// SendMergedBlockMetaReq asks for the merged block meta of a reduce
+// partition (push-based shuffle).
+func (c *Client) SendMergedBlockMetaReq(appID string, shuffleID, shuffleMergeID, reduceID int32, cb MergedBlockMetaCallback) int64 {
+	id := c.newRequestID()
+	c.lastReq.Store(nanotime())
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		cb.OnFailure(c.closedError())
+		return id
+	}
+	c.metas[id] = cb
+	c.mu.Unlock()
+	m := codec.Message{Type: codec.TypeMergedBlockMetaRequest, RequestID: id, AppID: appID,
+		ShuffleID: shuffleID, ShuffleMergeID: shuffleMergeID, ReduceID: reduceID}
+	if err := c.write(&m, nil, nil, nil); err != nil {
+		c.mu.Lock()
+		cb, ok := c.metas[id]
+		delete(c.metas, id)
+		c.mu.Unlock()
+		if ok {
+			cb.OnFailure(err)
+		}
+	}
+	return id
+}
+
+// RemoveRpcRequest forgets an outstanding RPC; its callback is not called.
+func (c *Client) RemoveRpcRequest(id int64) { c.takeRpc(id) }
+
+func (c *Client) takeRpc(id int64) RpcResponseCallback {
+	c.mu.Lock()
+	cb, ok := c.rpcs[id]
+	if ok {
+		delete(c.rpcs, id)
+	}
+	c.mu.Unlock()
+	return cb
+}
+
+// NumOutstanding counts the requests waiting for an answer, including a
+// stream being received.
+func (c *Client) NumOutstanding() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.numOutstandingLocked()
+}
+
+func (c *Client) numOutstandingLocked() int {
+	n := len(c.rpcs) + len(c.fetches) + len(c.metas) + len(c.streams)
+	if c.streamActive {
+		n++
+	}
+	return n
+}
+
+// Close closes the connection; outstanding callbacks fail. It is
+// idempotent and does not wait (a handler may close its own connection from
+// the reading goroutine, which does the teardown): wait on Done for that.
+func (c *Client) Close() error {
+	c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: ErrClosed})
+	return nil
+}
+
+// closeWait closes and waits for the teardown. Never call it from the
+// connection's own reading goroutine.
+func (c *Client) closeWait() {
+	c.Close()
+	<-c.done
+}
+
+// ---- writing ----
+
+// write encodes m's header into a pooled buffer and queues it with its body.
+func (c *Client) write(m *codec.Message, body []byte, buf codec.ManagedBuffer, done chan error) error {
+	var bodyLen int64
+	if buf != nil {
+		bodyLen = buf.Size()
+	} else {
+		bodyLen = int64(len(body))
+	}
+	hdr, err := codec.EncodeHeader(m, bodyLen)
+	if err != nil {
+		if buf != nil {
+			buf.Release()
+		}
+		return err
+	}
+	return c.queue1(outMsg{hdr: hdr, body: body, buf: buf, done: done})
+}
+
+func (c *Client) queue1(o outMsg) error {
+	flush, err := c.enqueue(o)
+	if err != nil {
+		return err
+	}
+	if flush {
+		c.flush()
+	}
+	return nil
+}
+
+// enqueue adds o to the write queue. If no flush is running it returns
+// true, and the caller must call flush: it is now the writer.
+func (c *Client) enqueue(o outMsg) (bool, error) {
+	c.wmu.Lock()
+	if c.werr != nil {
+		err := c.werr
+		c.wmu.Unlock()
+		c.finish(&o, err)
+		return false, err
+	}
+	c.queue = append(c.queue, o)
+	if c.flushing {
+		c.wmu.Unlock()
+		return false, nil
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	return true, nil
+}
+
+// flush writes queued frames until the queue is empty, taking whatever
+// other goroutines add meanwhile (one writer at a time, batched writes).
+func (c *Client) flush() {
+	c.wmu.Lock()
+	for len(c.queue) > 0 {
+		batch := c.queue
+		c.queue = c.spare[:0]
+		c.wmu.Unlock()
+
+		err := c.writeBatch(batch)
+		for i := range batch {
+			c.finish(&batch[i], err)
+			batch[i] = outMsg{}
+		}
+		c.lastIO.Store(nanotime())
+
+		c.wmu.Lock()
+		c.spare = batch[:0]
+		if err != nil {
+			c.werr = err
+			rest := c.queue
+			c.queue = nil
+			c.flushing = false
+			c.wmu.Unlock()
+			for i := range rest {
+				c.finish(&rest[i], err)
+			}
+			c.exception(&ConnError{Op: "write", Addr: c.remote, Err: err})
+			return
+		}
+	}
+	c.flushing = false
+	c.wmu.Unlock()
+}
+
+func (c *Client) writeBatch(batch []outMsg) error {
+	iov := c.iov[:0]
+	defer func() { clear(iov); c.iov = iov[:0] }()
+	for i := range batch {
+		o := &batch[i]
+		iov = append(iov, o.hdr.B)
+		switch {
+		case o.body != nil:
+			iov = append(iov, o.body)
+		case o.buf != nil && o.buf.Size() > 0:
+			if fs, ok := o.buf.(*codec.FileSegment); ok {
+				f, err := fs.File()
+				if err != nil {
+					return err
+				}
+				if err := c.raw.writev(iov); err != nil {
+					return err
+				}
+				clear(iov)
+				iov = iov[:0]
+				if err := c.raw.sendFile(f, fs.Offset(), fs.Size()); err != nil {
+					return err
+				}
+				continue
+			}
+			b, err := o.buf.Bytes()
+			if err != nil {
+				return err
+			}
+			iov = append(iov, b)
+		}
+	}
+	if len(iov) == 0 {
+		return nil
+	}
+	return c.raw.writev(iov)
+}
+
+// finish releases what o holds and reports the outcome.
+func (c *Client) finish(o *outMsg, err error) {
+	if o.hdr != nil {
+		codec.PutBuffer(o.hdr)
+		o.hdr = nil
+	}
+	if o.buf != nil {
+		o.buf.Release()
+		o.buf = nil
+	}
+	if o.tracked != trackNone {
+		if tt, ok := c.streamManager().(TransferTracker); ok {
+			if o.tracked == trackChunk {
+				tt.ChunkSent(o.chunkStream)
+			} else {
+				tt.StreamSent(o.streamName)
+			}
+		}
+	}
+	if o.done != nil {
+		o.done <- err
+	}
+}
+
+// ---- reading ----
+
+// dispatch handles one decoded frame on the reading goroutine. An error is
+// fatal for the connection.
+func (c *Client) dispatch(m *codec.Message) error {
+	if m.Type.IsRequest() {
+		return c.handleRequest(m)
+	}
+	c.handleResponse(m)
+	return nil
+}
+
+func (c *Client) handleResponse(m *codec.Message) {
+	switch m.Type {
+	case codec.TypeChunkFetchSuccess, codec.TypeChunkFetchFailure:
+		c.mu.Lock()
+		cb, ok := c.fetches[m.Chunk]
+		delete(c.fetches, m.Chunk)
+		c.mu.Unlock()
+		if !ok {
+			c.log.Warn("ignoring response for unknown chunk fetch", "chunk", chunkName(m.Chunk), "remote", c.remote)
+			return
+		}
+		if m.Type == codec.TypeChunkFetchSuccess {
+			safely(c.log, "chunk callback", func() { cb.OnSuccess(m.Chunk.ChunkIndex, m.Body) })
+		} else {
+			err := &RemoteError{Op: "fetch of chunk " + chunkName(m.Chunk), Addr: c.remote, Msg: m.Error}
+			safely(c.log, "chunk callback", func() { cb.OnFailure(m.Chunk.ChunkIndex, err) })
+		}
+	case codec.TypeRpcResponse, codec.TypeRpcFailure:
+		cb := c.takeRpc(m.RequestID)
+		if cb == nil {
+			c.log.Warn("ignoring response for unknown RPC", "id", m.RequestID, "remote", c.remote)
+			return
+		}
+		if m.Type == codec.TypeRpcResponse {
+			callSuccess(c.log, cb, m.Body)
+		} else {
+			err := &RemoteError{Op: "RPC", Addr: c.remote, Msg: m.Error}
+			safely(c.log, "RPC callback", func() { cb.OnFailure(err) })
+		}
+	case codec.TypeStreamResponse, codec.TypeStreamFailure:
+		c.mu.Lock()
+		var w streamWait
+		ok := len(c.streams) > 0
+		if ok {
+			w = c.streams[0]
+			c.streams[0] = streamWait{}
+			c.streams = c.streams[1:]
+			if m.Type == codec.TypeStreamResponse && m.ByteCount > 0 {
+				c.streamActive = true
+			}
+		}
+		c.mu.Unlock()
+		if !ok {
+			c.log.Warn("ignoring stream response with no stream requested", "stream", m.Stream, "remote", c.remote)
+			if m.Type == codec.TypeStreamResponse && m.ByteCount > 0 {
+				_ = c.dec.SetInterceptor(m.ByteCount, discard{})
+			}
+			return
+		}
+		if m.Type == codec.TypeStreamFailure {
+			err := &RemoteError{Op: "stream " + m.Stream, Addr: c.remote, Msg: m.Error}
+			safely(c.log, "stream callback", func() { w.cb.OnFailure(w.id, err) })
+			return
+		}
+		ic := &streamInterceptor{c: c, id: w.id, cb: w.cb}
+		if err := c.dec.SetInterceptor(m.ByteCount, ic); err != nil {
+			c.log.Warn("stream completion failed", "stream", w.id, "err", err)
+		}
+	case codec.TypeMergedBlockMetaSuccess:
+		c.mu.Lock()
+		cb, ok := c.metas[m.RequestID]
+		delete(c.metas, m.RequestID)
+		c.mu.Unlock()
+		if !ok {
+			// Spark answers a failed meta request with an RpcFailure; that
+			// arrives through the RPC table, which is checked above.
+			c.log.Warn("ignoring merged block meta for unknown request", "id", m.RequestID)
+			return
+		}
+		safely(c.log, "merged meta callback", func() { cb.OnSuccess(m.NumChunks, m.Body) })
+	}
+}
+
+// callSuccess avoids a closure on the RPC hot path.
+func callSuccess(log *slog.Logger, cb RpcResponseCallback, body []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("RPC callback panicked", "panic", p)
+		}
+	}()
+	cb.OnSuccess(body)
+}
+
+func chunkName(id codec.StreamChunkID) string {
+	return fmt.Sprintf("%d_%d", id.StreamID, id.ChunkIndex)
+}
+
+func safely(log *slog.Logger, what string, f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error(what+" panicked", "panic", p)
+		}
+	}()
+	f()
+}
+
+// streamInterceptor feeds a StreamResponse's raw bytes to its callback.
+type streamInterceptor struct {
+	c  *Client
+	id string
+	cb StreamCallback
+}
+
+func (s *streamInterceptor) OnData(p []byte) error { return s.cb.OnData(s.id, p) }
+
+func (s *streamInterceptor) OnComplete() error {
+	s.c.setStreamInactive()
+	return s.cb.OnComplete(s.id)
+}
+
+func (s *streamInterceptor) OnFailure(err error) {
+	s.c.setStreamInactive()
+	s.cb.OnFailure(s.id, err)
+}
+
+func (c *Client) setStreamInactive() {
+	c.mu.Lock()
+	c.streamActive = false
+	c.mu.Unlock()
+}
+
+// discard swallows bytes nobody asked for, keeping the framing intact.
+type discard struct{}
+
+func (discard) OnData([]byte) error { return nil }
+func (discard) OnComplete() error   { return nil }
+func (discard) OnFailure(error)     {}
+
+// ---- teardown ----
+
+// exception handles a fatal error on the connection: the handler hears of
+// it, then the connection closes and everything outstanding fails with err.
+func (c *Client) exception(err error) {
+	if c.closed.Load() {
+		return
+	}
+	if obs, ok := c.handler.(ChannelObserver); ok {
+		safely(c.log, "ExceptionCaught", func() { obs.ExceptionCaught(err, c) })
+	}
+	c.shutdown(err)
+}
+
+// shutdown closes the socket; teardown runs once the reading side has
+// stopped (see readerClosed).
+//
+// The socket is closed outside the Once: netpoll runs close callbacks
+// (readerClosed, which calls shutdown again) inside Close.
+func (c *Client) shutdown(err error) {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.closed.Store(true)
+		c.closeErr = err
+		c.mu.Unlock()
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = err
+		}
+		c.wmu.Unlock()
+	})
+	if first {
+		_ = c.raw.close()
+		c.ctx.onClose(c)
+	}
+}
+
+// readerClosed runs once, on the reading side, when it has stopped for
+// good. It fails everything outstanding and tells the handlers.
+func (c *Client) readerClosed(cause error) {
+	c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: cause})
+	err := c.closeErr
+	c.dec.Fail(err)
+
+	c.mu.Lock()
+	rpcs, fetches, metas, streams := c.rpcs, c.fetches, c.metas, c.streams
+	c.rpcs, c.fetches, c.metas, c.streams = map[int64]RpcResponseCallback{}, map[codec.StreamChunkID]ChunkReceivedCallback{}, map[int64]MergedBlockMetaCallback{}, nil
+	c.mu.Unlock()
+	for _, cb := range rpcs {
+		safely(c.log, "RPC callback", func() { cb.OnFailure(err) })
+	}
+	for id, cb := range fetches {
+		safely(c.log, "chunk callback", func() { cb.OnFailure(id.ChunkIndex, err) })
+	}
+	for _, cb := range metas {
+		safely(c.log, "merged meta callback", func() { cb.OnFailure(err) })
+	}
+	for _, w := range streams {
+		safely(c.log, "stream callback", func() { w.cb.OnFailure(w.id, err) })
+	}
+	// Drop whatever is still queued for writing.
+	c.wmu.Lock()
+	rest := c.queue
+	c.queue = nil
+	c.wmu.Unlock()
+	for i := range rest {
+		c.finish(&rest[i], err)
+	}
+	if sm := c.streamManager(); sm != nil {
+		safely(c.log, "ConnectionTerminated", func() { sm.ConnectionTerminated(c) })
+	}
+	if obs, ok := c.handler.(ChannelObserver); ok {
+		safely(c.log, "ChannelInactive", func() { obs.ChannelInactive(c) })
+	}
+	close(c.done)
+}
+
+func (c *Client) streamManager() StreamManager {
+	if c.handler == nil {
+		return nil
+	}
+	return c.handler.StreamManager()
+}
+
+// checkIdle is Spark's idle-state check: after connectionTimeout with no
+// reads or writes, a connection with outstanding requests whose last
+// request is older than the timeout is closed as timed out; an idle one
+// with nothing outstanding is closed only if the context asks for it.
+func (c *Client) checkIdle() {
+	if c.closed.Load() {
+		return
+	}
+	timeout := c.ctx.conf.ConnectionTimeout
+	now := nanotime()
+	idle := time.Duration(now - c.lastIO.Load())
+	if idle < timeout {
+		c.timer.Reset(timeout - idle)
+		return
+	}
+	c.mu.Lock()
+	outstanding := c.numOutstandingLocked()
+	c.mu.Unlock()
+	sinceReq := time.Duration(now - c.lastReq.Load())
+	switch {
+	case outstanding > 0 && sinceReq > timeout:
+		c.log.Error("connection timed out with requests outstanding; closing it",
+			"remote", c.remote, "outstanding", outstanding, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
+		c.timedOut.Store(true)
+		c.exception(&ConnError{Op: "timeout", Addr: c.remote,
+			Err: fmt.Errorf("%w: no traffic for %s with %d requests outstanding (%s)", ErrRequestTimeout, timeout, outstanding, c.ctx.conf.Key("connectionTimeout"))})
+		return
+	case outstanding == 0 && c.ctx.closeIdle:
+		c.log.Debug("closing idle connection", "remote", c.remote)
+		c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: errors.New("idle for " + timeout.String())})
+		return
+	}
+	c.timer.Reset(timeout)
+}

@@ -1,0 +1,246 @@
+package netpoll
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ember-rpc/ember/internal/sparkconf"
+)
+
+// IOMode selects the I/O engine of a transport module.
+type IOMode string
+
+const (
+	// EPOLL runs connections on cloudwego/netpoll's epoll reactor (Linux).
+	// It is Ember's default.
+	EPOLL IOMode = "EPOLL"
+	// NIO runs connections on Go's net package: one reading goroutine per
+	// connection over the runtime's poller.
+	NIO IOMode = "NIO"
+)
+
+// ParseIOMode reads an io.mode value, case-insensitively.
+func ParseIOMode(s string) (IOMode, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "EPOLL":
+		return EPOLL, nil
+	case "NIO":
+		return NIO, nil
+	}
+	return "", fmt.Errorf("netpoll: unknown io mode %q (want EPOLL or NIO)", s)
+}
+
+// Conf is the configuration of one transport module (Spark's TransportConf):
+// the spark.<module>.io.* keys with Spark's defaults.
+type Conf struct {
+	// Module is the key prefix: "rpc", "shuffle", "files", ...
+	Module string
+	// Mode is spark.<module>.io.mode (default EPOLL on Linux).
+	Mode IOMode
+	// ServerThreads is spark.<module>.io.serverThreads: the number of
+	// netpoll pollers in EPOLL mode (default min(cores, 8)).
+	ServerThreads int
+	// ClientThreads is spark.<module>.io.clientThreads.
+	ClientThreads int
+	// NumConnectionsPerPeer is the number of pooled connections per peer.
+	NumConnectionsPerPeer int
+	// ConnectionTimeout is the idle/request timeout (default
+	// spark.network.timeout, 120s); zero or less disables it.
+	ConnectionTimeout time.Duration
+	// ConnectionCreationTimeout is the TCP connect timeout (default
+	// ConnectionTimeout); zero or less waits without limit.
+	ConnectionCreationTimeout time.Duration
+	// BackLog is the listen backlog; zero or less means the system default.
+	BackLog int
+	// ReceiveBuffer and SendBuffer set SO_RCVBUF / SO_SNDBUF when > 0.
+	ReceiveBuffer int
+	SendBuffer    int
+	// EnableTCPKeepAlive sets SO_KEEPALIVE on accepted sockets (clients
+	// always set it).
+	EnableTCPKeepAlive bool
+	// MaxRetries and RetryWait drive block-transfer retries and the
+	// client factory's fast-fail window (95% of RetryWait).
+	MaxRetries int
+	RetryWait  time.Duration
+	// LazyFD opens file segments only when they are sent.
+	LazyFD bool
+	// MemoryMapThreshold is spark.storage.memoryMapThreshold.
+	MemoryMapThreshold int64
+	// MaxChunksBeingTransferred is spark.shuffle.maxChunksBeingTransferred:
+	// a chunk or stream request arriving while this many are in flight
+	// closes its connection.
+	MaxChunksBeingTransferred int64
+	// ChunkFetchHandlerThreadsPercent sizes the chunk-fetch pool as a
+	// percentage of ServerThreads (spark.<module>.server.chunkFetchHandlerThreadsPercent);
+	// zero means one chunk-fetch worker per server thread.
+	ChunkFetchHandlerThreadsPercent int
+	// MaxFrameLength caps incoming frames; zero means Spark's limit.
+	MaxFrameLength int64
+}
+
+// DefaultThreads is Spark's default transport thread count: min(cores, 8).
+func DefaultThreads() int {
+	n := runtime.NumCPU()
+	if n > 8 {
+		n = 8
+	}
+	return n
+}
+
+// DefaultConf returns the configuration of module with every key at its
+// default.
+func DefaultConf(module string) Conf {
+	c, _ := NewConf(module, sparkconf.New(), "")
+	return c
+}
+
+// NewConf reads the module's keys from conf. role ("driver", "executor" or
+// "") enables Spark's role overrides: spark.<role>.<module>.io.<key> wins
+// over spark.<module>.io.<key>.
+func NewConf(module string, conf *sparkconf.Conf, role string) (Conf, error) {
+	c := Conf{Module: module}
+	r := confReader{conf: conf, role: role, module: module}
+
+	mode := r.str("mode", string(EPOLL))
+	var err error
+	if c.Mode, err = ParseIOMode(mode); err != nil {
+		return c, err
+	}
+	networkTimeout := r.duration("spark.network.timeout", 120*time.Second, time.Second)
+	c.ConnectionTimeout = r.ioDuration("connectionTimeout", networkTimeout, time.Second)
+	// Spark reads the idle timeout in whole seconds.
+	c.ConnectionTimeout = c.ConnectionTimeout.Truncate(time.Second)
+	c.ConnectionCreationTimeout = r.ioDuration("connectionCreationTimeout", c.ConnectionTimeout, time.Second)
+	c.BackLog = r.ioInt("backLog", -1)
+	c.NumConnectionsPerPeer = r.ioInt("numConnectionsPerPeer", 1)
+	c.ServerThreads = r.ioInt("serverThreads", 0)
+	c.ClientThreads = r.ioInt("clientThreads", 0)
+	if c.ServerThreads <= 0 {
+		c.ServerThreads = DefaultThreads()
+	}
+	if c.ClientThreads <= 0 {
+		c.ClientThreads = DefaultThreads()
+	}
+	c.ReceiveBuffer = r.ioInt("receiveBuffer", -1)
+	c.SendBuffer = r.ioInt("sendBuffer", -1)
+	c.EnableTCPKeepAlive = r.ioBool("enableTcpKeepAlive", false)
+	c.MaxRetries = r.ioInt("maxRetries", 3)
+	c.RetryWait = r.ioDuration("retryWait", 5*time.Second, time.Second)
+	c.LazyFD = r.ioBool("lazyFD", true)
+	c.MemoryMapThreshold = r.bytes("spark.storage.memoryMapThreshold", 2<<20, 1)
+	c.MaxChunksBeingTransferred = r.int64("spark.shuffle.maxChunksBeingTransferred", math.MaxInt64)
+	c.ChunkFetchHandlerThreadsPercent = int(r.int64("spark."+module+".server.chunkFetchHandlerThreadsPercent", 0))
+	c.MaxFrameLength = r.bytes("spark."+module+".io.maxFrameLength", 0, 1)
+	if r.err != nil {
+		return c, r.err
+	}
+	return c, c.validate()
+}
+
+func (c *Conf) validate() error {
+	switch {
+	case c.Mode != EPOLL && c.Mode != NIO:
+		return fmt.Errorf("netpoll: spark.%s.io.mode: unknown mode %q", c.Module, c.Mode)
+	case c.NumConnectionsPerPeer < 1:
+		return fmt.Errorf("netpoll: spark.%s.io.numConnectionsPerPeer must be at least 1, got %d", c.Module, c.NumConnectionsPerPeer)
+	case c.ChunkFetchHandlerThreadsPercent < 0:
+		return fmt.Errorf("netpoll: spark.%s.server.chunkFetchHandlerThreadsPercent must not be negative", c.Module)
+	case c.MaxChunksBeingTransferred <= 0:
+		return fmt.Errorf("netpoll: spark.shuffle.maxChunksBeingTransferred must be positive")
+	}
+	return nil
+}
+
+// ChunkFetchWorkers is the size of the pool that serves ChunkFetchRequests.
+func (c *Conf) ChunkFetchWorkers() int {
+	if c.ChunkFetchHandlerThreadsPercent <= 0 {
+		if c.ServerThreads < 1 {
+			return 1
+		}
+		return c.ServerThreads
+	}
+	n := (c.ServerThreads*c.ChunkFetchHandlerThreadsPercent + 99) / 100
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// Key returns the full key of a module io setting, for messages.
+func (c *Conf) Key(suffix string) string { return "spark." + c.Module + ".io." + suffix }
+
+// confReader reads keys and keeps the first error.
+type confReader struct {
+	conf   *sparkconf.Conf
+	role   string
+	module string
+	err    error
+}
+
+func (r *confReader) keep(err error) {
+	if r.err == nil && err != nil {
+		r.err = err
+	}
+}
+
+// ioKey finds spark.[<role>.]<module>.io.<suffix>.
+func (r *confReader) ioKey(suffix string) (string, bool) {
+	key, _, ok := r.conf.ModuleLookup(r.role, r.module, suffix)
+	return key, ok
+}
+
+func (r *confReader) str(suffix, def string) string {
+	if key, ok := r.ioKey(suffix); ok {
+		return r.conf.GetString(key, def)
+	}
+	return def
+}
+
+func (r *confReader) ioInt(suffix string, def int) int {
+	key, ok := r.ioKey(suffix)
+	if !ok {
+		return def
+	}
+	v, err := r.conf.GetInt(key, def)
+	r.keep(err)
+	return v
+}
+
+func (r *confReader) ioBool(suffix string, def bool) bool {
+	key, ok := r.ioKey(suffix)
+	if !ok {
+		return def
+	}
+	v, err := r.conf.GetBool(key, def)
+	r.keep(err)
+	return v
+}
+
+func (r *confReader) ioDuration(suffix string, def, unit time.Duration) time.Duration {
+	key, ok := r.ioKey(suffix)
+	if !ok {
+		return def
+	}
+	return r.duration(key, def, unit)
+}
+
+func (r *confReader) duration(key string, def, unit time.Duration) time.Duration {
+	v, err := r.conf.GetDuration(key, def, unit)
+	r.keep(err)
+	return v
+}
+
+func (r *confReader) bytes(key string, def, unit int64) int64 {
+	v, err := r.conf.GetBytes(key, def, unit)
+	r.keep(err)
+	return v
+}
+
+func (r *confReader) int64(key string, def int64) int64 {
+	v, err := r.conf.GetInt64(key, def)
+	r.keep(err)
+	return v
+}

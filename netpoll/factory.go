@@ -1,0 +1,198 @@
+package netpoll
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	cwnetpoll "github.com/cloudwego/netpoll"
+	"go.uber.org/atomic"
+)
+
+// ClientFactory makes and pools client connections (Spark's
+// TransportClientFactory): NumConnectionsPerPeer slots per unresolved
+// host:port, a lock per slot, reuse while active, replace when not.
+type ClientFactory struct {
+	ctx        *Context
+	bootstraps []ClientBootstrap
+
+	mu     sync.Mutex // guards pools and closed
+	pools  map[string]*clientPool
+	closed bool
+}
+
+type clientPool struct {
+	slots    []poolSlot
+	lastFail atomic.Int64 // nanotime of the last failed connect, 0 if none
+}
+
+type poolSlot struct {
+	mu     sync.Mutex // serializes connecting this slot
+	client atomic.Pointer[Client]
+}
+
+// NewClientFactory returns a factory whose new connections run bootstraps
+// (in order) before they are handed out.
+func (c *Context) NewClientFactory(bootstraps ...ClientBootstrap) *ClientFactory {
+	return &ClientFactory{ctx: c, bootstraps: bootstraps, pools: make(map[string]*clientPool)}
+}
+
+// CreateClient returns an active pooled client for host:port, connecting if
+// the chosen slot has none.
+func (f *ClientFactory) CreateClient(host string, port int) (*Client, error) {
+	return f.createClient(host, port, false)
+}
+
+// CreateClientFastFail is CreateClient, but fails at once if the last
+// connect to this peer failed less than 95% of retryWait ago.
+func (f *ClientFactory) CreateClientFastFail(host string, port int) (*Client, error) {
+	return f.createClient(host, port, true)
+}
+
+func (f *ClientFactory) createClient(host string, port int, fastFail bool) (*Client, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
+	}
+	pool := f.pools[addr]
+	if pool == nil {
+		pool = &clientPool{slots: make([]poolSlot, f.ctx.conf.NumConnectionsPerPeer)}
+		f.pools[addr] = pool
+	}
+	f.mu.Unlock()
+
+	slot := &pool.slots[rand.IntN(len(pool.slots))]
+	if c := slot.client.Load(); c != nil && c.IsActive() {
+		c.lastReq.Store(nanotime()) // a reused client must not time out at once
+		return c, nil
+	}
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if c := slot.client.Load(); c != nil && c.IsActive() {
+		c.lastReq.Store(nanotime())
+		return c, nil
+	}
+	if fastFail {
+		window := time.Duration(float64(f.ctx.conf.RetryWait) * 0.95)
+		if last := pool.lastFail.Load(); last != 0 && time.Duration(nanotime()-last) < window {
+			return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFastFail}
+		}
+	}
+	c, err := f.connect(addr)
+	if err != nil {
+		pool.lastFail.Store(nanotime())
+		return nil, err
+	}
+	pool.lastFail.Store(0)
+	slot.client.Store(c)
+	// A factory closed while we connected must not leak the connection.
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		c.closeWait()
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
+	}
+	return c, nil
+}
+
+// CreateUnmanagedClient connects a client that is not pooled: the caller
+// closes it.
+func (f *ClientFactory) CreateUnmanagedClient(host string, port int) (*Client, error) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if closed {
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
+	}
+	return f.connect(addr)
+}
+
+// connect dials addr, starts reading, and runs the bootstraps.
+func (f *ClientFactory) connect(addr string) (*Client, error) {
+	conf := &f.ctx.conf
+	timeout := conf.ConnectionCreationTimeout
+	start := time.Now()
+	var c *Client
+	switch conf.Mode {
+	case EPOLL:
+		conn, err := cwnetpoll.DialConnection("tcp", addr, timeout)
+		if err != nil {
+			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+		}
+		raw := newEpollConn(conn)
+		setSockopts(raw.fd, conf, true)
+		c = newClient(f.ctx, raw, f.ctx.handler, nil)
+		cl := c
+		_ = conn.SetOnRequest(func(_ context.Context, conn cwnetpoll.Connection) error {
+			cl.readEpoll(conn.Reader())
+			return nil
+		})
+		_ = conn.AddCloseCallback(func(cwnetpoll.Connection) error {
+			cl.readerClosed(ErrClosed)
+			return nil
+		})
+	default:
+		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+		}
+		tc := conn.(*net.TCPConn)
+		raw, err := newNioConn(tc)
+		if err != nil {
+			conn.Close()
+			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+		}
+		_ = raw.rc.Control(func(fd uintptr) { setSockopts(int(fd), conf, true) })
+		c = newClient(f.ctx, raw, f.ctx.handler, nil)
+		f.ctx.closeWg.Add(1)
+		go func() {
+			defer f.ctx.closeWg.Done()
+			c.readLoopNIO(tc)
+		}()
+	}
+	if !f.ctx.track(c) {
+		c.closeWait()
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
+	}
+	for _, b := range f.bootstraps {
+		if err := b.DoBootstrap(c); err != nil {
+			c.closeWait()
+			return nil, &ConnError{Op: "bootstrap", Addr: addr, Err: err}
+		}
+	}
+	f.ctx.log.Debug("connection created", "remote", addr, "took", time.Since(start))
+	return c, nil
+}
+
+// Close closes every pooled client and refuses new ones.
+func (f *ClientFactory) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	pools := f.pools
+	f.pools = make(map[string]*clientPool)
+	f.mu.Unlock()
+	for _, p := range pools {
+		for i := range p.slots {
+			if c := p.slots[i].client.Swap(nil); c != nil {
+				c.closeWait()
+			}
+		}
+	}
+	return nil
+}
+
+// String describes the factory for logs.
+func (f *ClientFactory) String() string { return fmt.Sprintf("ClientFactory(%s)", f.ctx.conf.Module) }

@@ -1,0 +1,242 @@
+package netpoll
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+
+	cwnetpoll "github.com/cloudwego/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// rawConn is the I/O engine under a Client: EPOLL (cloudwego/netpoll) or
+// NIO (Go's net). Writes come only from the Client's current flusher, one
+// at a time; close may come from anywhere.
+type rawConn interface {
+	// writev writes every buffer, in order, before returning.
+	writev(bufs [][]byte) error
+	// sendFile writes n bytes of f from off with sendfile(2).
+	sendFile(f *os.File, off, n int64) error
+	close() error
+	remoteAddr() net.Addr
+	localAddr() net.Addr
+}
+
+// maxSendfileChunk bounds one sendfile call, like Go's own loop.
+const maxSendfileChunk = 4 << 20
+
+// epollConn runs on a cloudwego/netpoll connection.
+type epollConn struct {
+	conn cwnetpoll.Connection
+	fd   int // the connection's fd, for socket options
+	// sendFD is a dup of fd made on first use. sendfile runs on it so that
+	// a close by the reactor can never leave us writing to a reused fd
+	// number; the socket lives until both are closed.
+	sendFD int
+	pfd    [1]unix.PollFd
+}
+
+func newEpollConn(conn cwnetpoll.Connection) *epollConn {
+	c := &epollConn{conn: conn, fd: -1, sendFD: -1}
+	if fc, ok := conn.(interface{ Fd() int }); ok {
+		c.fd = fc.Fd()
+	}
+	return c
+}
+
+func (c *epollConn) writev(bufs [][]byte) error {
+	w := c.conn.Writer()
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := w.WriteBinary(b); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func (c *epollConn) sendFile(f *os.File, off, n int64) error {
+	if c.sendFD < 0 {
+		if c.fd < 0 {
+			return c.copyFile(f, off, n)
+		}
+		fd, err := unix.Dup(c.fd)
+		if err != nil {
+			return os.NewSyscallError("dup", err)
+		}
+		c.sendFD = fd
+	}
+	in := int(f.Fd())
+	for n > 0 {
+		chunk := n
+		if chunk > maxSendfileChunk {
+			chunk = maxSendfileChunk
+		}
+		k, err := unix.Sendfile(c.sendFD, in, &off, int(chunk))
+		if k > 0 {
+			n -= int64(k)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			if err := c.waitWritable(); err != nil {
+				return err
+			}
+		case err == unix.EINTR:
+		case err != nil:
+			return os.NewSyscallError("sendfile", err)
+		case k == 0:
+			return io.ErrUnexpectedEOF // the file is shorter than the segment
+		}
+	}
+	return nil
+}
+
+// waitWritable blocks this goroutine's thread (never a poller) until the
+// socket can take more bytes.
+func (c *epollConn) waitWritable() error {
+	c.pfd[0] = unix.PollFd{Fd: int32(c.sendFD), Events: unix.POLLOUT}
+	for {
+		_, err := unix.Poll(c.pfd[:], 1000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("poll", err)
+		}
+		if c.pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+			return syscall.EPIPE
+		}
+		if c.pfd[0].Revents&unix.POLLOUT != 0 {
+			return nil
+		}
+		if !c.conn.IsActive() {
+			return ErrClosed
+		}
+	}
+}
+
+// copyFile is the fallback when no fd is available.
+func (c *epollConn) copyFile(f *os.File, off, n int64) error {
+	buf := make([]byte, 256<<10)
+	for n > 0 {
+		k := int64(len(buf))
+		if k > n {
+			k = n
+		}
+		m, err := f.ReadAt(buf[:k], off)
+		if m > 0 {
+			if err := c.writev([][]byte{buf[:m]}); err != nil {
+				return err
+			}
+			off += int64(m)
+			n -= int64(m)
+		}
+		if err != nil && n > 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *epollConn) close() error {
+	err := c.conn.Close()
+	if c.sendFD >= 0 {
+		unix.Close(c.sendFD)
+		c.sendFD = -1
+	}
+	return err
+}
+
+func (c *epollConn) remoteAddr() net.Addr { return c.conn.RemoteAddr() }
+func (c *epollConn) localAddr() net.Addr  { return c.conn.LocalAddr() }
+
+// nioConn runs on Go's net package.
+type nioConn struct {
+	conn *net.TCPConn
+	rc   syscall.RawConn
+	bufs net.Buffers // scratch for writev
+
+	// sendfile state, used by sendfileStep (bound once, so no closure is
+	// allocated per file segment).
+	sfIn     int
+	sfOff    int64
+	sfLeft   int64
+	sfErr    error
+	sendStep func(fd uintptr) bool
+}
+
+func newNioConn(conn *net.TCPConn) (*nioConn, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &nioConn{conn: conn, rc: rc}
+	c.sendStep = c.sendfileStep
+	return c, nil
+}
+
+func (c *nioConn) writev(bufs [][]byte) error {
+	c.bufs = append(c.bufs[:0], bufs...)
+	_, err := c.bufs.WriteTo(c.conn)
+	c.bufs = c.bufs[:0]
+	return err
+}
+
+func (c *nioConn) sendFile(f *os.File, off, n int64) error {
+	c.sfIn, c.sfOff, c.sfLeft, c.sfErr = int(f.Fd()), off, n, nil
+	if err := c.rc.Write(c.sendStep); err != nil {
+		return err
+	}
+	return c.sfErr
+}
+
+// sendfileStep runs under the runtime poller: returning false waits for
+// the socket to become writable and calls it again.
+func (c *nioConn) sendfileStep(fd uintptr) bool {
+	for c.sfLeft > 0 {
+		chunk := c.sfLeft
+		if chunk > maxSendfileChunk {
+			chunk = maxSendfileChunk
+		}
+		k, err := unix.Sendfile(int(fd), c.sfIn, &c.sfOff, int(chunk))
+		if k > 0 {
+			c.sfLeft -= int64(k)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			return false
+		case err == unix.EINTR:
+		case err != nil:
+			c.sfErr = os.NewSyscallError("sendfile", err)
+			return true
+		case k == 0:
+			c.sfErr = io.ErrUnexpectedEOF
+			return true
+		}
+	}
+	return true
+}
+
+func (c *nioConn) close() error         { return c.conn.Close() }
+func (c *nioConn) remoteAddr() net.Addr { return c.conn.RemoteAddr() }
+func (c *nioConn) localAddr() net.Addr  { return c.conn.LocalAddr() }
+
+// setSockopts applies the configured buffer sizes and keep-alive to fd.
+func setSockopts(fd int, conf *Conf, keepAlive bool) {
+	if fd < 0 {
+		return
+	}
+	if conf.ReceiveBuffer > 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, conf.ReceiveBuffer)
+	}
+	if conf.SendBuffer > 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, conf.SendBuffer)
+	}
+	if keepAlive {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+}

@@ -1,0 +1,365 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ember-rpc/ember/codec"
+	"go.uber.org/atomic"
+)
+
+// Responder answers one RpcRequest. The first of Reply, ReplyBuffer or Fail
+// wins; later calls are ignored.
+type Responder struct {
+	c    *Client
+	id   int64
+	done atomic.Bool
+}
+
+// RequestID returns the id of the request being answered.
+func (r *Responder) RequestID() int64 { return r.id }
+
+// Client returns the connection the request came in on.
+func (r *Responder) Client() *Client { return r.c }
+
+// Reply sends body as the RpcResponse. body must not be changed afterwards.
+func (r *Responder) Reply(body []byte) {
+	if !r.done.CompareAndSwap(false, true) {
+		return
+	}
+	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
+	r.c.writeOrLog(&m, body, nil)
+}
+
+// ReplyBuffer sends buf as the RpcResponse and releases it once written.
+func (r *Responder) ReplyBuffer(buf codec.ManagedBuffer) {
+	if !r.done.CompareAndSwap(false, true) {
+		buf.Release()
+		return
+	}
+	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
+	r.c.writeOrLog(&m, nil, buf)
+}
+
+// Fail sends an RpcFailure carrying err's text.
+func (r *Responder) Fail(err error) {
+	if !r.done.CompareAndSwap(false, true) {
+		return
+	}
+	m := codec.Message{Type: codec.TypeRpcFailure, RequestID: r.id, Error: errorText(err)}
+	r.c.writeOrLog(&m, nil, nil)
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// writeOrLog writes a response; a failure to send one closes the
+// connection (it is logged, nobody else is waiting for it).
+func (c *Client) writeOrLog(m *codec.Message, body []byte, buf codec.ManagedBuffer) {
+	if err := c.write(m, body, buf, nil); err != nil {
+		c.log.Debug("could not send response", "type", m.Type, "remote", c.remote, "err", err)
+	}
+}
+
+func (c *Client) handleRequest(m *codec.Message) error {
+	switch m.Type {
+	case codec.TypeChunkFetchRequest:
+		if c.overChunkLimit() {
+			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
+		}
+		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
+	case codec.TypeRpcRequest:
+		r := &Responder{c: c, id: m.RequestID}
+		c.receive(m.Body, r)
+	case codec.TypeOneWayMessage:
+		c.receiveOneWay(m.Body)
+	case codec.TypeStreamRequest:
+		if c.overChunkLimit() {
+			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
+		}
+		c.serveStream(m.Stream)
+	case codec.TypeUploadStream:
+		return c.receiveUpload(m)
+	case codec.TypeMergedBlockMetaRequest:
+		c.serveMergedMeta(m)
+	}
+	return nil
+}
+
+func (c *Client) receive(body []byte, r *Responder) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("RPC handler panicked", "panic", p, "remote", c.remote)
+			r.Fail(fmt.Errorf("handler panicked: %v", p))
+		}
+	}()
+	c.handler.Receive(c, body, r)
+}
+
+func (c *Client) receiveOneWay(body []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("one-way handler panicked", "panic", p, "remote", c.remote)
+		}
+	}()
+	c.handler.ReceiveOneWay(c, body)
+}
+
+func (c *Client) overChunkLimit() bool {
+	tt, ok := c.streamManager().(TransferTracker)
+	if !ok {
+		return false
+	}
+	if n := tt.ChunksBeingTransferred(); n >= c.ctx.conf.MaxChunksBeingTransferred {
+		c.log.Warn("too many chunks being transferred; closing connection",
+			"inFlight", n, "limit", c.ctx.conf.MaxChunksBeingTransferred, "remote", c.remote)
+		return true
+	}
+	return false
+}
+
+// chunkTask is one ChunkFetchRequest waiting for a chunk-fetch worker.
+type chunkTask struct {
+	c  *Client
+	id codec.StreamChunkID
+}
+
+// serveChunk runs on a chunk-fetch worker: it resolves the chunk and
+// queues the answer. File chunks are opened here, before their header is
+// queued, so that a missing file becomes a ChunkFetchFailure and not a
+// broken frame.
+func (c *Client) serveChunk(id codec.StreamChunkID) {
+	buf, err := c.resolveChunk(id)
+	if err != nil {
+		m := codec.Message{Type: codec.TypeChunkFetchFailure, Chunk: id, Error: errorText(err)}
+		c.writeOrLog(&m, nil, nil)
+		return
+	}
+	hdr, err := codec.EncodeHeader(&codec.Message{Type: codec.TypeChunkFetchSuccess, Chunk: id}, buf.Size())
+	if err != nil {
+		buf.Release()
+		m := codec.Message{Type: codec.TypeChunkFetchFailure, Chunk: id, Error: errorText(err)}
+		c.writeOrLog(&m, nil, nil)
+		return
+	}
+	o := outMsg{hdr: hdr, buf: buf}
+	if tt, ok := c.streamManager().(TransferTracker); ok {
+		tt.ChunkBeingSent(id.StreamID)
+		o.tracked, o.chunkStream = trackChunk, id.StreamID
+	}
+	_ = c.queue1(o)
+}
+
+func (c *Client) resolveChunk(id codec.StreamChunkID) (buf codec.ManagedBuffer, err error) {
+	sm := c.streamManager()
+	if sm == nil {
+		return nil, errors.New("no stream manager")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("stream manager panicked", "panic", p)
+			err = fmt.Errorf("stream manager panicked: %v", p)
+		}
+	}()
+	if a, ok := sm.(StreamAuthorizer); ok {
+		if err := a.CheckAuthorization(c, id.StreamID); err != nil {
+			return nil, err
+		}
+	}
+	buf, err = sm.GetChunk(id.StreamID, id.ChunkIndex)
+	if err != nil {
+		return nil, err
+	}
+	if buf == nil {
+		return nil, errors.New("chunk was not found")
+	}
+	if fs, ok := buf.(*codec.FileSegment); ok {
+		if _, err := fs.File(); err != nil {
+			buf.Release()
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// serveStream answers a StreamRequest on the reading goroutine, so stream
+// answers leave in request order (clients match them FIFO).
+func (c *Client) serveStream(id string) {
+	buf, err := c.openStream(id)
+	if err != nil {
+		m := codec.Message{Type: codec.TypeStreamFailure, Stream: id, Error: errorText(err)}
+		c.writeOrLog(&m, nil, nil)
+		return
+	}
+	hdr, err := codec.EncodeHeader(&codec.Message{Type: codec.TypeStreamResponse, Stream: id}, buf.Size())
+	if err != nil {
+		buf.Release()
+		m := codec.Message{Type: codec.TypeStreamFailure, Stream: id, Error: errorText(err)}
+		c.writeOrLog(&m, nil, nil)
+		return
+	}
+	o := outMsg{hdr: hdr, buf: buf}
+	if tt, ok := c.streamManager().(TransferTracker); ok {
+		tt.StreamBeingSent(id)
+		o.tracked, o.streamName = trackStream, id
+	}
+	_ = c.queue1(o)
+}
+
+func (c *Client) openStream(id string) (buf codec.ManagedBuffer, err error) {
+	sm := c.streamManager()
+	if sm == nil {
+		return nil, fmt.Errorf("Stream '%s' was not found.", id)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("stream manager panicked: %v", p)
+		}
+	}()
+	buf, err = sm.OpenStream(id)
+	if err != nil {
+		return nil, err
+	}
+	if buf == nil {
+		return nil, fmt.Errorf("Stream '%s' was not found.", id)
+	}
+	if fs, ok := buf.(*codec.FileSegment); ok {
+		if _, err := fs.File(); err != nil {
+			buf.Release()
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// receiveUpload starts an UploadStream: the handler gives a sink, and the
+// raw body that follows the frame is fed to it.
+func (c *Client) receiveUpload(m *codec.Message) error {
+	r := &Responder{c: c, id: m.RequestID}
+	recv, ok := c.handler.(StreamReceiver)
+	if !ok {
+		r.Fail(errors.New("this endpoint does not accept uploaded streams"))
+		return c.dec.SetInterceptor(m.ByteCount, discard{})
+	}
+	sink, err := c.callReceiveStream(recv, m.Meta)
+	if err != nil {
+		// The body's bytes cannot be skipped reliably once setup failed
+		// (Spark closes the channel too): answer, then close.
+		done := make(chan error, 1)
+		fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: errorText(err)}
+		if werr := c.write(&fm, nil, nil, done); werr == nil {
+			<-done
+		}
+		return fmt.Errorf("netpoll: upload setup failed: %w", err)
+	}
+	return c.dec.SetInterceptor(m.ByteCount, &uploadInterceptor{r: r, sink: sink})
+}
+
+func (c *Client) callReceiveStream(recv StreamReceiver, meta []byte) (sink StreamSink, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("upload handler panicked: %v", p)
+		}
+	}()
+	sink, err = recv.ReceiveStream(c, meta)
+	if err == nil && sink == nil {
+		err = errors.New("upload handler returned no sink")
+	}
+	return sink, err
+}
+
+// uploadInterceptor feeds an upload's body to its sink. A sink failure is
+// remembered and the rest of the body drained, so the connection stays
+// usable; the failure is the answer.
+type uploadInterceptor struct {
+	r    *Responder
+	sink StreamSink
+	err  error
+}
+
+func (u *uploadInterceptor) OnData(p []byte) error {
+	if u.err == nil {
+		if err := u.sink.OnData(p); err != nil {
+			u.err = err
+			u.sink.Abort(err)
+		}
+	}
+	return nil
+}
+
+func (u *uploadInterceptor) OnComplete() error {
+	if u.err != nil {
+		u.r.Fail(u.err)
+		return nil
+	}
+	resp, err := u.sink.Complete()
+	if err != nil {
+		u.r.Fail(err)
+		return nil
+	}
+	u.r.Reply(resp)
+	return nil
+}
+
+func (u *uploadInterceptor) OnFailure(err error) {
+	if u.err == nil {
+		u.sink.Abort(err)
+	}
+}
+
+func (c *Client) serveMergedMeta(m *codec.Message) {
+	r := &Responder{c: c, id: m.RequestID}
+	h, ok := c.handler.(MergedBlockMetaHandler)
+	if !ok {
+		r.Fail(errors.New("merged block meta requests are not supported here"))
+		return
+	}
+	req := MergedBlockMetaRequest{RequestID: m.RequestID, AppID: m.AppID, ShuffleID: m.ShuffleID,
+		ShuffleMergeID: m.ShuffleMergeID, ReduceID: m.ReduceID}
+	var (
+		n   int32
+		buf codec.ManagedBuffer
+		err error
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("merged meta handler panicked: %v", p)
+			}
+		}()
+		n, buf, err = h.ReceiveMergedBlockMeta(c, req)
+	}()
+	if err != nil {
+		if buf != nil {
+			buf.Release()
+		}
+		r.Fail(err)
+		return
+	}
+	r.done.Store(true)
+	out := codec.Message{Type: codec.TypeMergedBlockMetaSuccess, RequestID: m.RequestID, NumChunks: n}
+	if buf == nil {
+		buf = codec.NewBytes(nil)
+	}
+	c.writeOrLog(&out, nil, buf)
+}
+
+// ParseStreamChunkID parses Spark's "<streamId>_<chunkIndex>" stream name.
+func ParseStreamChunkID(s string) (codec.StreamChunkID, error) {
+	parts := strings.Split(s, "_")
+	if len(parts) != 2 {
+		return codec.StreamChunkID{}, fmt.Errorf("netpoll: stream chunk id %q is not <streamId>_<chunkIndex>", s)
+	}
+	sid, err1 := strconv.ParseInt(parts[0], 10, 64)
+	idx, err2 := strconv.ParseInt(parts[1], 10, 32)
+	if err1 != nil || err2 != nil {
+		return codec.StreamChunkID{}, fmt.Errorf("netpoll: stream chunk id %q is not <streamId>_<chunkIndex>", s)
+	}
+	return codec.StreamChunkID{StreamID: sid, ChunkIndex: int32(idx)}, nil
+}

@@ -1,0 +1,324 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	cwnetpoll "github.com/cloudwego/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// Server accepts connections and serves them with the context's handler
+// (Spark's TransportServer). In EPOLL mode the listener and the
+// connections run on cloudwego/netpoll's pollers (the boss and worker event
+// loops); in NIO mode an accept goroutine plays the boss and each
+// connection has a reading goroutine.
+type Server struct {
+	ctx        *Context
+	bootstraps []ServerBootstrap
+	ln         net.Listener
+	port       int
+
+	evl cwnetpoll.EventLoop // EPOLL only
+
+	mu      sync.Mutex // guards clients and closed
+	clients map[*Client]struct{}
+	closed  bool
+	wg      sync.WaitGroup // the accept loop and (NIO) the readers
+}
+
+type ctxKey struct{}
+
+// NewServer listens on host:port (port 0 picks a free port) and serves
+// every accepted connection. Server bootstraps wrap the handler of each
+// connection in order.
+func (c *Context) NewServer(host string, port int, bootstraps ...ServerBootstrap) (*Server, error) {
+	ln, err := listen(host, port, c.conf.BackLog)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ctx: c, bootstraps: bootstraps, ln: ln, clients: make(map[*Client]struct{}),
+		port: ln.Addr().(*net.TCPAddr).Port}
+	switch c.conf.Mode {
+	case EPOLL:
+		nl, err := cwnetpoll.ConvertListener(ln)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.evl, err = cwnetpoll.NewEventLoop(s.onRequest,
+			cwnetpoll.WithOnPrepare(s.onPrepare))
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.evl.Serve(nl); err != nil && !s.isClosed() {
+				c.log.Error("server stopped", "err", err)
+			}
+		}()
+	default:
+		s.wg.Add(1)
+		go s.acceptLoop()
+	}
+	return s, nil
+}
+
+// listen opens a TCP listener with SO_REUSEADDR and, when backlog > 0, that
+// listen backlog (Go's net.Listen always uses the system maximum).
+func listen(host string, port int, backlog int) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if backlog <= 0 {
+		return net.Listen("tcp", addr)
+	}
+	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	family, sa := unix.AF_INET, unix.Sockaddr(nil)
+	if ip4 := tcpAddr.IP.To4(); ip4 != nil || tcpAddr.IP == nil {
+		a := &unix.SockaddrInet4{Port: tcpAddr.Port}
+		if ip4 != nil {
+			copy(a.Addr[:], ip4)
+		}
+		sa = a
+	} else {
+		family = unix.AF_INET6
+		a := &unix.SockaddrInet6{Port: tcpAddr.Port}
+		copy(a.Addr[:], tcpAddr.IP.To16())
+		sa = a
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: tcpAddr, Err: os.NewSyscallError("bind", err)}
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("listen", err)
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// Port returns the port the server is bound to.
+func (s *Server) Port() int { return s.port }
+
+// Addr returns the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// accept sets up the Client of a new connection. It returns nil if the
+// server is closing.
+func (s *Server) accept(raw rawConn, fd int) *Client {
+	setSockopts(fd, &s.ctx.conf, s.ctx.conf.EnableTCPKeepAlive)
+	c := newClient(s.ctx, raw, s.ctx.handler, s)
+	for _, b := range s.bootstraps {
+		c.handler = b.DoBootstrap(c, c.handler)
+	}
+	s.mu.Lock()
+	if s.closed || !s.ctx.track(c) {
+		s.mu.Unlock()
+		c.shutdown(&ConnError{Op: "accept", Addr: c.remote, Err: ErrServerClosed})
+		return nil
+	}
+	s.clients[c] = struct{}{}
+	s.mu.Unlock()
+	if obs, ok := c.handler.(ChannelObserver); ok {
+		safely(c.log, "ChannelActive", func() { obs.ChannelActive(c) })
+	}
+	return c
+}
+
+func (s *Server) forget(c *Client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+// ---- EPOLL ----
+
+func (s *Server) onPrepare(conn cwnetpoll.Connection) context.Context {
+	raw := newEpollConn(conn)
+	c := s.accept(raw, raw.fd)
+	if c == nil {
+		return context.Background()
+	}
+	_ = conn.AddCloseCallback(func(cwnetpoll.Connection) error {
+		c.readerClosed(ErrClosed)
+		s.forget(c)
+		return nil
+	})
+	return context.WithValue(context.Background(), ctxKey{}, c)
+}
+
+func (s *Server) onRequest(ctx context.Context, conn cwnetpoll.Connection) error {
+	c, _ := ctx.Value(ctxKey{}).(*Client)
+	if c == nil {
+		return conn.Close()
+	}
+	c.readEpoll(conn.Reader())
+	return nil
+}
+
+// readEpoll decodes and handles what the reactor has buffered. It blocks
+// only inside a partly received frame, never on an idle connection.
+func (c *Client) readEpoll(r cwnetpoll.Reader) {
+	c.lastIO.Store(nanotime())
+	for r.Len() > 0 && !c.closed.Load() {
+		if c.dec.Intercepting() {
+			err := c.dec.Feed(r)
+			_ = r.Release()
+			if err != nil {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+				return
+			}
+			continue
+		}
+		m, err := c.dec.Decode(r)
+		if err != nil {
+			_ = r.Release()
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			return
+		}
+		err = c.dispatch(m)
+		_ = r.Release()
+		if err != nil {
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			return
+		}
+	}
+}
+
+// ---- NIO ----
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors and the like: back off, keep serving.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			s.ctx.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		tc := conn.(*net.TCPConn)
+		raw, err := newNioConn(tc)
+		if err != nil {
+			conn.Close()
+			continue
+		}
+		fd := -1
+		_ = raw.rc.Control(func(f uintptr) { fd = int(f) })
+		c := s.accept(raw, fd)
+		if c == nil {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.readLoopNIO(tc)
+			s.forget(c)
+		}()
+	}
+}
+
+// readLoopNIO reads the connection until it fails or closes, then tears the
+// client down.
+func (c *Client) readLoopNIO(conn net.Conn) {
+	br := newConnReader(conn)
+	var cause error = ErrClosed
+	for !c.closed.Load() {
+		if br.Len() == 0 {
+			if err := br.Fill(); err != nil {
+				cause = err
+				break
+			}
+			c.lastIO.Store(nanotime())
+		}
+		if c.dec.Intercepting() {
+			err := c.dec.Feed(br)
+			_ = br.Release()
+			if err != nil {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+				break
+			}
+			continue
+		}
+		m, err := c.dec.Decode(br)
+		if err != nil {
+			if !c.closed.Load() {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			}
+			break
+		}
+		err = c.dispatch(m)
+		_ = br.Release()
+		if err != nil {
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			break
+		}
+	}
+	c.readerClosed(cause)
+}
+
+// Close stops accepting, closes every connection the server accepted and
+// waits for its goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	clients := make([]*Client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+
+	var err error
+	if s.evl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.evl.Shutdown(ctx)
+		cancel()
+	} else {
+		err = s.ln.Close()
+	}
+	for _, c := range clients {
+		c.closeWait()
+	}
+	s.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("netpoll: closing server: %w", err)
+	}
+	return nil
+}

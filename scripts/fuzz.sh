@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in the module for the given time (default 30s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t="${1:-30s}"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "fuzz $pkg $f ($t)"
+    go test -run='^$' -fuzz="^${f}\$" -fuzztime="$t" "$pkg" >/tmp/ember-fuzz.txt 2>&1 || { cat /tmp/ember-fuzz.txt; exit 1; }
+  done
+done

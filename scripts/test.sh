@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command (README.md names it; .ci/run calls it).
+# It installs what the tests need, then runs vet, the race-enabled test
+# suite, and a short smoke of every benchmark and fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:-} -mod=mod"
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+
+echo "== go mod download"
+go mod download
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== benchmark smoke (-benchtime=10x)"
+go test -run='^$' -bench=. -benchtime=10x -timeout 20m ./... >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
+grep -E '^(Benchmark|ok|FAIL|PASS)' /tmp/ember-bench-smoke.txt || true
+
+echo "== fuzz smoke (5s each)"
+scripts/fuzz.sh 5s
+
+echo "== done"
