@@ -1,0 +1,146 @@
+package rpcenv
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/netpoll"
+)
+
+// rpcHandler is the transport handler of an env (Spark's NettyRpcHandler):
+// it decodes RequestMessages, posts them to the dispatcher, and turns
+// connection events into OnConnected / OnDisconnected / OnNetworkError for
+// every endpoint, for both the socket address and the remote env's
+// listening address.
+type rpcHandler struct {
+	env *Env
+
+	mu          sync.Mutex // guards remoteAddrs
+	remoteAddrs map[string]Address
+}
+
+func (h *rpcHandler) StreamManager() netpoll.StreamManager { return h.env.files }
+
+// Receive handles an ask.
+func (h *rpcHandler) Receive(c *netpoll.Client, msg []byte, r *netpoll.Responder) {
+	req, err := h.decode(c, msg)
+	if err != nil {
+		r.Fail(err)
+		return
+	}
+	cc := &remoteCallContext{env: h.env, r: r, sender: req.sender}
+	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindRPC, sender: req.sender, content: req.content, cc: cc}); err != nil {
+		r.Fail(err) // a transport-level RpcFailure, as Spark sends for dispatcher errors
+	}
+}
+
+// ReceiveOneWay handles a send.
+func (h *rpcHandler) ReceiveOneWay(c *netpoll.Client, msg []byte) {
+	req, err := h.decode(c, msg)
+	if err != nil {
+		h.env.log.Warn("dropping undecodable one-way message", "remote", c.RemoteAddr(), "err", err)
+		return
+	}
+	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindOneWay, sender: req.sender, content: req.content}); err != nil {
+		h.env.log.Warn("dropping one-way message", "to", req.receiver.Name, "remote", c.RemoteAddr(), "err", err)
+	}
+}
+
+// decode reads a RequestMessage; a message from a client-mode env (no
+// sender) gets the socket's address as its sender, and the first message
+// from a listening env announces its address to every endpoint.
+func (h *rpcHandler) decode(c *netpoll.Client, msg []byte) (requestMessage, error) {
+	req, rest, err := decodeRequestHeader(msg)
+	if err != nil {
+		return req, err
+	}
+	content, hasRefs, err := decodeContent(rest)
+	if err != nil {
+		return req, err
+	}
+	if hasRefs {
+		h.env.bindRefs(refValue(content), c)
+	}
+	req.content = content
+	clientKey := c.RemoteAddr()
+	if req.sender.IsZero() {
+		req.sender = parseAddr(clientKey)
+		return req, nil
+	}
+	h.mu.Lock()
+	_, seen := h.remoteAddrs[clientKey]
+	if !seen {
+		h.remoteAddrs[clientKey] = req.sender
+	}
+	h.mu.Unlock()
+	if !seen {
+		h.env.postToAll(inboxMsg{kind: kindConnected, sender: req.sender})
+	}
+	return req, nil
+}
+
+// ChannelActive posts RemoteProcessConnected for the socket address.
+func (h *rpcHandler) ChannelActive(c *netpoll.Client) {
+	h.env.postToAll(inboxMsg{kind: kindConnected, sender: parseAddr(c.RemoteAddr())})
+}
+
+// ChannelInactive removes the outbox of the address and posts
+// RemoteProcessDisconnected for the socket address and, if known, the
+// remote env's listening address.
+func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
+	addr := parseAddr(c.RemoteAddr())
+	h.env.removeOutbox(addr, nil)
+	h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: addr})
+	h.mu.Lock()
+	listen, ok := h.remoteAddrs[c.RemoteAddr()]
+	delete(h.remoteAddrs, c.RemoteAddr())
+	h.mu.Unlock()
+	if ok {
+		h.env.removeOutbox(listen, nil)
+		h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: listen})
+	}
+}
+
+// ExceptionCaught posts RemoteProcessConnectionError for both addresses.
+func (h *rpcHandler) ExceptionCaught(err error, c *netpoll.Client) {
+	h.env.postToAll(inboxMsg{kind: kindNetworkError, sender: parseAddr(c.RemoteAddr()), err: err})
+	h.mu.Lock()
+	listen, ok := h.remoteAddrs[c.RemoteAddr()]
+	h.mu.Unlock()
+	if ok {
+		h.env.postToAll(inboxMsg{kind: kindNetworkError, sender: listen, err: err})
+	}
+}
+
+// remoteCallContext answers a remote ask with an RpcResponse: the reply's
+// encoding, or a remoteFailure value for endpoint failures.
+type remoteCallContext struct {
+	env    *Env
+	r      *netpoll.Responder
+	sender Address
+}
+
+func (cc *remoteCallContext) Reply(v any) {
+	bb := codec.GetBuffer()
+	var err error
+	bb.B, err = appendContent(bb.B[:0], v)
+	if err != nil {
+		codec.PutBuffer(bb)
+		cc.SendFailure(fmt.Errorf("rpcenv: cannot encode reply: %w", err))
+		return
+	}
+	cc.r.ReplyBuffer(codec.NewPooledBytes(bb))
+}
+
+func (cc *remoteCallContext) SendFailure(err error) {
+	bb := codec.GetBuffer()
+	msg := "unknown error"
+	if err != nil {
+		msg = err.Error()
+	}
+	bb.B, _ = appendContent(bb.B[:0], remoteFailure{Message: msg})
+	cc.r.ReplyBuffer(codec.NewPooledBytes(bb))
+}
+
+func (cc *remoteCallContext) SenderAddress() Address { return cc.sender }
