@@ -12,3 +12,6 @@ import (
 	_ "go.uber.org/goleak"
 	_ "golang.org/x/sys/unix"
 )
+
+// grpc-go is a benchmark peer only (bench/).
+import _ "google.golang.org/grpc"
