@@ -3,9 +3,11 @@ module github.com/ember-rpc/ember
 go 1.26.8
 
 require (
+	github.com/RoaringBitmap/roaring v1.9.4
 	github.com/bytedance/sonic v1.15.5
 	github.com/cloudwego/netpoll v0.7.2
 	github.com/valyala/bytebufferpool v1.0.0
+	go.etcd.io/bbolt v1.5.0
 	go.uber.org/atomic v1.12.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.49.0
@@ -13,11 +15,13 @@ require (
 )
 
 require (
+	github.com/bits-and-blooms/bitset v1.12.0 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic/loader v0.5.3 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/cloudwego/gopkg v0.1.4 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.9 // indirect
+	github.com/mschoch/smat v0.2.0 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	golang.org/x/arch v0.0.0-20210923205945-b76863e36670 // indirect
 	golang.org/x/net v0.60.0 // indirect

@@ -15,3 +15,9 @@ import (
 
 // grpc-go is a benchmark peer only (bench/).
 import _ "google.golang.org/grpc"
+
+// The shuffle service's registration store and the protocol's bitmaps.
+import (
+	_ "github.com/RoaringBitmap/roaring"
+	_ "go.etcd.io/bbolt"
+)
