@@ -210,3 +210,14 @@ func (r *reader) bytes() []byte {
 }
 
 func (r *reader) string() string { return string(r.bytes()) }
+
+// Count reads an i32 element count and checks that that many elements of
+// at least minElemSize bytes can still fit; on failure it records the error
+// and returns 0.
+func (r *Reader) Count(minElemSize int) int {
+	n := r.r.count(minElemSize)
+	if n < 0 {
+		return 0
+	}
+	return n
+}

@@ -4,6 +4,8 @@
 //	    start a transport server and client on loopback and exercise RPC,
 //	    one-way messages, chunk fetch (sendfile) and streams, printing what
 //	    it measured.
+//	ember shuffle-service [--host H] [--port P] [--conf k=v] [--properties-file F] [--db-dir D]
+//	    run the external shuffle service.
 //
 // The cluster daemons (master, worker, shuffle-service) and submit arrive
 // with their issues.
@@ -23,6 +25,8 @@ func main() {
 	switch os.Args[1] {
 	case "selfcheck":
 		err = selfcheck(os.Args[2:])
+	case "shuffle-service":
+		err = shuffleService(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -41,6 +45,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: ember <command> [flags]
 
 commands:
-  selfcheck   run the transport end to end on loopback (RPC, one-way, chunk fetch, stream)
+  selfcheck        run the transport end to end on loopback (RPC, one-way, chunk fetch, stream)
+  shuffle-service  run the external shuffle service (spark.shuffle.service.port, 7337)
 `)
 }

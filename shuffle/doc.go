@@ -1,0 +1,41 @@
+// Package shuffle is Spark's external shuffle service and its block-fetch
+// client, wire-compatible with Spark's shuffle protocol, so a Spark
+// executor can register with Ember's service and fetch from it.
+//
+// # Protocol
+//
+// Every BlockTransferMessage (Message; Encode, Decode) travels as the
+// payload of an RpcRequest or RpcResponse on a connection of the transport's
+// "shuffle" module: OpenBlocks and FetchShuffleBlocks open a stream of
+// chunks (StreamHandle), one per block, fetched with ChunkFetchRequest and
+// served from files with sendfile; RegisterExecutor tells the service where
+// an executor keeps its files; RemoveBlocks, GetLocalDirsForExecutors and
+// DiagnoseCorruption do what they say. Block ids (ParseBlockID) are
+// shuffle_<s>_<m>_<r>, shuffle_<s>_<m>_<start>_<end>, shuffleChunk_… and rdd_….
+//
+// # Layout
+//
+// Map outputs use Spark's sort-shuffle layout: a data file with every
+// partition's bytes and an index file of numPartitions+1 big-endian offsets,
+// placed under the executor's local dirs by Java's String.hashCode of the
+// file name (FilePath), so files Spark writes are found and files Ember
+// writes (MapOutputWriter) look like Spark's.
+//
+// # Service and client
+//
+//	svc, _ := shuffle.NewService(shuffle.ServiceConfig{Port: 7337, DBDir: dir})
+//	cl, _ := shuffle.NewClient(shuffle.ClientConfig{AppID: "app-1"})
+//	cl.RegisterWithShuffleServer(host, 7337, "1", info)
+//	cl.FetchAll(ctx, requests, func(id string, data codec.ManagedBuffer) error { ... })
+//
+// Registrations are persisted in a bbolt database (spark.shuffle.service.db.enabled)
+// so a restarted service still serves them. The client retries I/O failures
+// for the blocks still outstanding (spark.shuffle.io.maxRetries, retryWait),
+// keeps within spark.reducer.maxSizeInFlight / maxReqsInFlight /
+// maxBlocksInFlightPerAddress, and streams blocks larger than
+// spark.network.maxRemoteBlockSizeFetchToMem to disk.
+//
+// Push-based shuffle (merge) messages are encoded and decoded, but this
+// service answers them with a clear failure, as Spark's default no-op merge
+// manager does.
+package shuffle

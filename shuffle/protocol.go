@@ -1,0 +1,459 @@
+package shuffle
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring"
+	"github.com/ember-rpc/ember/codec"
+)
+
+// MsgType is the one-byte id of a BlockTransferMessage, as Spark numbers
+// them.
+type MsgType int8
+
+// BlockTransferMessage type ids.
+const (
+	TypeOpenBlocks               MsgType = 0
+	TypeUploadBlock              MsgType = 1
+	TypeRegisterExecutor         MsgType = 2
+	TypeStreamHandle             MsgType = 3
+	TypeRegisterDriver           MsgType = 4 // reserved (removed Mesos message)
+	TypeHeartbeat                MsgType = 5 // reserved (removed Mesos message)
+	TypeUploadBlockStream        MsgType = 6
+	TypeRemoveBlocks             MsgType = 7
+	TypeBlocksRemoved            MsgType = 8
+	TypeFetchShuffleBlocks       MsgType = 9
+	TypeGetLocalDirsForExecutors MsgType = 10
+	TypeLocalDirsForExecutors    MsgType = 11
+	TypePushBlockStream          MsgType = 12
+	TypeFinalizeShuffleMerge     MsgType = 13
+	TypeMergeStatuses            MsgType = 14
+	TypeFetchShuffleBlockChunks  MsgType = 15
+	TypeDiagnoseCorruption       MsgType = 16
+	TypeCorruptionCause          MsgType = 17
+	TypeBlockPushReturnCode      MsgType = 18
+	TypeRemoveShuffleMerge       MsgType = 19
+)
+
+// Message is a BlockTransferMessage: the payload of an RpcRequest or
+// RpcResponse (or of an UploadStream meta) on a shuffle connection.
+type Message interface {
+	Type() MsgType
+	// appendFields appends the fields after the type byte.
+	appendFields(dst []byte) []byte
+}
+
+// Encode returns the message's bytes: type id + fields.
+func Encode(m Message) []byte { return AppendMessage(nil, m) }
+
+// AppendMessage appends the message's encoding to dst.
+func AppendMessage(dst []byte, m Message) []byte {
+	dst = append(dst, byte(m.Type()))
+	return m.appendFields(dst)
+}
+
+// ErrUnknownMessage: a payload whose type id is not a BlockTransferMessage.
+var ErrUnknownMessage = errors.New("shuffle: unknown message type")
+
+// ExecutorShuffleInfo is where an executor keeps its shuffle files.
+type ExecutorShuffleInfo struct {
+	LocalDirs          []string `json:"localDirs"`
+	SubDirsPerLocalDir int32    `json:"subDirsPerLocalDir"`
+	ShuffleManager     string   `json:"shuffleManager"`
+}
+
+func (i *ExecutorShuffleInfo) append(dst []byte) []byte {
+	dst = codec.AppendStringArray(dst, i.LocalDirs)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(i.SubDirsPerLocalDir))
+	return codec.AppendString(dst, i.ShuffleManager)
+}
+
+// SortShuffleManager is the shuffle manager name of Spark's sort shuffle.
+const SortShuffleManager = "org.apache.spark.shuffle.sort.SortShuffleManager"
+
+type (
+	// OpenBlocks asks to open a stream over blocks (the legacy fetch).
+	OpenBlocks struct {
+		AppID, ExecID string
+		BlockIDs      []string
+	}
+	// UploadBlock pushes a block to a block manager.
+	UploadBlock struct {
+		AppID, ExecID, BlockID string
+		Metadata, BlockData    []byte
+	}
+	// RegisterExecutor registers an executor's shuffle dirs.
+	RegisterExecutor struct {
+		AppID, ExecID string
+		Info          ExecutorShuffleInfo
+	}
+	// StreamHandle answers OpenBlocks / FetchShuffleBlocks.
+	StreamHandle struct {
+		StreamID  int64
+		NumChunks int32
+	}
+	// UploadBlockStream is the meta of a block uploaded as a stream.
+	UploadBlockStream struct {
+		BlockID  string
+		Metadata []byte
+	}
+	// RemoveBlocks deletes (RDD) blocks.
+	RemoveBlocks struct {
+		AppID, ExecID string
+		BlockIDs      []string
+	}
+	// BlocksRemoved answers RemoveBlocks.
+	BlocksRemoved struct{ NumRemovedBlocks int32 }
+	// FetchShuffleBlocks opens a stream over shuffle blocks: for each map
+	// id, its reduce ids (or, in batch mode, [start, end) pairs).
+	FetchShuffleBlocks struct {
+		AppID, ExecID     string
+		ShuffleID         int32
+		MapIDs            []int64
+		ReduceIDs         [][]int32
+		BatchFetchEnabled bool
+	}
+	// GetLocalDirsForExecutors asks for executors' local dirs.
+	GetLocalDirsForExecutors struct {
+		AppID   string
+		ExecIDs []string
+	}
+	// LocalDirsForExecutors answers GetLocalDirsForExecutors.
+	LocalDirsForExecutors struct {
+		ExecIDs            []string
+		NumLocalDirsByExec []int32
+		AllLocalDirs       []string
+	}
+	// PushBlockStream is the meta of a pushed block (push-based shuffle).
+	PushBlockStream struct {
+		AppID                                                              string
+		AppAttemptID, ShuffleID, ShuffleMergeID, MapIndex, ReduceID, Index int32
+	}
+	// FinalizeShuffleMerge ends a shuffle merge.
+	FinalizeShuffleMerge struct {
+		AppID                                   string
+		AppAttemptID, ShuffleID, ShuffleMergeID int32
+	}
+	// MergeStatuses answers FinalizeShuffleMerge.
+	MergeStatuses struct {
+		ShuffleID, ShuffleMergeID int32
+		Bitmaps                   []*roaring.Bitmap
+		ReduceIDs                 []int32
+		Sizes                     []int64
+	}
+	// FetchShuffleBlockChunks opens a stream over merged-block chunks.
+	FetchShuffleBlockChunks struct {
+		AppID, ExecID             string
+		ShuffleID, ShuffleMergeID int32
+		ReduceIDs                 []int32
+		ChunkIDs                  [][]int32
+	}
+	// DiagnoseCorruption asks why a fetched block failed its checksum.
+	DiagnoseCorruption struct {
+		AppID, ExecID string
+		ShuffleID     int32
+		MapID         int64
+		ReduceID      int32
+		Checksum      int64
+		Algorithm     string
+	}
+	// CorruptionCause answers DiagnoseCorruption.
+	CorruptionCause struct{ Cause Cause }
+	// BlockPushReturnCode answers a pushed block.
+	BlockPushReturnCode struct {
+		ReturnCode     int8
+		FailureBlockID string
+	}
+	// RemoveShuffleMerge removes merged shuffle data (sent one way).
+	RemoveShuffleMerge struct {
+		AppID                                   string
+		AppAttemptID, ShuffleID, ShuffleMergeID int32
+	}
+)
+
+// Cause is a corruption diagnosis.
+type Cause int8
+
+// The causes, by Spark's ordinals.
+const (
+	CauseDiskIssue                    Cause = 0
+	CauseNetworkIssue                 Cause = 1
+	CauseUnknownIssue                 Cause = 2
+	CauseChecksumVerifyPass           Cause = 3
+	CauseUnsupportedChecksumAlgorithm Cause = 4
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseDiskIssue:
+		return "DISK_ISSUE"
+	case CauseNetworkIssue:
+		return "NETWORK_ISSUE"
+	case CauseUnknownIssue:
+		return "UNKNOWN_ISSUE"
+	case CauseChecksumVerifyPass:
+		return "CHECKSUM_VERIFY_PASS"
+	case CauseUnsupportedChecksumAlgorithm:
+		return "UNSUPPORTED_CHECKSUM_ALGORITHM"
+	}
+	return fmt.Sprintf("Cause(%d)", int8(c))
+}
+
+// Type implementations.
+func (*OpenBlocks) Type() MsgType               { return TypeOpenBlocks }
+func (*UploadBlock) Type() MsgType              { return TypeUploadBlock }
+func (*RegisterExecutor) Type() MsgType         { return TypeRegisterExecutor }
+func (*StreamHandle) Type() MsgType             { return TypeStreamHandle }
+func (*UploadBlockStream) Type() MsgType        { return TypeUploadBlockStream }
+func (*RemoveBlocks) Type() MsgType             { return TypeRemoveBlocks }
+func (*BlocksRemoved) Type() MsgType            { return TypeBlocksRemoved }
+func (*FetchShuffleBlocks) Type() MsgType       { return TypeFetchShuffleBlocks }
+func (*GetLocalDirsForExecutors) Type() MsgType { return TypeGetLocalDirsForExecutors }
+func (*LocalDirsForExecutors) Type() MsgType    { return TypeLocalDirsForExecutors }
+func (*PushBlockStream) Type() MsgType          { return TypePushBlockStream }
+func (*FinalizeShuffleMerge) Type() MsgType     { return TypeFinalizeShuffleMerge }
+func (*MergeStatuses) Type() MsgType            { return TypeMergeStatuses }
+func (*FetchShuffleBlockChunks) Type() MsgType  { return TypeFetchShuffleBlockChunks }
+func (*DiagnoseCorruption) Type() MsgType       { return TypeDiagnoseCorruption }
+func (*CorruptionCause) Type() MsgType          { return TypeCorruptionCause }
+func (*BlockPushReturnCode) Type() MsgType      { return TypeBlockPushReturnCode }
+func (*RemoveShuffleMerge) Type() MsgType       { return TypeRemoveShuffleMerge }
+
+func appendI32(dst []byte, v int32) []byte { return binary.BigEndian.AppendUint32(dst, uint32(v)) }
+func appendI64(dst []byte, v int64) []byte { return binary.BigEndian.AppendUint64(dst, uint64(v)) }
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func (m *OpenBlocks) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	return codec.AppendStringArray(d, m.BlockIDs)
+}
+
+func (m *UploadBlock) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	d = codec.AppendString(d, m.BlockID)
+	d = codec.AppendByteArray(d, m.Metadata)
+	return codec.AppendByteArray(d, m.BlockData)
+}
+
+func (m *RegisterExecutor) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	return m.Info.append(d)
+}
+
+func (m *StreamHandle) appendFields(d []byte) []byte {
+	return appendI32(appendI64(d, m.StreamID), m.NumChunks)
+}
+
+func (m *UploadBlockStream) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.BlockID)
+	return codec.AppendByteArray(d, m.Metadata)
+}
+
+func (m *RemoveBlocks) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	return codec.AppendStringArray(d, m.BlockIDs)
+}
+
+func (m *BlocksRemoved) appendFields(d []byte) []byte { return appendI32(d, m.NumRemovedBlocks) }
+
+func (m *FetchShuffleBlocks) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	d = appendI32(d, m.ShuffleID)
+	d = codec.AppendLongArray(d, m.MapIDs)
+	d = appendI32(d, int32(len(m.ReduceIDs)))
+	for _, r := range m.ReduceIDs {
+		d = codec.AppendIntArray(d, r)
+	}
+	return appendBool(d, m.BatchFetchEnabled)
+}
+
+func (m *GetLocalDirsForExecutors) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	return codec.AppendStringArray(d, m.ExecIDs)
+}
+
+func (m *LocalDirsForExecutors) appendFields(d []byte) []byte {
+	d = codec.AppendStringArray(d, m.ExecIDs)
+	d = codec.AppendIntArray(d, m.NumLocalDirsByExec)
+	return codec.AppendStringArray(d, m.AllLocalDirs)
+}
+
+func (m *PushBlockStream) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	for _, v := range [...]int32{m.AppAttemptID, m.ShuffleID, m.ShuffleMergeID, m.MapIndex, m.ReduceID, m.Index} {
+		d = appendI32(d, v)
+	}
+	return d
+}
+
+func (m *FinalizeShuffleMerge) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	return appendI32(appendI32(appendI32(d, m.AppAttemptID), m.ShuffleID), m.ShuffleMergeID)
+}
+
+func (m *MergeStatuses) appendFields(d []byte) []byte {
+	d = appendI32(appendI32(d, m.ShuffleID), m.ShuffleMergeID)
+	d = appendI32(d, int32(len(m.Bitmaps)))
+	for _, bm := range m.Bitmaps {
+		d = appendBitmap(d, bm)
+	}
+	d = codec.AppendIntArray(d, m.ReduceIDs)
+	return codec.AppendLongArray(d, m.Sizes)
+}
+
+func (m *FetchShuffleBlockChunks) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	d = appendI32(appendI32(d, m.ShuffleID), m.ShuffleMergeID)
+	d = codec.AppendIntArray(d, m.ReduceIDs)
+	d = appendI32(d, int32(len(m.ChunkIDs)))
+	for _, c := range m.ChunkIDs {
+		d = codec.AppendIntArray(d, c)
+	}
+	return d
+}
+
+func (m *DiagnoseCorruption) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	d = codec.AppendString(d, m.ExecID)
+	d = appendI32(d, m.ShuffleID)
+	d = appendI64(d, m.MapID)
+	d = appendI32(d, m.ReduceID)
+	d = appendI64(d, m.Checksum)
+	return codec.AppendString(d, m.Algorithm)
+}
+
+func (m *CorruptionCause) appendFields(d []byte) []byte { return append(d, byte(m.Cause)) }
+
+func (m *BlockPushReturnCode) appendFields(d []byte) []byte {
+	d = append(d, byte(m.ReturnCode))
+	return codec.AppendString(d, m.FailureBlockID)
+}
+
+func (m *RemoveShuffleMerge) appendFields(d []byte) []byte {
+	d = codec.AppendString(d, m.AppID)
+	return appendI32(appendI32(appendI32(d, m.AppAttemptID), m.ShuffleID), m.ShuffleMergeID)
+}
+
+// appendBitmap writes a bitmap in RoaringBitmap's portable format, run
+// optimised first as Spark does.
+func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
+	if bm == nil {
+		bm = roaring.New()
+	}
+	bm.RunOptimize()
+	var buf bytes.Buffer
+	_, _ = bm.WriteTo(&buf)
+	return append(d, buf.Bytes()...)
+}
+
+// Decode parses a BlockTransferMessage. Unknown and reserved ids give
+// ErrUnknownMessage; malformed fields give a codec.ErrMalformed error.
+func Decode(b []byte) (m Message, err error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty payload", codec.ErrMalformed)
+	}
+	defer func() {
+		if p := recover(); p != nil { // the bitmap decoder on hostile bytes
+			m, err = nil, fmt.Errorf("%w: %v", codec.ErrMalformed, p)
+		}
+	}()
+	r := codec.NewReader(b[1:])
+	switch MsgType(int8(b[0])) {
+	case TypeOpenBlocks:
+		m = &OpenBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: r.StringArray()}
+	case TypeUploadBlock:
+		m = &UploadBlock{AppID: r.String(), ExecID: r.String(), BlockID: r.String(),
+			Metadata: bytes.Clone(r.Bytes()), BlockData: bytes.Clone(r.Bytes())}
+	case TypeRegisterExecutor:
+		m = &RegisterExecutor{AppID: r.String(), ExecID: r.String(),
+			Info: ExecutorShuffleInfo{LocalDirs: r.StringArray(), SubDirsPerLocalDir: r.Int32(), ShuffleManager: r.String()}}
+	case TypeStreamHandle:
+		m = &StreamHandle{StreamID: r.Int64(), NumChunks: r.Int32()}
+	case TypeUploadBlockStream:
+		m = &UploadBlockStream{BlockID: r.String(), Metadata: bytes.Clone(r.Bytes())}
+	case TypeRemoveBlocks:
+		m = &RemoveBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: r.StringArray()}
+	case TypeBlocksRemoved:
+		m = &BlocksRemoved{NumRemovedBlocks: r.Int32()}
+	case TypeFetchShuffleBlocks:
+		f := &FetchShuffleBlocks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(), MapIDs: r.LongArray()}
+		f.ReduceIDs = readIntArrays(r)
+		f.BatchFetchEnabled = r.Bool()
+		m = f
+	case TypeGetLocalDirsForExecutors:
+		m = &GetLocalDirsForExecutors{AppID: r.String(), ExecIDs: r.StringArray()}
+	case TypeLocalDirsForExecutors:
+		m = &LocalDirsForExecutors{ExecIDs: r.StringArray(), NumLocalDirsByExec: r.IntArray(), AllLocalDirs: r.StringArray()}
+	case TypePushBlockStream:
+		m = &PushBlockStream{AppID: r.String(), AppAttemptID: r.Int32(), ShuffleID: r.Int32(),
+			ShuffleMergeID: r.Int32(), MapIndex: r.Int32(), ReduceID: r.Int32(), Index: r.Int32()}
+	case TypeFinalizeShuffleMerge:
+		m = &FinalizeShuffleMerge{AppID: r.String(), AppAttemptID: r.Int32(), ShuffleID: r.Int32(), ShuffleMergeID: r.Int32()}
+	case TypeMergeStatuses:
+		ms := &MergeStatuses{ShuffleID: r.Int32(), ShuffleMergeID: r.Int32()}
+		n := r.Int32()
+		if r.Err() == nil && (n < 0 || int(n) > len(r.Remaining())) {
+			return nil, fmt.Errorf("%w: bitmap count %d", codec.ErrMalformed, n)
+		}
+		rest := r.Remaining()
+		for i := int32(0); i < n && r.Err() == nil; i++ {
+			bm := roaring.New()
+			k, err := bm.ReadFrom(bytes.NewReader(rest))
+			if err != nil {
+				return nil, fmt.Errorf("%w: bitmap %d: %v", codec.ErrMalformed, i, err)
+			}
+			ms.Bitmaps = append(ms.Bitmaps, bm)
+			rest = rest[k:]
+		}
+		r = codec.NewReader(rest)
+		ms.ReduceIDs = r.IntArray()
+		ms.Sizes = r.LongArray()
+		m = ms
+	case TypeFetchShuffleBlockChunks:
+		f := &FetchShuffleBlockChunks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(),
+			ShuffleMergeID: r.Int32(), ReduceIDs: r.IntArray()}
+		f.ChunkIDs = readIntArrays(r)
+		m = f
+	case TypeDiagnoseCorruption:
+		m = &DiagnoseCorruption{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(), MapID: r.Int64(),
+			ReduceID: r.Int32(), Checksum: r.Int64(), Algorithm: r.String()}
+	case TypeCorruptionCause:
+		m = &CorruptionCause{Cause: Cause(int8(r.Byte()))}
+	case TypeBlockPushReturnCode:
+		m = &BlockPushReturnCode{ReturnCode: int8(r.Byte()), FailureBlockID: r.String()}
+	case TypeRemoveShuffleMerge:
+		m = &RemoveShuffleMerge{AppID: r.String(), AppAttemptID: r.Int32(), ShuffleID: r.Int32(), ShuffleMergeID: r.Int32()}
+	default:
+		return nil, fmt.Errorf("%w: Unknown message type: %d", ErrUnknownMessage, int8(b[0]))
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func readIntArrays(r *codec.Reader) [][]int32 {
+	n := r.Count(4)
+	if r.Err() != nil {
+		return nil
+	}
+	out := make([][]int32, n)
+	for i := range out {
+		out[i] = r.IntArray()
+	}
+	return out
+}

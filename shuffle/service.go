@@ -1,0 +1,137 @@
+package shuffle
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll"
+)
+
+// DefaultPort is spark.shuffle.service.port's default.
+const DefaultPort = 7337
+
+// ServiceConfig configures a Service.
+type ServiceConfig struct {
+	// Conf holds spark.* keys: spark.shuffle.io.* (transport),
+	// spark.shuffle.service.{port,db.enabled,index.cache.size,fetch.rdd.enabled},
+	// spark.shuffle.maxChunksBeingTransferred.
+	Conf *sparkconf.Conf
+	// Host to bind; Port overrides spark.shuffle.service.port when >= 0.
+	Host string
+	Port int
+	// DBDir holds the registration database when spark.shuffle.service.db.enabled
+	// (default true); empty disables persistence.
+	DBDir string
+	// Logger (nil: slog.Default()).
+	Logger *slog.Logger
+	// Bootstraps wrap each connection's handler (authentication).
+	Bootstraps []netpoll.ServerBootstrap
+}
+
+// Service is the external shuffle service: a transport server on the
+// "shuffle" module that serves registered executors' sort-shuffle files.
+type Service struct {
+	res     *resolver
+	ctx     *netpoll.Context
+	srv     *netpoll.Server
+	streams *netpoll.OneForOneStreamManager
+	metrics Metrics
+	log     *slog.Logger
+}
+
+// NewService starts the service.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	conf := cfg.Conf
+	if conf == nil {
+		conf = sparkconf.New()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "shuffle-service")
+	port := cfg.Port
+	if port < 0 {
+		p, err := conf.GetInt("spark.shuffle.service.port", DefaultPort)
+		if err != nil {
+			return nil, err
+		}
+		port = p
+	}
+	cacheSize, err := conf.GetBytes("spark.shuffle.service.index.cache.size", 100<<20, 1)
+	if err != nil {
+		return nil, err
+	}
+	rddOn, err := conf.GetBool("spark.shuffle.service.fetch.rdd.enabled", false)
+	if err != nil {
+		return nil, err
+	}
+	dbOn, err := conf.GetBool("spark.shuffle.service.db.enabled", true)
+	if err != nil {
+		return nil, err
+	}
+	tconf, err := netpoll.NewConf("shuffle", conf, "")
+	if err != nil {
+		return nil, err
+	}
+	dbPath := ""
+	if dbOn && cfg.DBDir != "" {
+		dbPath = filepath.Join(cfg.DBDir, "registeredExecutors.bolt")
+	}
+	fileOpt := codec.FileOptions{LazyFD: tconf.LazyFD, MemoryMapThreshold: tconf.MemoryMapThreshold}
+	res, err := newResolver(log, cacheSize, fileOpt, rddOn, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{res: res, streams: netpoll.NewOneForOneStreamManager(), log: log}
+	s.metrics.RegisteredExecutors = res.numExecutors
+	s.metrics.OpenStreams = s.streams.NumStreams
+	h := &blockHandler{res: res, streams: s.streams, metrics: &s.metrics}
+	s.ctx = netpoll.NewContext(tconf, h, netpoll.WithLogger(log))
+	host := cfg.Host
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	s.srv, err = s.ctx.NewServer(host, port, cfg.Bootstraps...)
+	if err != nil {
+		s.ctx.Close()
+		res.close()
+		return nil, fmt.Errorf("shuffle: cannot start the shuffle service on %s:%d: %w", host, port, err)
+	}
+	log.Info("shuffle service started", "port", s.srv.Port(), "db", dbPath != "", "mode", tconf.Mode)
+	return s, nil
+}
+
+// Port returns the bound port.
+func (s *Service) Port() int { return s.srv.Port() }
+
+// Metrics returns the service's counters.
+func (s *Service) Metrics() *Metrics { return &s.metrics }
+
+// RegisteredExecutors returns the number of registered executors.
+func (s *Service) RegisteredExecutors() int { return s.res.numExecutors() }
+
+// RegisterExecutor registers an executor directly (in-process use).
+func (s *Service) RegisterExecutor(appID, execID string, info ExecutorShuffleInfo) error {
+	return s.res.register(AppExecID{appID, execID}, info)
+}
+
+// ApplicationRemoved forgets an application's executors and, if cleanup,
+// deletes their local dirs (the worker calls it when an app ends).
+func (s *Service) ApplicationRemoved(appID string, cleanup bool) {
+	s.res.applicationRemoved(appID, cleanup)
+}
+
+// ExecutorRemoved deletes an exited executor's files that the service does
+// not serve.
+func (s *Service) ExecutorRemoved(appID, execID string) { s.res.executorRemoved(appID, execID) }
+
+// Close stops the service and closes the registration database.
+func (s *Service) Close() error {
+	s.srv.Close()
+	s.ctx.Close()
+	return s.res.close()
+}
