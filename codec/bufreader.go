@@ -21,7 +21,15 @@ type BufReader struct {
 	r, w   int
 	pinned bool // slices handed out since the last Release
 	err    error
+
+	// big holds one large frame read straight from rd, so large frames are
+	// never compacted or copied inside buf. It is reused after Release.
+	big       []byte
+	bigPinned bool
 }
+
+// largeFrame is the size from which Next reads into the big buffer.
+const largeFrame = 256 << 10
 
 // NewBufReader returns a BufReader with a buffer of size bytes (at least 16).
 func NewBufReader(rd io.Reader, size int) *BufReader {
@@ -62,6 +70,9 @@ func (b *BufReader) Peek(n int) ([]byte, error) {
 
 // Next consumes and returns the next n bytes.
 func (b *BufReader) Next(n int) ([]byte, error) {
+	if n >= largeFrame && b.w-b.r < n && b.err == nil {
+		return b.nextLarge(n)
+	}
 	if err := b.ensure(n); err != nil {
 		return nil, err
 	}
@@ -71,8 +82,49 @@ func (b *BufReader) Next(n int) ([]byte, error) {
 	return p, nil
 }
 
+// nextLarge reads a large piece into the big buffer: what is buffered is
+// copied once, the rest is read directly into place. The buffer grows with
+// the bytes that arrive, so a peer cannot make it allocate what it does not
+// send.
+func (b *BufReader) nextLarge(n int) ([]byte, error) {
+	var big []byte
+	if !b.bigPinned && cap(b.big) >= n {
+		big = b.big[:0]
+	} else {
+		big = make([]byte, 0, min(n, max(2*(b.w-b.r), largeFrame)))
+	}
+	big = append(big, b.buf[b.r:b.w]...)
+	b.r = b.w
+	for len(big) < n {
+		if len(big) == cap(big) {
+			nb := make([]byte, len(big), min(n, 2*cap(big)))
+			copy(nb, big)
+			big = nb
+		}
+		m, err := b.rd.Read(big[len(big):min(n, cap(big))])
+		big = big[:len(big)+m]
+		if err != nil && len(big) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			b.err = err
+			return nil, err
+		}
+	}
+	if !b.bigPinned {
+		b.big = big
+		b.bigPinned = true
+	}
+	b.pinned = true
+	return big[:n:n], nil
+}
+
 // Release ends the validity of the slices returned so far.
 func (b *BufReader) Release() error {
+	b.bigPinned = false
+	if cap(b.big) > shrinkAbove {
+		b.big = nil
+	}
 	b.pinned = false
 	if b.r == b.w {
 		b.r, b.w = 0, 0

@@ -126,6 +126,12 @@ func (d *Decoder) feedInterceptor(src Source) error {
 	if n > d.icRemaining {
 		n = d.icRemaining
 	}
+	// Small pieces: a reactor's buffer is a list of nodes, and a read that
+	// spans two nodes is copied into fresh memory; bounded pieces keep those
+	// copies rare and small.
+	if n > maxFeed {
+		n = maxFeed
+	}
 	p, err := src.Next(int(n))
 	if err != nil {
 		return err
@@ -150,6 +156,9 @@ func (d *Decoder) feedInterceptor(src Source) error {
 	}
 	return nil
 }
+
+// maxFeed bounds one piece passed to an interceptor.
+const maxFeed = 128 << 10
 
 // Feed passes the bytes src already holds (up to what the active
 // interceptor still needs) to the interceptor, without blocking. Reactor

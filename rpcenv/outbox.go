@@ -138,6 +138,9 @@ func (o *outbox) drain() {
 		m := o.queue[0]
 		o.queue[0] = outboxMsg{}
 		o.queue = o.queue[1:]
+		if len(o.queue) == 0 {
+			o.queue = o.queue[:0:0] // reuse nothing stale; appends start fresh
+		}
 		c := o.client
 		o.mu.Unlock()
 		if !c.IsActive() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/bytedance/sonic"
@@ -173,12 +174,11 @@ func (r *Ref) askWith(msg any, timeout time.Duration, key string, ctx context.Co
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	var timer *time.Timer
 	var expired <-chan time.Time
 	if timeout > 0 {
-		timer = time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
+		t := getTimer(timeout)
+		defer putTimer(t)
+		expired = t.C
 	}
 	select {
 	case res := <-call.ch:
@@ -195,6 +195,13 @@ func (r *Ref) askWith(msg any, timeout time.Duration, key string, ctx context.Co
 		return nil, &TimeoutError{Addr: addr, After: timeout, Key: key}
 	case <-done:
 		call.abort()
+		if res, ok := call.tryResult(); ok {
+			return res.v, res.err
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The deadline and our timer fire together; either way it is a timeout.
+			return nil, &TimeoutError{Addr: r.addr.Addr.String(), After: timeout, Key: key}
+		}
 		return nil, fmt.Errorf("rpcenv: ask to %s aborted: %w", r.addr, context.Cause(ctx))
 	}
 }
@@ -299,4 +306,21 @@ func (e *Env) bindRefs(v reflect.Value, c *netpoll.Client) {
 			e.bindRefs(it.Value(), c)
 		}
 	}
+}
+
+// Ask timers are pooled: since Go 1.23 Stop guarantees no stale tick is
+// delivered after it returns, so a stopped timer can be reset safely.
+var timerPool sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timerPool.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
 }

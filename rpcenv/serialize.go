@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/encoder"
 )
 
 // Message content travels as a registered type name followed by the value
@@ -127,11 +128,11 @@ func appendContent(dst []byte, v any) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	js, err := jsonAPI.Marshal(v)
-	if err != nil {
+	// Encode straight into dst: no intermediate buffer, no copy.
+	if err := encoder.EncodeInto(&dst, v, encoder.CompatibleWithStd); err != nil {
 		return dst, fmt.Errorf("rpcenv: encoding %T: %w", v, err)
 	}
-	return append(dst, js...), nil
+	return dst, nil
 }
 
 // decodeContent decodes what appendContent wrote. hasRefs says whether the
@@ -290,7 +291,7 @@ func readUTF(b []byte) (string, []byte, error) {
 		}
 	}
 	if ascii {
-		return string(raw), rest, nil
+		return intern(raw), rest, nil
 	}
 	var out []rune
 	for i := 0; i < len(raw); {
@@ -322,4 +323,38 @@ func readUTF(b []byte) (string, []byte, error) {
 		res = append(res, out[i])
 	}
 	return string(res), rest, nil
+}
+
+// The strings of request headers (hosts, endpoint and type names) repeat
+// endlessly; interning the short ones saves an allocation each per message.
+var (
+	internMu  sync.RWMutex
+	internTab = map[string]string{}
+)
+
+const (
+	internMaxLen     = 64
+	internMaxEntries = 4096
+)
+
+func intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > internMaxLen {
+		return string(b)
+	}
+	internMu.RLock()
+	s, ok := internTab[string(b)] // no allocation for the lookup
+	internMu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	internMu.Lock()
+	if len(internTab) < internMaxEntries {
+		internTab[s] = s
+	}
+	internMu.Unlock()
+	return s
 }
