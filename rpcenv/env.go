@@ -257,8 +257,8 @@ func (e *Env) EndpointRef(ep Endpoint) *Ref {
 // Stop unregisters the endpoint of ref: OnStop is queued last and the name
 // is free at once. Stopping twice is harmless.
 func (e *Env) Stop(ref *Ref) {
-	if ref == nil || ref.addr.Addr != e.addr {
-		return
+	if ref == nil || ref.client != nil || ref.addr.Addr != e.addr {
+		return // not an endpoint of this env
 	}
 	e.unregister(ref.addr.Name)
 }
@@ -355,3 +355,7 @@ func (v *verifier) ReceiveAndReply(msg any, cc CallContext) error {
 	}
 	return unsupportedf("endpoint-verifier: %T", msg)
 }
+
+// RefFor returns a ref to addr without asking the remote env whether the
+// endpoint exists (what a ref read back from persisted state is).
+func (e *Env) RefFor(addr EndpointAddress) *Ref { return &Ref{env: e, addr: addr} }

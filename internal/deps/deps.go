@@ -21,3 +21,11 @@ import (
 	_ "github.com/RoaringBitmap/roaring"
 	_ "go.etcd.io/bbolt"
 )
+
+// ZooKeeper recovery, Prometheus metrics, browser tests of the web UI.
+import (
+	_ "github.com/chromedp/chromedp"
+	_ "github.com/go-zookeeper/zk"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+)

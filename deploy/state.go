@@ -1,0 +1,144 @@
+package deploy
+
+// The snapshots below are what RequestMasterState and RequestWorkerState
+// answer, and what the web UIs serve at /json: the fields carry Spark's
+// JSON names, in Spark's order.
+
+// ResourceAmount is a resource name and how many of it, per executor.
+type ResourceAmount struct {
+	Name   string `json:"name"`
+	Amount int    `json:"amount"`
+}
+
+// WorkerInfoJSON is one worker in the master's state.
+type WorkerInfoJSON struct {
+	ID            string                         `json:"id"`
+	Host          string                         `json:"host"`
+	Port          int                            `json:"port"`
+	WebUIAddress  string                         `json:"webuiaddress"`
+	Cores         int                            `json:"cores"`
+	CoresUsed     int                            `json:"coresused"`
+	CoresFree     int                            `json:"coresfree"`
+	Memory        int                            `json:"memory"`
+	MemoryUsed    int                            `json:"memoryused"`
+	MemoryFree    int                            `json:"memoryfree"`
+	Resources     map[string]ResourceInformation `json:"resources"`
+	ResourcesUsed map[string]ResourceInformation `json:"resourcesused"`
+	ResourcesFree map[string]ResourceInformation `json:"resourcesfree"`
+	State         WorkerState                    `json:"state"`
+	LastHeartbeat int64                          `json:"lastheartbeat"`
+}
+
+// ApplicationInfoJSON is one application in the master's state.
+type ApplicationInfoJSON struct {
+	ID                   string           `json:"id"`
+	StartTime            int64            `json:"starttime"`
+	Name                 string           `json:"name"`
+	Cores                int              `json:"cores"`
+	User                 string           `json:"user"`
+	MemoryPerExecutor    int              `json:"memoryperexecutor"`
+	MemoryPerSlave       int              `json:"memoryperslave"`
+	ResourcesPerExecutor []ResourceAmount `json:"resourcesperexecutor"`
+	ResourcesPerSlave    []ResourceAmount `json:"resourcesperslave"`
+	SubmitDate           string           `json:"submitdate"`
+	State                ApplicationState `json:"state"`
+	Duration             int64            `json:"duration"`
+}
+
+// DriverInfoJSON is one driver in the master's state.
+type DriverInfoJSON struct {
+	ID         string                         `json:"id"`
+	StartTime  string                         `json:"starttime"`
+	State      DriverState                    `json:"state"`
+	Cores      int                            `json:"cores"`
+	Memory     int                            `json:"memory"`
+	Resources  map[string]ResourceInformation `json:"resources"`
+	SubmitDate string                         `json:"submitdate"`
+	Worker     string                         `json:"worker"`
+	MainClass  string                         `json:"mainclass"`
+}
+
+// MasterStateResponse is the master's state (RequestMasterState, /json).
+type MasterStateResponse struct {
+	URL              string                           `json:"url"`
+	Workers          []WorkerInfoJSON                 `json:"workers"`
+	AliveWorkers     int                              `json:"aliveworkers"`
+	Cores            int                              `json:"cores"`
+	CoresUsed        int                              `json:"coresused"`
+	Memory           int                              `json:"memory"`
+	MemoryUsed       int                              `json:"memoryused"`
+	Resources        []map[string]ResourceInformation `json:"resources"`
+	ResourcesUsed    []map[string]ResourceInformation `json:"resourcesused"`
+	ActiveApps       []ApplicationInfoJSON            `json:"activeapps"`
+	CompletedApps    []ApplicationInfoJSON            `json:"completedapps"`
+	ActiveDrivers    []DriverInfoJSON                 `json:"activedrivers"`
+	CompletedDrivers []DriverInfoJSON                 `json:"completeddrivers"`
+	Status           RecoveryState                    `json:"status"`
+	// Host and ports (not in /json, for clients).
+	Host     string `json:"-"`
+	Port     int    `json:"-"`
+	RestPort *int   `json:"-"`
+}
+
+// ClusterUtilization is /json/clusterutilization.
+type ClusterUtilization struct {
+	WaitingDrivers    int `json:"waitingDrivers"`
+	Cores             int `json:"cores"`
+	CoresUsed         int `json:"coresused"`
+	CoresUtilization  int `json:"coresutilization"`
+	Memory            int `json:"memory"`
+	MemoryUsed        int `json:"memoryused"`
+	MemoryUtilization int `json:"memoryutilization"`
+}
+
+// AppDescJSON is an executor's application in the worker's state.
+type AppDescJSON struct {
+	Name                 string           `json:"name"`
+	Cores                int              `json:"cores"`
+	MemoryPerExecutor    int              `json:"memoryperexecutor"`
+	ResourcesPerExecutor []ResourceAmount `json:"resourcesperexecutor"`
+	MemoryPerSlave       int              `json:"memoryperslave"`
+	ResourcesPerSlave    []ResourceAmount `json:"resourcesperslave"`
+	User                 string           `json:"user"`
+	Command              string           `json:"command"`
+}
+
+// ExecutorRunnerJSON is one executor in the worker's state.
+type ExecutorRunnerJSON struct {
+	ID        int                            `json:"id"`
+	Memory    int                            `json:"memory"`
+	Resources map[string]ResourceInformation `json:"resources"`
+	AppID     string                         `json:"appid"`
+	AppDesc   AppDescJSON                    `json:"appdesc"`
+	// Ember additions for the UI (not in Spark's JSON): state and log dir.
+	State ExecutorState `json:"state,omitempty"`
+}
+
+// DriverRunnerJSON is one driver in the worker's state.
+type DriverRunnerJSON struct {
+	ID        string      `json:"id"`
+	State     DriverState `json:"state"`
+	Cores     int         `json:"cores"`
+	Memory    int         `json:"memory"`
+	MainClass string      `json:"mainclass"`
+}
+
+// WorkerStateResponse is a worker's state (RequestWorkerState, /json).
+type WorkerStateResponse struct {
+	ID                string                         `json:"id"`
+	MasterURL         string                         `json:"masterurl"`
+	MasterWebUIURL    string                         `json:"masterwebuiurl"`
+	Cores             int                            `json:"cores"`
+	CoresUsed         int                            `json:"coresused"`
+	Memory            int                            `json:"memory"`
+	MemoryUsed        int                            `json:"memoryused"`
+	Resources         map[string]ResourceInformation `json:"resources"`
+	ResourcesUsed     map[string]ResourceInformation `json:"resourcesused"`
+	Executors         []ExecutorRunnerJSON           `json:"executors"`
+	FinishedExecutors []ExecutorRunnerJSON           `json:"finishedexecutors"`
+	// Ember additions (not in Spark's JSON), for the UI.
+	Host            string             `json:"host,omitempty"`
+	Port            int                `json:"port,omitempty"`
+	Drivers         []DriverRunnerJSON `json:"drivers,omitempty"`
+	FinishedDrivers []DriverRunnerJSON `json:"finisheddrivers,omitempty"`
+}
