@@ -20,6 +20,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== chromium (web UI browser test)"
+scripts/chromium.sh || echo "chromium install failed; the web UI browser test will skip"
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 

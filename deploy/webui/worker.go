@@ -1,0 +1,300 @@
+package webui
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ember-rpc/ember/deploy"
+)
+
+// NewWorkerHandler serves the worker web UI:
+//
+//	GET /                     HTML status page (?refresh=N reloads every N s)
+//	GET /json, /json/         the worker state (Spark's field names, in order)
+//	GET /logPage/?appId=&executorId=&logType=stdout|stderr[&offset=&byteLength=]
+//	GET /logPage/?driverId=&logType=...      an HTML page with the log text
+//	GET /log?...              the same as plain text, headed like Spark's
+//	GET /metrics/prometheus   ember_worker_* gauges (Prometheus text)
+//	GET /healthz              200 "ok"
+func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
+	wu := &workerUI{src: src, opts: opts}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", wu.page)
+	mux.HandleFunc("GET /json", wu.json)
+	mux.HandleFunc("GET /json/{$}", wu.json)
+	mux.HandleFunc("GET /logPage", wu.logPage)
+	mux.HandleFunc("GET /logPage/{$}", wu.logPage)
+	mux.HandleFunc("GET /log", wu.logText)
+	mux.HandleFunc("GET /log/{$}", wu.logText)
+	metrics := metricsHandler(opts.Registry, newWorkerCollector(src))
+	mux.Handle("GET /metrics/prometheus", metrics)
+	mux.Handle("GET /metrics/prometheus/{$}", metrics)
+	mux.HandleFunc("GET /healthz", healthz)
+	return wrap(mux, opts)
+}
+
+type workerUI struct {
+	src  WorkerSource
+	opts Options
+}
+
+func (wu *workerUI) state(w http.ResponseWriter) (deploy.WorkerStateResponse, bool) {
+	st, err := wu.src.WorkerState()
+	if err != nil {
+		unavailable(w, err)
+		return st, false
+	}
+	return normalizeWorker(st), true
+}
+
+func (wu *workerUI) json(w http.ResponseWriter, r *http.Request) {
+	if st, ok := wu.state(w); ok {
+		writeJSON(w, r, st)
+	}
+}
+
+func (wu *workerUI) page(w http.ResponseWriter, r *http.Request) {
+	st, ok := wu.state(w)
+	if !ok {
+		return
+	}
+	renderHTML(w, r, http.StatusOK, "worker", newWorkerView(st, wu.opts, r))
+}
+
+// DefaultLogBytes is how much of a log /logPage and /log show when no
+// byteLength is given: the last 100 KiB, as Spark's LogPage.
+const DefaultLogBytes = 100 * 1024
+
+// maxLogBytes bounds byteLength so a request cannot make the worker read
+// a whole huge log into memory.
+const maxLogBytes = 16 * 1024 * 1024
+
+// logRequest is a parsed, validated log query.
+type logRequest struct {
+	AppID, ExecutorID, DriverID string
+	LogType                     string
+	Offset                      *int64
+	ByteLength                  int64
+	dir                         string // the log directory, inside the work dir
+}
+
+// errBadLogRequest marks a client error (400).
+var errBadLogRequest = errors.New("bad log request")
+
+func badLog(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadLogRequest, fmt.Sprintf(format, args...))
+}
+
+// safeID rejects what could leave the work dir: empty, absolute, '/',
+// '\\', '..', NUL.
+func safeID(name, v string) error {
+	switch {
+	case v == "":
+		return badLog("%s is empty", name)
+	case strings.ContainsAny(v, "/\\\x00"), strings.Contains(v, ".."), filepath.IsAbs(v), v == ".":
+		return badLog("%s %q is not a valid id", name, v)
+	}
+	return nil
+}
+
+func parseLogRequest(q url.Values, workDir string) (*logRequest, error) {
+	lr := &logRequest{
+		AppID:      q.Get("appId"),
+		ExecutorID: q.Get("executorId"),
+		DriverID:   q.Get("driverId"),
+		LogType:    q.Get("logType"),
+		ByteLength: DefaultLogBytes,
+	}
+	if lr.LogType != "stdout" && lr.LogType != "stderr" {
+		return nil, badLog("logType must be one of stdout, stderr")
+	}
+	if workDir == "" {
+		return nil, errors.New("the worker has no work directory")
+	}
+	switch {
+	case lr.AppID != "" && lr.ExecutorID != "" && lr.DriverID == "":
+		if err := safeID("appId", lr.AppID); err != nil {
+			return nil, err
+		}
+		if err := safeID("executorId", lr.ExecutorID); err != nil {
+			return nil, err
+		}
+		lr.dir = filepath.Join(workDir, lr.AppID, lr.ExecutorID)
+	case lr.AppID == "" && lr.ExecutorID == "" && lr.DriverID != "":
+		if err := safeID("driverId", lr.DriverID); err != nil {
+			return nil, err
+		}
+		lr.dir = filepath.Join(workDir, lr.DriverID)
+	default:
+		return nil, badLog("request must specify either application (appId and executorId) or driver (driverId) identifiers")
+	}
+	// Belt and braces: the directory must be inside the work dir.
+	if rel, err := filepath.Rel(filepath.Clean(workDir), lr.dir); err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return nil, badLog("invalid log directory")
+	}
+	if s := q.Get("offset"); s != "" {
+		off, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, badLog("offset %q is not an integer", s)
+		}
+		lr.Offset = &off
+	}
+	if s := q.Get("byteLength"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, badLog("byteLength %q is not a non-negative integer", s)
+		}
+		lr.ByteLength = min(n, maxLogBytes)
+	}
+	return lr, nil
+}
+
+// logChunk is what was read of a log.
+type logChunk struct {
+	Text            string
+	Start, End, Len int64
+	Path            string // <dir>/<logType>, for the header
+}
+
+// header is Spark's "==== Bytes a-b of n of <path> ====" line.
+func (c logChunk) header() string {
+	return fmt.Sprintf("==== Bytes %d-%d of %d of %s ====\n", c.Start, c.End, c.Len, c.Path)
+}
+
+// logFiles are the log's files in order: rolled-over files
+// (<logType>--<suffix>, sorted by name) then the active <logType>.
+func logFiles(dir, logType string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rolled []string
+	active := ""
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := e.Name()
+		switch {
+		case name == logType:
+			active = name
+		case strings.HasPrefix(name, logType+"--") && !strings.HasSuffix(name, ".gz"):
+			rolled = append(rolled, name)
+		}
+	}
+	sort.Strings(rolled)
+	if active != "" {
+		rolled = append(rolled, active)
+	}
+	for i, n := range rolled {
+		rolled[i] = filepath.Join(dir, n)
+	}
+	return rolled, nil
+}
+
+// readLog reads bytes [start, end) of the log, as Spark's LogPage.getLog:
+// without an offset the last byteLength bytes, offsets clamped to the log.
+func readLog(lr *logRequest) (logChunk, error) {
+	c := logChunk{Path: filepath.Join(lr.dir, lr.LogType)}
+	files, err := logFiles(lr.dir, lr.LogType)
+	if err != nil {
+		return c, err
+	}
+	sizes := make([]int64, len(files))
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return c, err
+		}
+		sizes[i] = fi.Size()
+		c.Len += sizes[i]
+	}
+	off := c.Len - lr.ByteLength
+	if lr.Offset != nil {
+		off = *lr.Offset
+	}
+	c.Start = max(0, min(off, c.Len))
+	c.End = min(c.Start+lr.ByteLength, c.Len)
+
+	var b strings.Builder
+	b.Grow(int(c.End - c.Start))
+	var base int64 // offset of files[i] in the whole log
+	for i, f := range files {
+		from, to := max(c.Start, base), min(c.End, base+sizes[i])
+		if from < to {
+			if err := copyRange(&b, f, from-base, to-from); err != nil {
+				return c, err
+			}
+		}
+		base += sizes[i]
+	}
+	c.Text = b.String()
+	return c, nil
+}
+
+func copyRange(dst io.Writer, path string, off, n int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(dst, io.NewSectionReader(f, off, n))
+	return err
+}
+
+// serveLog parses, reads, and reports errors; ok is false when it already
+// answered. Errors are an HTML page for /logPage, plain text for /log.
+func (wu *workerUI) serveLog(w http.ResponseWriter, r *http.Request, html bool) (*logRequest, logChunk, bool) {
+	fail := func(code int, msg string) {
+		if html {
+			renderError(w, r, code, http.StatusText(code), msg)
+		} else {
+			http.Error(w, msg, code)
+		}
+	}
+	lr, err := parseLogRequest(r.URL.Query(), wu.src.WorkDir())
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, errBadLogRequest) {
+			code = http.StatusBadRequest
+		}
+		fail(code, err.Error())
+		return nil, logChunk{}, false
+	}
+	c, err := readLog(lr)
+	if err != nil {
+		fail(http.StatusInternalServerError, "reading log: "+err.Error())
+		return nil, logChunk{}, false
+	}
+	return lr, c, true
+}
+
+func (wu *workerUI) logText(w http.ResponseWriter, r *http.Request) {
+	_, c, ok := wu.serveLog(w, r, false)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, c.header()+c.Text)
+}
+
+func (wu *workerUI) logPage(w http.ResponseWriter, r *http.Request) {
+	lr, c, ok := wu.serveLog(w, r, true)
+	if !ok {
+		return
+	}
+	renderHTML(w, r, http.StatusOK, "log", newLogView(lr, c, wu.opts))
+}
