@@ -23,6 +23,10 @@ go vet ./...
 echo "== chromium (web UI browser test)"
 scripts/chromium.sh || echo "chromium install failed; the web UI browser test will skip"
 
+echo "== zookeeper (deploy/recovery and HA tests)"
+scripts/zookeeper.sh
+export EMBER_REQUIRE_ZOOKEEPER=1
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 

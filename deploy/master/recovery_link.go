@@ -1,7 +1,6 @@
 package master
 
 import (
-	"errors"
 	"log/slog"
 	"time"
 
@@ -9,9 +8,20 @@ import (
 )
 
 func newFileSystemEngine(dir, codec string) (recovery.Engine, error) {
-	return nil, errors.New("master: FILESYSTEM recovery is being wired")
+	return recovery.NewFileSystem(dir, codec)
 }
 
+// newZooKeeperRecovery connects to ZooKeeper and joins the leader election;
+// the ZooKeeper client is the engine and is closed with it.
 func newZooKeeperRecovery(url, dir string, timeout time.Duration, l recovery.Leadership, log *slog.Logger) (recovery.Engine, recovery.Agent, error) {
-	return nil, nil, errors.New("master: ZOOKEEPER recovery is being wired")
+	zk, err := recovery.NewZooKeeper(url, dir, timeout, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	agent, err := zk.Elect(l)
+	if err != nil {
+		zk.Close()
+		return nil, nil, err
+	}
+	return zk, agent, nil
 }
