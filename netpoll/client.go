@@ -359,6 +359,16 @@ func (c *Client) SendMergedBlockMetaReq(appID string, shuffleID, shuffleMergeID,
 // RemoveRpcRequest forgets an outstanding RPC; its callback is not called.
 func (c *Client) RemoveRpcRequest(id int64) { c.takeRpc(id) }
 
+func (c *Client) takeMeta(id int64) MergedBlockMetaCallback {
+	c.mu.Lock()
+	cb, ok := c.metas[id]
+	if ok {
+		delete(c.metas, id)
+	}
+	c.mu.Unlock()
+	return cb
+}
+
 func (c *Client) takeRpc(id int64) RpcResponseCallback {
 	c.mu.Lock()
 	cb, ok := c.rpcs[id]
@@ -579,6 +589,16 @@ func (c *Client) handleResponse(m *codec.Message) {
 		}
 	case codec.TypeRpcResponse, codec.TypeRpcFailure:
 		cb := c.takeRpc(m.RequestID)
+		if cb == nil && m.Type == codec.TypeRpcFailure {
+			// A failed merged block meta request is answered with an
+			// RpcFailure carrying its request id (Spark keeps both kinds
+			// in one table).
+			if mcb := c.takeMeta(m.RequestID); mcb != nil {
+				err := &RemoteError{Op: "merged block meta request", Addr: c.remote, Msg: m.Error}
+				safely(c.log, "merged meta callback", func() { mcb.OnFailure(err) })
+				return
+			}
+		}
 		if cb == nil {
 			c.log.Warn("ignoring response for unknown RPC", "id", m.RequestID, "remote", c.remote)
 			return
@@ -619,13 +639,10 @@ func (c *Client) handleResponse(m *codec.Message) {
 			c.log.Warn("stream completion failed", "stream", w.id, "err", err)
 		}
 	case codec.TypeMergedBlockMetaSuccess:
-		c.mu.Lock()
-		cb, ok := c.metas[m.RequestID]
-		delete(c.metas, m.RequestID)
-		c.mu.Unlock()
-		if !ok {
-			// Spark answers a failed meta request with an RpcFailure; that
-			// arrives through the RPC table, which is checked above.
+		cb := c.takeMeta(m.RequestID)
+		if cb == nil {
+			// A failed meta request is answered with an RpcFailure, which
+			// the RpcFailure case above hands to the meta callback.
 			c.log.Warn("ignoring merged block meta for unknown request", "id", m.RequestID)
 			return
 		}

@@ -119,6 +119,9 @@ func (f *ClientFactory) CreateUnmanagedClient(host string, port int) (*Client, e
 func (f *ClientFactory) connect(addr string) (*Client, error) {
 	conf := &f.ctx.conf
 	timeout := conf.ConnectionCreationTimeout
+	if timeout < 0 {
+		timeout = 0 // no limit; a negative net.Dialer timeout would fail at once
+	}
 	start := time.Now()
 	var c *Client
 	switch conf.Mode {

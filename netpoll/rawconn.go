@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	cwnetpoll "github.com/cloudwego/netpoll"
@@ -30,6 +31,14 @@ const maxSendfileChunk = 4 << 20
 type epollConn struct {
 	conn cwnetpoll.Connection
 	fd   int // the connection's fd, for socket options
+
+	// mu is held by each writev and by onClosed, which marks the
+	// connection dead. netpoll frees a connection's buffers in a close
+	// callback of its own, which runs after ours: a write during or after
+	// that would use freed memory. mu also guards sendFD and sending.
+	mu      sync.Mutex
+	dead    bool
+	sending bool // a sendfile is running on sendFD
 	// sendFD is a dup of fd made on first use. sendfile runs on it so that
 	// a close by the reactor can never leave us writing to a reused fd
 	// number; the socket lives until both are closed.
@@ -42,10 +51,36 @@ func newEpollConn(conn cwnetpoll.Connection) *epollConn {
 	if fc, ok := conn.(interface{ Fd() int }); ok {
 		c.fd = fc.Fd()
 	}
+	_ = conn.AddCloseCallback(c.onClosed)
 	return c
 }
 
+// onClosed is a close callback. Callbacks run newest first, so it runs
+// before netpoll's own, which frees the buffers: it waits for a writev in
+// progress (netpoll wakes a blocked Flush before running callbacks) and
+// turns later writes away. sendFD is closed here, or by a sendfile still
+// running on it when that ends.
+func (c *epollConn) onClosed(cwnetpoll.Connection) error {
+	c.mu.Lock()
+	c.dead = true
+	if !c.sending && c.sendFD >= 0 {
+		unix.Close(c.sendFD)
+		c.sendFD = -1
+	}
+	c.mu.Unlock()
+	return nil
+}
+
 func (c *epollConn) writev(bufs [][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return ErrClosed
+	}
+	return c.writevLocked(bufs)
+}
+
+func (c *epollConn) writevLocked(bufs [][]byte) error {
 	w := c.conn.Writer()
 	for _, b := range bufs {
 		if len(b) == 0 {
@@ -59,29 +94,48 @@ func (c *epollConn) writev(bufs [][]byte) error {
 }
 
 func (c *epollConn) sendFile(f *os.File, off, n int64) error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return ErrClosed
+	}
 	if c.sendFD < 0 {
 		if c.fd < 0 {
+			defer c.mu.Unlock()
 			return c.copyFile(f, off, n)
 		}
 		fd, err := unix.Dup(c.fd)
 		if err != nil {
+			c.mu.Unlock()
 			return os.NewSyscallError("dup", err)
 		}
 		c.sendFD = fd
 	}
+	sfd := c.sendFD
+	c.sending = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.sending = false
+		if c.dead && c.sendFD >= 0 {
+			unix.Close(c.sendFD)
+			c.sendFD = -1
+		}
+		c.mu.Unlock()
+	}()
 	in := int(f.Fd())
 	for n > 0 {
 		chunk := n
 		if chunk > maxSendfileChunk {
 			chunk = maxSendfileChunk
 		}
-		k, err := unix.Sendfile(c.sendFD, in, &off, int(chunk))
+		k, err := unix.Sendfile(sfd, in, &off, int(chunk))
 		if k > 0 {
 			n -= int64(k)
 		}
 		switch {
 		case err == unix.EAGAIN:
-			if err := c.waitWritable(); err != nil {
+			if err := c.waitWritable(sfd); err != nil {
 				return err
 			}
 		case err == unix.EINTR:
@@ -96,8 +150,8 @@ func (c *epollConn) sendFile(f *os.File, off, n int64) error {
 
 // waitWritable blocks this goroutine's thread (never a poller) until the
 // socket can take more bytes.
-func (c *epollConn) waitWritable() error {
-	c.pfd[0] = unix.PollFd{Fd: int32(c.sendFD), Events: unix.POLLOUT}
+func (c *epollConn) waitWritable(fd int) error {
+	c.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
 	for {
 		_, err := unix.Poll(c.pfd[:], 1000)
 		if err == unix.EINTR {
@@ -128,7 +182,7 @@ func (c *epollConn) copyFile(f *os.File, off, n int64) error {
 		}
 		m, err := f.ReadAt(buf[:k], off)
 		if m > 0 {
-			if err := c.writev([][]byte{buf[:m]}); err != nil {
+			if err := c.writevLocked([][]byte{buf[:m]}); err != nil {
 				return err
 			}
 			off += int64(m)
@@ -141,14 +195,9 @@ func (c *epollConn) copyFile(f *os.File, off, n int64) error {
 	return nil
 }
 
-func (c *epollConn) close() error {
-	err := c.conn.Close()
-	if c.sendFD >= 0 {
-		unix.Close(c.sendFD)
-		c.sendFD = -1
-	}
-	return err
-}
+// close closes the connection; sendFD goes in onClosed, once no write is
+// using it.
+func (c *epollConn) close() error { return c.conn.Close() }
 
 func (c *epollConn) remoteAddr() net.Addr { return c.conn.RemoteAddr() }
 func (c *epollConn) localAddr() net.Addr  { return c.conn.LocalAddr() }

@@ -25,7 +25,8 @@ type Server struct {
 	ln         net.Listener
 	port       int
 
-	evl cwnetpoll.EventLoop // EPOLL only
+	evl    cwnetpoll.EventLoop // EPOLL only
+	served chan struct{}       // EPOLL only: closed when evl.Serve has returned
 
 	mu      sync.Mutex // guards clients and closed
 	clients map[*Client]struct{}
@@ -58,9 +59,11 @@ func (c *Context) NewServer(host string, port int, bootstraps ...ServerBootstrap
 			ln.Close()
 			return nil, err
 		}
+		s.served = make(chan struct{})
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer close(s.served)
 			if err := s.evl.Serve(nl); err != nil && !s.isClosed() {
 				c.log.Error("server stopped", "err", err)
 			}
@@ -290,6 +293,24 @@ func (c *Client) readLoopNIO(conn net.Conn) {
 	c.readerClosed(cause)
 }
 
+// shutdownEventLoop stops the EPOLL event loop. evl.Shutdown does nothing
+// until Serve, on its own goroutine, has registered the listener; a Close
+// right after NewServer must not leave Serve running (and Close waiting for
+// it) forever, so Shutdown is retried until Serve has returned.
+func (s *Server) shutdownEventLoop(ctx context.Context) error {
+	var first error
+	for {
+		if err := s.evl.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+		select {
+		case <-s.served:
+			return first
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // Close stops accepting, closes every connection the server accepted and
 // waits for its goroutines.
 func (s *Server) Close() error {
@@ -308,7 +329,7 @@ func (s *Server) Close() error {
 	var err error
 	if s.evl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = s.evl.Shutdown(ctx)
+		err = s.shutdownEventLoop(ctx)
 		cancel()
 	} else {
 		err = s.ln.Close()
