@@ -43,7 +43,7 @@ func ParseSparkURL(s string) (Address, error) {
 	if u.Scheme != "spark" {
 		return bad("scheme must be spark")
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
 		return bad("only spark://host:port is allowed")
 	}
 	host, port, err := splitHostPort(u.Host)
@@ -101,7 +101,7 @@ func ParseEndpointURI(s string) (EndpointAddress, error) {
 	if _, has := u.User.Password(); has {
 		return bad("unexpected password")
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+	if u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
 		return bad("unexpected path, query or fragment")
 	}
 	host, port, err := splitHostPort(u.Host)

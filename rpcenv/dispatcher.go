@@ -2,6 +2,7 @@ package rpcenv
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"strconv"
 )
@@ -67,6 +68,11 @@ func dispatcherThreads(e *Env, cores int) (int, error) {
 // register adds an endpoint. The ref is recorded before the inbox exists so
 // that Self works in OnStart.
 func (e *Env) register(name string, ep Endpoint, opts endpointOpts) (*Ref, error) {
+	// The endpoint is the key of the refs map (Self): a value that cannot
+	// be a map key would panic below with e.mu held.
+	if t := reflect.TypeOf(ep); t == nil || !t.Comparable() {
+		return nil, fmt.Errorf("rpcenv: cannot register %q: endpoint %T is nil or not comparable (use a pointer)", name, ep)
+	}
 	ref := &Ref{env: e, addr: EndpointAddress{Addr: e.addr, Name: name}}
 	e.mu.Lock()
 	if e.stopped.Load() {

@@ -65,10 +65,11 @@ type Env struct {
 	stopped   atomic.Bool
 	shared    *messageLoop
 
-	outMu    sync.Mutex // guards outboxes
-	outboxes map[Address]*outbox
-	connSem  chan struct{} // bounds concurrent connects (spark.rpc.connect.threads)
-	connWg   sync.WaitGroup
+	outMu     sync.Mutex // guards outboxes and outClosed
+	outClosed bool       // set first thing in Shutdown: no new outbox or connect
+	outboxes  map[Address]*outbox
+	connSem   chan struct{} // bounds concurrent connects (spark.rpc.connect.threads)
+	connWg    sync.WaitGroup
 
 	handler *rpcHandler
 
@@ -293,6 +294,7 @@ func (e *Env) SetupEndpointRefByURI(uri string) (*Ref, error) {
 func (e *Env) Shutdown() {
 	e.shutdownOnce.Do(func() {
 		e.outMu.Lock()
+		e.outClosed = true
 		boxes := make([]*outbox, 0, len(e.outboxes))
 		for _, o := range e.outboxes {
 			boxes = append(boxes, o)

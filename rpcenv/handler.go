@@ -16,8 +16,11 @@ import (
 type rpcHandler struct {
 	env *Env
 
-	mu          sync.Mutex // guards remoteAddrs
+	mu          sync.Mutex // guards remoteAddrs and dialled
 	remoteAddrs map[string]Address
+	// dialled holds the connections this env opened that were announced
+	// with RemoteProcessConnected (see outboundActive).
+	dialled map[*netpoll.Client]struct{}
 }
 
 func (h *rpcHandler) StreamManager() netpoll.StreamManager { return h.env.files }
@@ -85,17 +88,37 @@ func (h *rpcHandler) ChannelActive(c *netpoll.Client) {
 	h.env.postToAll(inboxMsg{kind: kindConnected, sender: parseAddr(c.RemoteAddr())})
 }
 
+// outboundActive is ChannelActive for a connection this env dialled: the
+// transport calls ChannelActive only on the accepting side, while in Spark
+// the client's channel runs the same handler (RpcEnvSuite "network events
+// in client RpcEnv"). Each connection is announced once, and never after
+// ChannelInactive: posting under h.mu, which ChannelInactive takes before
+// its own events, keeps Connected before Disconnected.
+func (h *rpcHandler) outboundActive(c *netpoll.Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, done := h.dialled[c]; done || !c.IsActive() {
+		return
+	}
+	if h.dialled == nil {
+		h.dialled = make(map[*netpoll.Client]struct{})
+	}
+	h.dialled[c] = struct{}{}
+	h.env.postToAll(inboxMsg{kind: kindConnected, sender: parseAddr(c.RemoteAddr())})
+}
+
 // ChannelInactive removes the outbox of the address and posts
 // RemoteProcessDisconnected for the socket address and, if known, the
 // remote env's listening address.
 func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 	addr := parseAddr(c.RemoteAddr())
-	h.env.removeOutbox(addr, nil)
-	h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: addr})
 	h.mu.Lock()
+	delete(h.dialled, c)
 	listen, ok := h.remoteAddrs[c.RemoteAddr()]
 	delete(h.remoteAddrs, c.RemoteAddr())
 	h.mu.Unlock()
+	h.env.removeOutbox(addr, nil)
+	h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: addr})
 	if ok {
 		h.env.removeOutbox(listen, nil)
 		h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: listen})

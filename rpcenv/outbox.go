@@ -32,11 +32,24 @@ func (m *outboxMsg) fail(err error) {
 // sendWith hands the message to a connection. The payload buffer goes back
 // to the pool once written.
 func (m *outboxMsg) sendWith(c *netpoll.Client) error {
+	if m.ask != nil && m.ask.aborted.Load() {
+		// The asker gave up while the message was queued: nothing waits
+		// for the answer.
+		codec.PutBuffer(m.payload)
+		m.payload = nil
+		return nil
+	}
 	buf := codec.NewPooledBytes(m.payload)
 	m.payload = nil
 	if m.ask != nil {
-		m.ask.client.Store(c)
-		m.ask.reqID.Store(c.SendRpcBuffer(buf, m.ask))
+		a := m.ask
+		a.client.Store(c)
+		id := c.SendRpcBuffer(buf, a)
+		a.reqID.Store(id)
+		a.sent.Store(true)
+		if a.aborted.Load() { // aborted while sending: see askCall.abort
+			c.RemoveRpcRequest(id)
+		}
 		return nil
 	}
 	return c.SendBuffer(buf)
@@ -75,7 +88,7 @@ func (e *Env) postToOutbox(r *Ref, m outboxMsg) error {
 		return err
 	}
 	e.outMu.Lock()
-	if e.stopped.Load() {
+	if e.outClosed || e.stopped.Load() {
 		e.outMu.Unlock()
 		m.fail(ErrEnvStopped)
 		return ErrEnvStopped
@@ -168,7 +181,14 @@ func (o *outbox) drain() {
 // (spark.rpc.connect.threads), owned by the env.
 func (o *outbox) launchConnect() {
 	e := o.env
-	e.connWg.Add(1)
+	e.outMu.Lock()
+	if e.outClosed {
+		e.outMu.Unlock()
+		o.networkFailure(ErrEnvStopped)
+		return
+	}
+	e.connWg.Add(1) // under outMu: Shutdown sets outClosed before it waits
+	e.outMu.Unlock()
 	go func() {
 		defer e.connWg.Done()
 		e.connSem <- struct{}{}
@@ -178,6 +198,7 @@ func (o *outbox) launchConnect() {
 			o.networkFailure(err)
 			return
 		}
+		e.handler.outboundActive(c)
 		o.mu.Lock()
 		o.connecting = false
 		if o.stopped {

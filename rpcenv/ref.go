@@ -37,8 +37,10 @@ func (r *Ref) String() string { return "RpcEndpointRef(" + r.addr.String() + ")"
 // Equal reports whether two refs name the same endpoint.
 func (r *Ref) Equal(o *Ref) bool { return r != nil && o != nil && r.addr == o.addr }
 
+// isLocal: the endpoint lives in r's env. In a client-mode env both
+// addresses are zero, as in Spark (null == null).
 func (r *Ref) isLocal() bool {
-	return r.client == nil && !r.env.addr.IsZero() && r.addr.Addr == r.env.addr
+	return r.client == nil && r.addr.Addr == r.env.addr
 }
 
 // Send delivers msg to the endpoint's Receive, one way. Local sends never
@@ -117,8 +119,10 @@ type askCall struct {
 	ch     chan askResult
 	sender Address
 	// set by the outbox when the request goes out (read by abort)
-	client atomic.Pointer[netpoll.Client]
-	reqID  atomic.Int64
+	client  atomic.Pointer[netpoll.Client]
+	reqID   atomic.Int64
+	sent    atomic.Bool // reqID is valid
+	aborted atomic.Bool // the asker gave up (timeout or cancel)
 }
 
 type askResult struct {
@@ -203,12 +207,24 @@ func (r *Ref) askWith(msg any, timeout time.Duration, key string, ctx context.Co
 			return nil, &TimeoutError{Addr: r.addr.Addr.String(), After: timeout, Key: key}
 		}
 		return nil, fmt.Errorf("rpcenv: ask to %s aborted: %w", r.addr, context.Cause(ctx))
+	case <-e.terminated:
+		// The env has shut down: no endpoint of it will answer any more
+		// (remote asks were already failed by its closed connections).
+		call.abort()
+		if res, ok := call.tryResult(); ok {
+			return res.v, res.err
+		}
+		return nil, fmt.Errorf("%w: no reply from %s", ErrEnvStopped, r.addr)
 	}
 }
 
 // abort removes a remote ask's outstanding request from its connection.
+// It pairs with sent: abort sets aborted then reads sent, the outbox sets
+// sent then reads aborted (outboxMsg.sendWith), so a request that goes out
+// while or after the asker gives up is removed by one side or the other.
 func (a *askCall) abort() {
-	if c := a.client.Load(); c != nil {
+	a.aborted.Store(true)
+	if c := a.client.Load(); c != nil && a.sent.Load() {
 		c.RemoveRpcRequest(a.reqID.Load())
 	}
 }

@@ -114,6 +114,10 @@ func init() {
 	Register[remoteFailure]("rpcenv.RpcFailure")
 }
 
+// contentEncodeOpts are sonic's std-compatible options without the
+// whole-buffer passes (EscapeHTML, ValidateString); see appendContent.
+const contentEncodeOpts = encoder.SortMapKeys | encoder.CompactMarshaler
+
 // appendContent appends the encoding of v: UTF type name + JSON. A nil v
 // is an empty name and no JSON.
 func appendContent(dst []byte, v any) ([]byte, error) {
@@ -128,8 +132,11 @@ func appendContent(dst []byte, v any) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	// Encode straight into dst: no intermediate buffer, no copy.
-	if err := encoder.EncodeInto(&dst, v, encoder.CompatibleWithStd); err != nil {
+	// Encode straight into dst: no intermediate buffer, no copy. Not with
+	// EscapeHTML: sonic applies it (like ValidateString) to the whole of
+	// dst afterwards, which would rewrite '<', '>' and '&' bytes of the
+	// binary header (ports, names) as \u003c...
+	if err := encoder.EncodeInto(&dst, v, contentEncodeOpts); err != nil {
 		return dst, fmt.Errorf("rpcenv: encoding %T: %w", v, err)
 	}
 	return dst, nil
