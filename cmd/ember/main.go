@@ -27,6 +27,10 @@ func main() {
 		err = selfcheck(os.Args[2:])
 	case "shuffle-service":
 		err = shuffleService(os.Args[2:])
+	case "master":
+		err = runMaster(os.Args[2:])
+	case "worker":
+		err = runWorker(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -47,5 +51,7 @@ func usage() {
 commands:
   selfcheck        run the transport end to end on loopback (RPC, one-way, chunk fetch, stream)
   shuffle-service  run the external shuffle service (spark.shuffle.service.port, 7337)
+  master           run a standalone master (--host, --port 7077, --webui-port 8080, --properties-file, --conf)
+  worker           run a standalone worker: ember worker [flags] spark://host:port[,host2:port2]
 `)
 }

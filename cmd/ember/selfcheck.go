@@ -19,7 +19,9 @@ import (
 	"github.com/ember-rpc/ember/netpoll"
 )
 
-// selfcheck runs the transport end to end on loopback and prints figures.
+// selfcheck runs the transport end to end on loopback and prints figures,
+// then starts an in-process master and two workers and checks that they
+// form a cluster.
 func selfcheck(args []string) error {
 	fs := flag.NewFlagSet("selfcheck", flag.ContinueOnError)
 	mode := fs.String("mode", "both", "io mode: EPOLL, NIO or both")
@@ -50,6 +52,9 @@ func selfcheck(args []string) error {
 		if err := checkMode(m, path, data, *rpcs); err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
+	}
+	if err := checkCluster(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	fmt.Println("selfcheck: all checks passed")
 	return nil
