@@ -205,7 +205,8 @@ func (c *Client) GetHostLocalDirs(host string, port int, execIDs []string) (map[
 // failures (spark.shuffle.io.maxRetries, every spark.shuffle.io.retryWait)
 // for the blocks still outstanding. Each block ends in exactly one
 // listener call. sizes, if given, route blocks larger than
-// spark.network.maxRemoteBlockSizeFetchToMem to disk.
+// spark.network.maxRemoteBlockSizeFetchToMem to disk (with the other blocks
+// of the same fetch, as Spark decides per fetch).
 func (c *Client) FetchBlocks(host string, port int, execID string, blockIDs []string, sizes map[string]int64, l BlockFetchingListener) {
 	if len(blockIDs) == 0 {
 		return

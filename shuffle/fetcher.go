@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
@@ -35,14 +36,31 @@ func (t *transient) Reader() (io.ReadCloser, error) { return io.NopCloser(bytes.
 func (t *transient) Retain() codec.ManagedBuffer    { return codec.NewBytes(bytes.Clone(t.b)) }
 func (t *transient) Release()                       {}
 
-// tempFile is a block fetched to disk; Release deletes it.
-type tempFile struct{ *codec.FileSegment }
+// tempFile is a block fetched to disk; the last Release deletes it (a
+// listener that retained it can still read it after the callback).
+type tempFile struct {
+	*codec.FileSegment
+	refs *atomic.Int32 // shared by the retained copies
+}
 
-func (t tempFile) Retain() codec.ManagedBuffer { t.FileSegment.Retain(); return t }
+func newTempFile(seg *codec.FileSegment) tempFile {
+	t := tempFile{seg, new(atomic.Int32)}
+	t.refs.Store(1)
+	return t
+}
+
+func (t tempFile) Retain() codec.ManagedBuffer {
+	t.FileSegment.Retain()
+	t.refs.Add(1)
+	return t
+}
+
 func (t tempFile) Release() {
 	path := t.Path()
 	t.FileSegment.Release()
-	os.Remove(path)
+	if t.refs.Add(-1) == 0 {
+		os.Remove(path)
+	}
 }
 
 // errEmptyBlocks: a fetch of no blocks.
@@ -126,8 +144,12 @@ type oneForOneFetch struct {
 	c        *netpoll.Client
 	ids      []string
 	listener BlockFetchingListener
-	toDisk   func(i int) bool // fetch chunk i with a stream into a temp file
-	tmpDir   string
+	// toDisk says whether block i must go to a temp file. If any must,
+	// every chunk is fetched with a stream: the service serves chunk
+	// fetches and streams on different paths, so mixing them within one
+	// stream lets a later index reach it first ("out-of-order chunk").
+	toDisk func(i int) bool
+	tmpDir string
 
 	mu     sync.Mutex
 	failed int // index from which blocks have been failed; len(ids) if none
@@ -147,8 +169,15 @@ func (f *oneForOneFetch) start(msg Message) {
 				f.failFrom(0, fmt.Errorf("shuffle: stream has %d chunks for %d blocks", h.NumChunks, len(f.ids)))
 				return
 			}
+			stream := false
 			for i := range f.ids {
 				if f.toDisk != nil && f.toDisk(i) {
+					stream = true
+					break
+				}
+			}
+			for i := range f.ids {
+				if stream {
 					f.c.Stream(strconv.FormatInt(h.StreamID, 10)+"_"+strconv.Itoa(i), f.newDiskSink(i))
 				} else {
 					f.c.FetchChunk(h.StreamID, int32(i), f)
@@ -232,10 +261,10 @@ func (d *diskSink) OnComplete(string) error {
 		return nil
 	}
 	if !d.f.live(d.i) {
-		tempFile{seg}.Release()
+		newTempFile(seg).Release()
 		return nil
 	}
-	buf := tempFile{seg}
+	buf := newTempFile(seg)
 	d.f.listener.OnBlockFetchSuccess(d.f.ids[d.i], buf)
 	buf.Release()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
@@ -411,13 +412,16 @@ func Decode(b []byte) (m Message, err error) {
 		}
 		rest := r.Remaining()
 		for i := int32(0); i < n && r.Err() == nil; i++ {
-			bm := roaring.New()
-			k, err := bm.ReadFrom(bytes.NewReader(rest))
+			size, err := portableBitmapSize(rest)
 			if err != nil {
 				return nil, fmt.Errorf("%w: bitmap %d: %v", codec.ErrMalformed, i, err)
 			}
+			bm := roaring.New()
+			if _, err := bm.ReadFrom(bytes.NewReader(rest[:size])); err != nil {
+				return nil, fmt.Errorf("%w: bitmap %d: %v", codec.ErrMalformed, i, err)
+			}
 			ms.Bitmaps = append(ms.Bitmaps, bm)
-			rest = rest[k:]
+			rest = rest[size:]
 		}
 		r = codec.NewReader(rest)
 		ms.ReduceIDs = r.IntArray()
@@ -444,6 +448,118 @@ func Decode(b []byte) (m Message, err error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// portableBitmapSize checks that b starts with a well-formed bitmap in
+// RoaringBitmap's portable format and returns its length. The roaring
+// decoder trusts its input: a bitmap whose keys or values are not sorted
+// and distinct, or whose cardinalities do not match its content, is
+// accepted and later panics (run-optimising it for encoding).
+func portableBitmapSize(b []byte) (int, error) {
+	const (
+		cookieRuns   = 12347 // runs, arrays and bitmaps; size in the cookie
+		cookieNoRuns = 12346 // arrays and bitmaps only; size follows
+		maxArray     = 4096  // containers with more values are bitmaps
+	)
+	p := 0
+	short := func(n int) bool { return len(b)-p < n }
+	u16 := func() int { v := binary.LittleEndian.Uint16(b[p:]); p += 2; return int(v) }
+	if short(4) {
+		return 0, errors.New("truncated cookie")
+	}
+	cookie := binary.LittleEndian.Uint32(b)
+	p = 4
+	var size int
+	var runFlags []byte
+	switch {
+	case cookie&0xffff == cookieRuns:
+		size = int(cookie>>16) + 1
+		if short((size + 7) / 8) {
+			return 0, errors.New("truncated run flags")
+		}
+		runFlags = b[p : p+(size+7)/8]
+		p += len(runFlags)
+	case cookie == cookieNoRuns:
+		if short(4) {
+			return 0, errors.New("truncated container count")
+		}
+		s := binary.LittleEndian.Uint32(b[p:])
+		p += 4
+		if s > 1<<16 {
+			return 0, fmt.Errorf("%d containers", s)
+		}
+		size = int(s)
+	default:
+		return 0, fmt.Errorf("bad cookie %#x", cookie)
+	}
+	if short(4 * size) {
+		return 0, errors.New("truncated container header")
+	}
+	keycard := b[p : p+4*size]
+	p += 4 * size
+	if runFlags == nil || size >= 4 { // offsets, not needed
+		if short(4 * size) {
+			return 0, errors.New("truncated container offsets")
+		}
+		p += 4 * size
+	}
+	prevKey := -1
+	for i := 0; i < size; i++ {
+		key := int(binary.LittleEndian.Uint16(keycard[4*i:]))
+		card := int(binary.LittleEndian.Uint16(keycard[4*i+2:])) + 1
+		if key <= prevKey {
+			return 0, fmt.Errorf("container key %d after %d", key, prevKey)
+		}
+		prevKey = key
+		switch {
+		case runFlags != nil && runFlags[i/8]&(1<<(i%8)) != 0:
+			if short(2) {
+				return 0, errors.New("truncated run container")
+			}
+			nr := u16()
+			if short(4 * nr) {
+				return 0, errors.New("truncated run container")
+			}
+			sum, prevEnd := 0, -1
+			for j := 0; j < nr; j++ {
+				start := u16()
+				end := start + u16()
+				if start <= prevEnd || end > 0xffff {
+					return 0, fmt.Errorf("run [%d,%d] after %d", start, end, prevEnd)
+				}
+				sum += end - start + 1
+				prevEnd = end
+			}
+			if sum != card {
+				return 0, fmt.Errorf("run container of %d values says %d", sum, card)
+			}
+		case card > maxArray:
+			if short(8192) {
+				return 0, errors.New("truncated bitmap container")
+			}
+			n := 0
+			for j := 0; j < 8192; j += 8 {
+				n += bits.OnesCount64(binary.LittleEndian.Uint64(b[p+j:]))
+			}
+			p += 8192
+			if n != card {
+				return 0, fmt.Errorf("bitmap container of %d values says %d", n, card)
+			}
+		default:
+			if short(2 * card) {
+				return 0, errors.New("truncated array container")
+			}
+			prev := -1
+			for j := 0; j < card; j++ {
+				v := u16()
+				if v <= prev {
+					return 0, fmt.Errorf("array value %d after %d", v, prev)
+				}
+				prev = v
+			}
+		}
+	}
+	return p, nil
 }
 
 func readIntArrays(r *codec.Reader) [][]int32 {

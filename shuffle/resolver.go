@@ -1,6 +1,7 @@
 package shuffle
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -72,6 +73,10 @@ func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, 
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
+			if !bytes.HasPrefix(k, []byte(dbKeyPrefix)) {
+				log.Warn("skipping unknown registration db key", "key", string(k))
+				return nil
+			}
 			var id AppExecID
 			if err := sonic.ConfigStd.Unmarshal(k[len(dbKeyPrefix):], &id); err != nil {
 				log.Warn("skipping unreadable registration", "key", string(k), "err", err)
@@ -287,10 +292,11 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) Cause {
 	}
 	sub := int(info.SubDirsPerLocalDir)
 	sums, err := os.ReadFile(FilePath(info.LocalDirs, sub, ChecksumFileName(m.ShuffleID, m.MapID, strings.ToUpper(m.Algorithm))))
-	if err != nil || len(sums) < 8*int(m.ReduceID+1) || m.ReduceID < 0 {
+	// In int64: 8*(reduceId+1) overflows int32 for hostile reduce ids.
+	if err != nil || m.ReduceID < 0 || int64(len(sums)) < 8*(int64(m.ReduceID)+1) {
 		return CauseUnknownIssue
 	}
-	byWriter := int64(binary.BigEndian.Uint64(sums[8*m.ReduceID:]))
+	byWriter := int64(binary.BigEndian.Uint64(sums[8*int64(m.ReduceID):]))
 	buf, err := r.shuffleBlock(m.AppID, m.ExecID, m.ShuffleID, m.MapID, m.ReduceID, m.ReduceID+1)
 	if err != nil {
 		return CauseUnknownIssue
