@@ -30,18 +30,23 @@ type Options struct {
 	// OnRevoked is called when leadership is lost (Spark exits the process);
 	// nil means os.Exit(0).
 	OnRevoked func()
+	// OnFatal is called when the master cannot run (its recovery mode cannot
+	// be set up); nil means print the error and os.Exit(1).
+	OnFatal func(error)
 }
 
 // Master is the standalone master daemon: the Master endpoint on its own
 // RPC env, driving State.
 type Master struct {
-	env    *rpcenv.Env
-	self   *rpcenv.Ref
-	cfg    Config
-	log    *slog.Logger
-	opts   Options
-	engine recovery.Engine
-	agent  recovery.Agent
+	env      *rpcenv.Env
+	self     *rpcenv.Ref
+	cfg      Config
+	log      *slog.Logger
+	opts     Options
+	recMu    sync.Mutex // guards engine and agent, set once recovery is up
+	engine   recovery.Engine
+	agent    recovery.Agent
+	recReady chan struct{} // closed once engine is set
 
 	state *State // only touched on the endpoint's loop
 
@@ -176,7 +181,8 @@ func Start(opts Options) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Master{env: env, cfg: cfg, log: log.With("component", "master"), opts: opts, stop: make(chan struct{})}
+	m := &Master{env: env, cfg: cfg, log: log.With("component", "master"), opts: opts, stop: make(chan struct{}),
+		recReady: make(chan struct{})}
 	m.cfg.MasterURL = env.Address().SparkURL()
 	m.cfg.WebUIURL = fmt.Sprintf("http://%s:%d", env.Address().Host, opts.WebUIPort)
 	m.state = NewState(m.cfg, m)
@@ -220,12 +226,12 @@ func (m *Master) Shutdown() {
 		}
 		m.timersMu.Unlock()
 		m.wg.Wait()
-		if m.agent != nil {
-			_ = m.agent.Stop()
+		if agent := m.recAgent(); agent != nil {
+			_ = agent.Stop()
 		}
 		m.env.Shutdown()
-		if m.engine != nil {
-			_ = m.engine.Close()
+		if eng := m.recEngine(); eng != nil {
+			_ = eng.Close()
 		}
 	})
 }
@@ -253,13 +259,14 @@ func (m *Master) Send(to Peer, msg any) {
 
 // Persist implements Effects.
 func (m *Master) Persist(key string, v any) {
-	if m.engine == nil {
+	eng := m.recEngine()
+	if eng == nil {
 		return
 	}
 	b, err := sonic.ConfigStd.Marshal(v)
 	if err == nil {
-		_ = m.engine.Unpersist(key) // rewrite: the file engine refuses existing keys
-		err = m.engine.Persist(key, b)
+		_ = eng.Unpersist(key) // rewrite: the file engine refuses existing keys
+		err = eng.Persist(key, b)
 	}
 	if err != nil {
 		m.log.Error("persisting master state failed", "key", key, "err", err)
@@ -268,10 +275,11 @@ func (m *Master) Persist(key string, v any) {
 
 // Unpersist implements Effects.
 func (m *Master) Unpersist(key string) {
-	if m.engine == nil {
+	eng := m.recEngine()
+	if eng == nil {
 		return
 	}
-	if err := m.engine.Unpersist(key); err != nil {
+	if err := eng.Unpersist(key); err != nil {
 		m.log.Error("unpersisting master state failed", "key", key, "err", err)
 	}
 }
@@ -321,18 +329,56 @@ func (m *Master) OnStart() error {
 			}
 		}
 	}()
-	var err error
-	if m.opts.Recovery != nil {
-		m.engine, m.agent, err = m.opts.Recovery(m)
-	} else {
-		m.engine, m.agent, err = recoveryFromConf(m.env.Conf(), m, m.log)
-	}
-	if err != nil {
-		m.log.Error("recovery setup failed; running without persistence", "err", err)
-		m.engine = recovery.None()
-		m.agent = recovery.SelfElect(m)
-	}
+	// Recovery setup (a ZooKeeper connection may take a while) runs off the
+	// endpoint's loop; the master stays STANDBY until it is elected. A master
+	// that cannot use its configured recovery must not lead: that failure is
+	// fatal, as in Spark.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		var (
+			eng   recovery.Engine
+			agent recovery.Agent
+			err   error
+		)
+		if m.opts.Recovery != nil {
+			eng, agent, err = m.opts.Recovery(m)
+		} else {
+			eng, agent, err = recoveryFromConf(m.env.Conf(), m, m.log)
+		}
+		if err != nil {
+			m.log.Error("recovery setup failed; the master cannot start", "err", err)
+			m.fatal(fmt.Errorf("master: recovery setup: %w", err))
+			return
+		}
+		m.recMu.Lock()
+		m.engine, m.agent = eng, agent
+		m.recMu.Unlock()
+		close(m.recReady)
+	}()
 	return nil
+}
+
+func (m *Master) recEngine() recovery.Engine {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	return m.engine
+}
+
+func (m *Master) recAgent() recovery.Agent {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	return m.agent
+}
+
+// fatal ends the daemon on an unrecoverable error.
+func (m *Master) fatal(err error) {
+	if m.opts.OnFatal != nil {
+		m.opts.OnFatal(err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "ember master:", err)
+	os.Exit(1)
 }
 
 // OnStop is a no-op; Shutdown stops the timers.
@@ -346,6 +392,12 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 	s := m.state
 	switch x := msg.(type) {
 	case electedLeader:
+		// A self-electing agent elects during setup: wait for the engine.
+		select {
+		case <-m.recReady:
+		case <-m.stop:
+			return nil
+		}
 		rec, err := m.readPersisted()
 		if err != nil {
 			m.log.Error("reading persisted state failed", "err", err)
@@ -436,11 +488,12 @@ func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 // readPersisted reads the engine's records and rebuilds peers.
 func (m *Master) readPersisted() (Recovered, error) {
 	var rec Recovered
-	if m.engine == nil {
+	eng := m.recEngine()
+	if eng == nil {
 		return rec, nil
 	}
 	var errs []error
-	if apps, err := m.engine.Read("app_"); err == nil {
+	if apps, err := eng.Read("app_"); err == nil {
 		for _, b := range apps {
 			var r AppRecord
 			if err := sonic.ConfigStd.Unmarshal(b, &r); err != nil {
@@ -457,7 +510,7 @@ func (m *Master) readPersisted() (Recovered, error) {
 	} else {
 		errs = append(errs, err)
 	}
-	if drivers, err := m.engine.Read("driver_"); err == nil {
+	if drivers, err := eng.Read("driver_"); err == nil {
 		for _, b := range drivers {
 			var r DriverRecord
 			if err := sonic.ConfigStd.Unmarshal(b, &r); err != nil {
@@ -469,7 +522,7 @@ func (m *Master) readPersisted() (Recovered, error) {
 	} else {
 		errs = append(errs, err)
 	}
-	if workers, err := m.engine.Read("worker_"); err == nil {
+	if workers, err := eng.Read("worker_"); err == nil {
 		for _, b := range workers {
 			var r WorkerRecord
 			if err := sonic.ConfigStd.Unmarshal(b, &r); err != nil {

@@ -296,3 +296,32 @@ func TestRecoveryCompletesOnTheLastAnswer(t *testing.T) {
 		t.Errorf("app %s with %d cores, want RUNNING with 4", a.State, a.CoresGranted)
 	}
 }
+
+// A worker that re-registers during recovery is ALIVE at once, but
+// recovery waits for its state report: completing first would schedule
+// executor ids the worker still runs.
+func TestRecoveryWaitsForWorkerState(t *testing.T) {
+	h := newStandby(t, func(c *Config) { c.RecoveryTimeout = 90 * time.Second })
+	p := h.persisted()
+	p.app("app-1", appDesc(1024))
+	worker := p.worker("worker-1", 16, 8192)
+	h.s.ElectedLeader(p.rec)
+	h.s.RegisterWorker(deploy.RegisterWorker{ID: "worker-1", Host: "127.0.0.1", Port: 1, Cores: 16, MemoryMB: 8192}, worker)
+	h.s.MasterChangeAcknowledged("app-1")
+	if h.s.Status != deploy.StateRecovering {
+		t.Fatalf("status %s before the worker's state report, want RECOVERING", h.s.Status)
+	}
+	if n := len(msgsOf[deploy.LaunchExecutor](worker)); n != 0 {
+		t.Fatalf("%d executors launched before the worker reported what it runs", n)
+	}
+	h.s.WorkerSchedulerStateResponse(deploy.WorkerSchedulerStateResponse{ID: "worker-1",
+		Executors: []deploy.ExecutorDescription{{AppID: "app-1", ExecID: 0, Cores: 4, MemoryMB: 1024, State: deploy.ExecutorRunning}}})
+	if h.s.Status != deploy.StateAlive {
+		t.Fatalf("status %s after the report, want ALIVE", h.s.Status)
+	}
+	for _, l := range msgsOf[deploy.LaunchExecutor](worker) {
+		if l.ExecID == 0 {
+			t.Fatalf("executor id 0 relaunched while the worker runs it")
+		}
+	}
+}

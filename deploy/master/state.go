@@ -184,6 +184,13 @@ type State struct {
 
 	Status deploy.RecoveryState
 
+	// awaitingState holds recovered workers that have not answered
+	// MasterChanged with their executors and drivers yet. Recovery does not
+	// complete before they have (or the recovery timeout fires): a worker
+	// that re-registers is ALIVE at once (SPARK-46353), but scheduling before
+	// its report would reuse the ids of executors it still runs.
+	awaitingState map[string]bool
+
 	workers         map[*WorkerInfo]struct{}
 	idToWorker      map[string]*WorkerInfo
 	addressToWorker map[rpcenv.EndpointAddress]*WorkerInfo
@@ -205,7 +212,7 @@ type State struct {
 
 // NewState returns a master in STANDBY.
 func NewState(cfg Config, fx Effects) *State {
-	return &State{cfg: cfg, fx: fx, Status: deploy.StateStandby,
+	return &State{cfg: cfg, fx: fx, Status: deploy.StateStandby, awaitingState: map[string]bool{},
 		workers: map[*WorkerInfo]struct{}{}, idToWorker: map[string]*WorkerInfo{},
 		addressToWorker: map[rpcenv.EndpointAddress]*WorkerInfo{},
 		apps:            map[*AppInfo]struct{}{}, idToApp: map[string]*AppInfo{}, addressToApp: map[rpcenv.EndpointAddress]*AppInfo{},
@@ -294,6 +301,7 @@ func (s *State) ElectedLeader(r Recovered) {
 			State: deploy.WorkerUnknown, LastHeartbeat: s.fx.Now(),
 			Executors: map[string]*ExecutorInfo{}, Drivers: map[string]*DriverInfo{}}
 		s.addWorker(w)
+		s.awaitingState[w.ID] = true
 		s.fx.Send(rw.Peer, deploy.MasterChanged{MasterWebUIURL: s.cfg.WebUIURL})
 	}
 	if s.canCompleteRecovery() {
@@ -304,6 +312,9 @@ func (s *State) ElectedLeader(r Recovered) {
 }
 
 func (s *State) canCompleteRecovery() bool {
+	if len(s.awaitingState) > 0 {
+		return false
+	}
 	for w := range s.workers {
 		if w.State == deploy.WorkerUnknown {
 			return false
@@ -325,6 +336,7 @@ func (s *State) CompleteRecovery() {
 		return
 	}
 	s.Status = deploy.StateCompletingRecovery
+	clear(s.awaitingState)
 	for _, w := range s.sortedWorkers() {
 		if w.State == deploy.WorkerUnknown {
 			s.removeWorker(w, "Not responding for recovery")
@@ -371,6 +383,7 @@ func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateRespon
 	if w == nil {
 		return
 	}
+	delete(s.awaitingState, m.ID)
 	w.State = deploy.WorkerAlive
 	for _, ed := range m.Executors {
 		app := s.idToApp[ed.AppID]
@@ -496,6 +509,7 @@ func (s *State) CheckForWorkerTimeOut() {
 }
 
 func (s *State) removeWorker(w *WorkerInfo, msg string) {
+	delete(s.awaitingState, w.ID)
 	w.State = deploy.WorkerDead
 	delete(s.idToWorker, w.ID)
 	delete(s.addressToWorker, w.Endpoint.Address())
