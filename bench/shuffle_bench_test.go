@@ -69,7 +69,7 @@ const (
 	shuffleReducersInFlight = 4
 	// shuffleBaselineInFlight chunk requests are outstanding in
 	// BenchmarkShuffleBaselineChunkFetch.
-	shuffleBaselineInFlight = 4
+	shuffleBaselineInFlight = 32
 )
 
 // shuffleShape is a shuffle's size: maps × reducers blocks of block bytes.
