@@ -30,8 +30,8 @@ export EMBER_REQUIRE_ZOOKEEPER=1
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
-echo "== benchmark smoke (-benchtime=10x)"
-go test -run='^$' -bench=. -benchtime=10x -timeout 20m ./... >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
+echo "== benchmark smoke (-benchtime=10x, -short: small data files)"
+go test -short -run='^$' -bench=. -benchtime=10x -timeout 20m ./... >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
 grep -E '^(Benchmark|ok|FAIL|PASS)' /tmp/ember-bench-smoke.txt || true
 
 echo "== fuzz smoke (5s each)"
