@@ -9,6 +9,7 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func partitionBytes(m, r int) []byte {
@@ -79,5 +80,39 @@ func TestQuickServiceFetch(t *testing.T) {
 				t.Fatalf("served %d blocks", svc.Metrics().BlocksServed.Load())
 			}
 		})
+	}
+}
+
+func TestServiceMetricsRegistered(t *testing.T) {
+	svc, err := NewService(ServiceConfig{Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if err := svc.RegisterExecutor("app-1", "0", ExecutorShuffleInfo{LocalDirs: []string{t.TempDir()}, SubDirsPerLocalDir: 64}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if err := svc.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		if m.GetGauge() != nil {
+			got[mf.GetName()] = m.GetGauge().GetValue()
+		} else {
+			got[mf.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	if got["ember_shuffle_registered_executors"] != 1 {
+		t.Fatalf("metrics %v: want one registered executor", got)
+	}
+	if _, ok := got["ember_shuffle_bytes_served_total"]; !ok {
+		t.Fatalf("metrics %v: no bytes served counter", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/worker"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // envInt reads an integer environment variable, or def.
@@ -182,7 +183,13 @@ func runWorker(args []string) error {
 		ui.Close()
 		return err
 	}
-	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker"}))
+	reg := prometheus.NewRegistry()
+	if svc := w.ShuffleService(); svc != nil {
+		if err := svc.RegisterMetrics(reg); err != nil {
+			log.Warn("shuffle service metrics not exported", "err", err)
+		}
+	}
+	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg}))
 	defer ui.Close()
 	defer w.Shutdown()
 	log.Info("worker started", "id", w.ID(), "address", w.Address().String(), "webui", ui.URL())
