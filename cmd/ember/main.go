@@ -31,6 +31,10 @@ func main() {
 		err = runMaster(os.Args[2:])
 	case "worker":
 		err = runWorker(os.Args[2:])
+	case "executor":
+		err = runExecutor(os.Args[2:])
+	case "example":
+		err = runExample(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -53,5 +57,7 @@ commands:
   shuffle-service  run the external shuffle service (spark.shuffle.service.port, 7337)
   master           run a standalone master (--host, --port 7077, --webui-port 8080, --properties-file, --conf)
   worker           run a standalone worker: ember worker [flags] spark://host:port[,host2:port2]
+  executor         run an application's executor (started by workers): --driver-url, --executor-id, --hostname, --cores, --app-id
+  example          run an example application: ember example pi --master spark://host:port [--slices N] [--samples N]
 `)
 }

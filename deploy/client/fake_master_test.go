@@ -1,0 +1,113 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/rpcenv"
+)
+
+// fakeMaster is a Master endpoint that hands every message to the test.
+type fakeMaster struct {
+	rpcenv.BaseEndpoint
+	got chan any
+}
+
+func (f *fakeMaster) Receive(msg any, _ rpcenv.Address) error {
+	f.got <- msg
+	return nil
+}
+
+func startFakeMaster(t *testing.T, name string) (*rpcenv.Env, *fakeMaster, *rpcenv.Ref) {
+	t.Helper()
+	env, err := rpcenv.Create(rpcenv.Config{Name: name, BindHost: "127.0.0.1", Port: 0, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Shutdown)
+	f := &fakeMaster{got: make(chan any, 16)}
+	ref, err := env.SetupEndpoint(deploy.MasterEndpointName, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, f, ref
+}
+
+func next(t *testing.T, f *fakeMaster) any {
+	t.Helper()
+	select {
+	case m := <-f.got:
+		return m
+	case <-time.After(waitLimit):
+		t.Fatal("the fake master got nothing")
+		return nil
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// The master's messages about the app reach the listener, and a master
+// change is acknowledged to the new master.
+func TestMessagesFromMaster(t *testing.T) {
+	env1, m1, ref1 := startFakeMaster(t, "master1")
+	env2, m2, ref2 := startFakeMaster(t, "master2")
+	driver := driverEnv(t)
+	rec := &recorder{}
+	ac, err := Start(driver, []string{env1.Address().SparkURL()}, appDesc(1, 1), rec, Options{Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Stop()
+	reg, ok := next(t, m1).(deploy.RegisterApplication)
+	if !ok || reg.Driver == nil || reg.Driver.Address().Addr != driver.Address() || reg.AppDescription.Name != "AppClientSuite" {
+		t.Fatalf("registration %+v", reg)
+	}
+	send := func(msg any) {
+		t.Helper()
+		if err := reg.Driver.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(deploy.RegisteredApplication{AppID: "app-1", Master: ref1})
+	waitFor(t, "Connected", func() bool { return rec.has("connected app-1") })
+	send(deploy.ExecutorAdded{ID: 3, WorkerID: "w1", HostPort: "h:1", Cores: 2, MemoryMB: 64})
+	send(deploy.ExecutorUpdated{ID: 3, State: deploy.ExecutorRunning})
+	send(deploy.ExecutorUpdated{ID: 3, State: deploy.ExecutorDecommissioned, Message: ptr("bye")})
+	send(deploy.ExecutorUpdated{ID: 3, State: deploy.ExecutorLost, Message: ptr("worker lost"), ExitStatus: ptr(1), WorkerHost: ptr("h")})
+	send(deploy.WorkerRemoved{ID: "w1", Host: "h", Message: "gone"})
+	waitFor(t, "WorkerRemoved", func() bool { return rec.has("workerRemoved") })
+	want := []string{"connected app-1", "added app-1/3 w1 h:1 2 64", "decommissioned app-1/3", "removed app-1/3 worker lost", "workerRemoved w1"}
+	got := rec.snapshot()
+	if len(got) != len(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events %q, want %q", got, want)
+		}
+	}
+
+	// A new leader (it sends MasterChanged itself): acknowledged there, and
+	// it is the master from now on.
+	if err := env2.RefFor(reg.Driver.Address()).Send(deploy.MasterChanged{Master: ref2}); err != nil {
+		t.Fatal(err)
+	}
+	if ack, ok := next(t, m2).(deploy.MasterChangeAcknowledged); !ok || ack.AppID != "app-1" {
+		t.Fatalf("ack %+v", ack)
+	}
+	if got := ac.Master().Address(); got != ref2.Address() {
+		t.Fatalf("master %v, want %v", got, ref2.Address())
+	}
+	// Losing the old master does not count as a disconnect now; losing the
+	// new one does.
+	env1.Shutdown()
+	time.Sleep(100 * time.Millisecond)
+	if rec.has("disconnected") {
+		t.Fatalf("disconnected after the old master went: %q", rec.snapshot())
+	}
+	ac.Stop()
+	if un, ok := next(t, m2).(deploy.UnregisterApplication); !ok || un.AppID != "app-1" {
+		t.Fatalf("unregister %+v", un)
+	}
+}
