@@ -35,6 +35,10 @@ func main() {
 		err = runExecutor(os.Args[2:])
 	case "example":
 		err = runExample(os.Args[2:])
+	case "demo":
+		err = runDemo(os.Args[2:])
+	case "submit":
+		err = runSubmit(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -59,5 +63,8 @@ commands:
   worker           run a standalone worker: ember worker [flags] spark://host:port[,host2:port2]
   executor         run an application's executor (started by workers): --driver-url, --executor-id, --hostname, --cores, --app-id
   example          run an example application: ember example pi --master spark://host:port [--slices N] [--samples N]
+                   or ember example sort --master spark://host:port [--size 64m] [--maps N] [--reduces N]
+  demo             start a local cluster (a master, two workers with shuffle services) and sort --size bytes (default 1g) on it
+  submit           submit a program: ember submit --master spark://host:port [--deploy-mode client|cluster] [options] <program> [args] (--kill/--status ID)
 `)
 }
