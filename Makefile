@@ -17,4 +17,4 @@ lint:
 	gofmt -l . && go vet ./...
 
 demo:
-	go run ./cmd/ember selfcheck
+	go run ./cmd/ember demo
