@@ -38,9 +38,10 @@ type Client struct {
 	timedOut atomic.Bool
 	closed   atomic.Bool
 
-	closeOnce sync.Once
-	done      chan struct{} // closed when the connection is fully torn down
-	closeErr  error         // set before done is closed
+	closeOnce  sync.Once
+	readerOnce sync.Once     // readerClosed runs once
+	done       chan struct{} // closed when the connection is fully torn down
+	closeErr   error         // set before done is closed
 
 	wmu      sync.Mutex // guards the writer fields below
 	queue    []outMsg
@@ -750,6 +751,10 @@ func (c *Client) shutdown(err error) {
 // readerClosed runs once, on the reading side, when it has stopped for
 // good. It fails everything outstanding and tells the handlers.
 func (c *Client) readerClosed(cause error) {
+	c.readerOnce.Do(func() { c.readerClosedOnce(cause) })
+}
+
+func (c *Client) readerClosedOnce(cause error) {
 	c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: cause})
 	err := c.closeErr
 	c.dec.Fail(err)

@@ -14,9 +14,11 @@
 //
 // Two I/O engines sit under the same code, picked by spark.<module>.io.mode:
 //
-//   - EPOLL (default): cloudwego/netpoll's epoll reactor. Its pollers are the
-//     boss and worker event loops; reads are decoded on netpoll's handler
-//     goroutines, never blocking on an idle connection.
+//   - EPOLL (default): cloudwego/netpoll's epoll reactor. An accept
+//     goroutine is the boss loop; netpoll's pollers are the worker loops,
+//     and reads are decoded on netpoll's handler goroutines, never blocking
+//     on an idle connection. (netpoll's own listener is not used: its Close
+//     closes one fd number twice.)
 //   - NIO: Go's net package, an accept goroutine and one reading goroutine
 //     per connection on the runtime's poller.
 //

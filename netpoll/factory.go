@@ -142,6 +142,9 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 			cl.readerClosed(ErrClosed)
 			return nil
 		})
+		if !conn.IsActive() { // closed before the callback was in place
+			cl.readerClosed(ErrClosed)
+		}
 	default:
 		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		conn, err := d.Dial("tcp", addr)

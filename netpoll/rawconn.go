@@ -44,6 +44,10 @@ type epollConn struct {
 	// number; the socket lives until both are closed.
 	sendFD int
 	pfd    [1]unix.PollFd
+
+	// raddr and laddr are set for accepted connections (netpoll does not
+	// know the addresses of a connection made from a raw fd).
+	raddr, laddr net.Addr
 }
 
 func newEpollConn(conn cwnetpoll.Connection) *epollConn {
@@ -199,8 +203,19 @@ func (c *epollConn) copyFile(f *os.File, off, n int64) error {
 // using it.
 func (c *epollConn) close() error { return c.conn.Close() }
 
-func (c *epollConn) remoteAddr() net.Addr { return c.conn.RemoteAddr() }
-func (c *epollConn) localAddr() net.Addr  { return c.conn.LocalAddr() }
+func (c *epollConn) remoteAddr() net.Addr {
+	if c.raddr != nil {
+		return c.raddr
+	}
+	return c.conn.RemoteAddr()
+}
+
+func (c *epollConn) localAddr() net.Addr {
+	if c.laddr != nil {
+		return c.laddr
+	}
+	return c.conn.LocalAddr()
+}
 
 // nioConn runs on Go's net package.
 type nioConn struct {

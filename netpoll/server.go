@@ -15,26 +15,21 @@ import (
 )
 
 // Server accepts connections and serves them with the context's handler
-// (Spark's TransportServer). In EPOLL mode the listener and the
-// connections run on cloudwego/netpoll's pollers (the boss and worker event
-// loops); in NIO mode an accept goroutine plays the boss and each
-// connection has a reading goroutine.
+// (Spark's TransportServer). An accept goroutine plays Netty's boss loop in
+// both modes; in EPOLL mode the accepted connections run on
+// cloudwego/netpoll's pollers (the worker loops), in NIO mode each has a
+// reading goroutine on Go's runtime poller.
 type Server struct {
 	ctx        *Context
 	bootstraps []ServerBootstrap
 	ln         net.Listener
 	port       int
 
-	evl    cwnetpoll.EventLoop // EPOLL only
-	served chan struct{}       // EPOLL only: closed when evl.Serve has returned
-
 	mu      sync.Mutex // guards clients and closed
 	clients map[*Client]struct{}
 	closed  bool
 	wg      sync.WaitGroup // the accept loop and (NIO) the readers
 }
-
-type ctxKey struct{}
 
 // NewServer listens on host:port (port 0 picks a free port) and serves
 // every accepted connection. Server bootstraps wrap the handler of each
@@ -46,32 +41,13 @@ func (c *Context) NewServer(host string, port int, bootstraps ...ServerBootstrap
 	}
 	s := &Server{ctx: c, bootstraps: bootstraps, ln: ln, clients: make(map[*Client]struct{}),
 		port: ln.Addr().(*net.TCPAddr).Port}
-	switch c.conf.Mode {
-	case EPOLL:
-		nl, err := cwnetpoll.ConvertListener(ln)
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		s.evl, err = cwnetpoll.NewEventLoop(s.onRequest,
-			cwnetpoll.WithOnPrepare(s.onPrepare))
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		s.served = make(chan struct{})
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer close(s.served)
-			if err := s.evl.Serve(nl); err != nil && !s.isClosed() {
-				c.log.Error("server stopped", "err", err)
-			}
-		}()
-	default:
-		s.wg.Add(1)
-		go s.acceptLoop()
-	}
+	// One accept goroutine is the boss in both modes. In EPOLL mode it hands
+	// each connection to cloudwego/netpoll's pollers (the worker loops); we
+	// do not use netpoll's listener, whose Close closes its fd number twice
+	// (syscall.Close, then os.File.Close of the same fd) and so can close a
+	// descriptor another goroutine has just opened.
+	s.wg.Add(1)
+	go s.acceptLoop()
 	return s, nil
 }
 
@@ -159,27 +135,52 @@ func (s *Server) forget(c *Client) {
 
 // ---- EPOLL ----
 
-func (s *Server) onPrepare(conn cwnetpoll.Connection) context.Context {
-	raw := newEpollConn(conn)
-	c := s.accept(raw, raw.fd)
-	if c == nil {
-		return context.Background()
+// handOff moves an accepted connection onto the reactor: its fd is
+// duplicated (a raw descriptor, so no os.File finalizer can close it
+// later), the Go connection closed, and the duplicate registered with a
+// netpoll poller.
+func (s *Server) handOff(tc *net.TCPConn) {
+	raddr, laddr := tc.RemoteAddr(), tc.LocalAddr()
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		tc.Close()
+		return
 	}
-	_ = conn.AddCloseCallback(func(cwnetpoll.Connection) error {
+	nfd := -1
+	var derr error
+	cerr := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	tc.Close()
+	if cerr != nil || derr != nil {
+		if nfd >= 0 {
+			unix.Close(nfd)
+		}
+		s.ctx.log.Warn("could not hand an accepted connection to the reactor", "remote", raddr, "err", errors.Join(cerr, derr))
+		return
+	}
+	nc, err := cwnetpoll.NewFDConnection(nfd) // on error netpoll has closed nfd
+	if err != nil {
+		s.ctx.log.Warn("could not register an accepted connection", "remote", raddr, "err", err)
+		return
+	}
+	raw := newEpollConn(nc)
+	raw.raddr, raw.laddr = raddr, laddr
+	c := s.accept(raw, nfd)
+	if c == nil {
+		return
+	}
+	_ = nc.AddCloseCallback(func(cwnetpoll.Connection) error {
 		c.readerClosed(ErrClosed)
 		s.forget(c)
 		return nil
 	})
-	return context.WithValue(context.Background(), ctxKey{}, c)
-}
-
-func (s *Server) onRequest(ctx context.Context, conn cwnetpoll.Connection) error {
-	c, _ := ctx.Value(ctxKey{}).(*Client)
-	if c == nil {
-		return conn.Close()
+	_ = nc.SetOnRequest(func(_ context.Context, conn cwnetpoll.Connection) error {
+		c.readEpoll(conn.Reader())
+		return nil
+	})
+	if !nc.IsActive() { // closed before the callback was in place
+		c.readerClosed(ErrClosed)
+		s.forget(c)
 	}
-	c.readEpoll(conn.Reader())
-	return nil
 }
 
 // readEpoll decodes and handles what the reactor has buffered. It blocks
@@ -234,6 +235,10 @@ func (s *Server) acceptLoop() {
 		}
 		delay = 0
 		tc := conn.(*net.TCPConn)
+		if s.ctx.conf.Mode == EPOLL {
+			s.handOff(tc)
+			continue
+		}
 		raw, err := newNioConn(tc)
 		if err != nil {
 			conn.Close()
@@ -293,24 +298,6 @@ func (c *Client) readLoopNIO(conn net.Conn) {
 	c.readerClosed(cause)
 }
 
-// shutdownEventLoop stops the EPOLL event loop. evl.Shutdown does nothing
-// until Serve, on its own goroutine, has registered the listener; a Close
-// right after NewServer must not leave Serve running (and Close waiting for
-// it) forever, so Shutdown is retried until Serve has returned.
-func (s *Server) shutdownEventLoop(ctx context.Context) error {
-	var first error
-	for {
-		if err := s.evl.Shutdown(ctx); err != nil && first == nil {
-			first = err
-		}
-		select {
-		case <-s.served:
-			return first
-		case <-time.After(time.Millisecond):
-		}
-	}
-}
-
 // Close stops accepting, closes every connection the server accepted and
 // waits for its goroutines.
 func (s *Server) Close() error {
@@ -326,14 +313,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 
-	var err error
-	if s.evl != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = s.shutdownEventLoop(ctx)
-		cancel()
-	} else {
-		err = s.ln.Close()
-	}
+	err := s.ln.Close()
 	for _, c := range clients {
 		c.closeWait()
 	}
