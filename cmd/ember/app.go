@@ -39,7 +39,7 @@ func runExample(args []string) error {
 		return fmt.Errorf("usage: ember example pi --master spark://host:port [--slices N] [--samples N]")
 	}
 	fs := flag.NewFlagSet("example pi", flag.ContinueOnError)
-	masterURL := fs.String("master", "", "the masters' URL, spark://host:port[,host2:port2]")
+	masterURL := fs.String("master", os.Getenv(app.EnvMaster), "the masters' URL, spark://host:port[,host2:port2] (default $SPARK_MASTER, set by ember submit)")
 	slices := fs.Int("slices", 2, "number of tasks")
 	samples := fs.Int("samples", 100000, "samples per task")
 	host := fs.String("host", "127.0.0.1", "address the driver listens on (executors connect to it)")
@@ -84,7 +84,7 @@ const sortUsage = "usage: ember example sort --master spark://host:port [--size 
 // workers' external shuffle services (spark.shuffle.service.enabled).
 func runSortExample(args []string) error {
 	fs := flag.NewFlagSet("example sort", flag.ContinueOnError)
-	masterURL := fs.String("master", "", "the masters' URL, spark://host:port[,host2:port2]")
+	masterURL := fs.String("master", os.Getenv(app.EnvMaster), "the masters' URL, spark://host:port[,host2:port2] (default $SPARK_MASTER, set by ember submit)")
 	size := fs.String("size", "64m", "bytes to sort (k, m, g suffixes)")
 	maps := fs.Int("maps", 0, "map tasks (0: one per 32 MB, at least 2)")
 	reduces := fs.Int("reduces", 0, "reduce tasks (0: as many as maps)")

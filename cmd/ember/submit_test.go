@@ -68,10 +68,23 @@ func TestSubmit(t *testing.T) {
 	master := lc.master.MasterURL()
 
 	t.Run("ClientPi", func(t *testing.T) {
-		// pi is given --master too: it may not read SPARK_MASTER.
-		code, out := runCmd(t, bin, "submit", "--master", master, "--verbose", bin, "example", "pi", "--master", master, "--slices", "2")
+		// pi learns the master from SPARK_MASTER and reports to the
+		// launcher: the handle goes CONNECTED → SUBMITTED → RUNNING →
+		// FINISHED and learns the app id.
+		code, out := runCmd(t, bin, "submit", "--master", master, "--verbose", bin, "example", "pi", "--slices", "2")
 		if code != 0 || !strings.Contains(out, "Pi is roughly") {
 			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		last := -1
+		for _, st := range []string{"CONNECTED", "SUBMITTED", "RUNNING", "FINISHED"} {
+			i := strings.Index(out, "application state: "+st)
+			if i < 0 || i < last {
+				t.Fatalf("state %s missing or out of order in:\n%s", st, out)
+			}
+			last = i
+		}
+		if !strings.Contains(out, "application id: app-") {
+			t.Errorf("no application id reported:\n%s", out)
 		}
 	})
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ember-rpc/ember/deploy/launcher"
+	"go.uber.org/atomic"
 	"log/slog"
 	"os"
 	"os/user"
@@ -74,6 +76,9 @@ type Driver struct {
 
 	stageMu sync.Mutex // one stage at a time
 
+	backend *launcher.Backend // the launcher that started us, or nil
+	killed  atomic.Bool       // stopped by the launcher's handle
+
 	mu         sync.Mutex // guards everything below
 	appID      string
 	dead       error
@@ -117,8 +122,11 @@ type stage struct {
 // its CoarseGrainedScheduler endpoint, and registers the application with
 // the masters. Executors arrive as the masters grant them (WaitExecutors).
 func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if err := fromSubmitEnv(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Master == "" {
-		return nil, errors.New("app: DriverConfig.Master is required")
+		return nil, errors.New("app: DriverConfig.Master is required (or " + EnvMaster + " from ember submit)")
 	}
 	if cfg.AppName == "" {
 		cfg.AppName = "ember-app"
@@ -181,12 +189,22 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if copts.Logger == nil {
 		copts.Logger = log
 	}
+	// Connect to a launcher first, so the client's Connected can report the
+	// app id to it.
+	d.backend = d.connectLauncher()
 	ac, err := client.Start(env, masters, desc, &listener{d: d}, copts)
 	if err != nil {
 		env.Shutdown()
+		d.closeLauncher(true)
 		return nil, err
 	}
+	d.mu.Lock()
 	d.ac = ac
+	stopped := d.stopped
+	d.mu.Unlock()
+	if stopped { // the launcher stopped us while the client started
+		ac.Stop()
+	}
 	return d, nil
 }
 
@@ -492,10 +510,15 @@ func (d *Driver) Stop() {
 		if d.stage != nil {
 			d.endStage(d.stage, errors.New("app: driver stopped"))
 		}
+		ac := d.ac
+		failed := d.dead != nil // the outcome, before shutting down marks us dead
 		d.mu.Unlock()
 		d.send(sends)
-		d.ac.Stop()
+		if ac != nil {
+			ac.Stop()
+		}
 		d.env.Shutdown()
+		d.closeLauncher(failed)
 	})
 }
 
@@ -534,6 +557,7 @@ func (l *listener) Connected(appID string) {
 	l.d.appID = appID
 	l.d.mu.Unlock()
 	l.d.log.Info("application registered", "appId", appID)
+	l.d.reportLauncher(appID)
 }
 
 func (l *listener) Disconnected() { l.d.log.Warn("disconnected from the master") }
