@@ -39,7 +39,7 @@ type Client struct {
 	closed   atomic.Bool
 
 	closeOnce  sync.Once
-	readerOnce sync.Once     // readerClosed runs once
+	readerDone atomic.Bool   // readerClosed has run (or is running)
 	done       chan struct{} // closed when the connection is fully torn down
 	closeErr   error         // set before done is closed
 
@@ -750,8 +750,15 @@ func (c *Client) shutdown(err error) {
 
 // readerClosed runs once, on the reading side, when it has stopped for
 // good. It fails everything outstanding and tells the handlers.
+//
+// It runs once. The guard is a flag, not a sync.Once: shutdown closes the
+// netpoll connection, whose close callbacks call readerClosed again on the
+// same goroutine, and that call must return instead of waiting.
 func (c *Client) readerClosed(cause error) {
-	c.readerOnce.Do(func() { c.readerClosedOnce(cause) })
+	if !c.readerDone.CompareAndSwap(false, true) {
+		return
+	}
+	c.readerClosedOnce(cause)
 }
 
 func (c *Client) readerClosedOnce(cause error) {
