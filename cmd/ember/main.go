@@ -61,7 +61,7 @@ commands:
   shuffle-service  run the external shuffle service (spark.shuffle.service.port, 7337)
   master           run a standalone master (--host, --port 7077, --webui-port 8080, --properties-file, --conf)
   worker           run a standalone worker: ember worker [flags] spark://host:port[,host2:port2]
-  executor         run an application's executor (started by workers): --driver-url, --executor-id, --hostname, --cores, --app-id
+  executor         run an application's executor (started by workers): --driver-url, --executor-id, --hostname, --cores, --app-id, --worker-url, --heartbeat-interval
   example          run an example application: ember example pi --master spark://host:port [--slices N] [--samples N]
                    or ember example sort --master spark://host:port [--size 64m] [--maps N] [--reduces N]
   demo             start a local cluster (a master, two workers with shuffle services) and sort --size bytes (default 1g) on it

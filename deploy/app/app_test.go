@@ -100,7 +100,9 @@ func startDriver(t *testing.T, m *master.Master, n int, cfg DriverConfig) *Drive
 	t.Helper()
 	cfg.Master = m.MasterURL()
 	cfg.ExecutorProgram = appExec
-	cfg.Logger = quietLog()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog()
+	}
 	if cfg.CoresPerExecutor == 0 {
 		cfg.CoresPerExecutor = 2
 	}
@@ -272,11 +274,18 @@ func TestParseExecutorArgs(t *testing.T) {
 	a, err := ParseExecutorArgs([]string{"--driver-url", "spark://CoarseGrainedScheduler@h:1", "--executor-id", "3",
 		"--hostname", "h", "--cores", "2", "--app-id", "app-1"})
 	if err != nil || a.DriverURL != "spark://CoarseGrainedScheduler@h:1" || a.ExecutorID != "3" || a.Hostname != "h" ||
-		a.Cores != 2 || a.AppID != "app-1" {
+		a.Cores != 2 || a.AppID != "app-1" || a.WorkerURL != "" || a.HeartbeatInterval != 0 {
+		t.Fatalf("%+v, %v", a, err)
+	}
+	a, err = ParseExecutorArgs([]string{"--driver-url", "u", "--executor-id", "1", "--worker-url", "spark://Worker@h:2",
+		"--heartbeat-interval", "250"})
+	if err != nil || a.WorkerURL != "spark://Worker@h:2" || a.HeartbeatInterval != 250*time.Millisecond {
 		t.Fatalf("%+v, %v", a, err)
 	}
 	for _, bad := range [][]string{{"--executor-id", "1"}, {"--driver-url", "u"}, {"--driver-url", "u", "--executor-id", "1", "--cores", "0"},
-		{"--driver-url", "u", "--executor-id", "1", "extra"}} {
+		{"--driver-url", "u", "--executor-id", "1", "extra"},
+		{"--driver-url", "u", "--executor-id", "1", "--heartbeat-interval", "soon"},
+		{"--driver-url", "u", "--executor-id", "1", "--heartbeat-interval", "0"}} {
 		if _, err := ParseExecutorArgs(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

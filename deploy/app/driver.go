@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/user"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/client"
@@ -46,6 +48,9 @@ type DriverConfig struct {
 	// stage's done and total counts.
 	Progress func(done, total int)
 	// Conf for the driver's env (nil: defaults); Logger (nil: slog.Default()).
+	// The driver also reads spark.executor.heartbeatInterval (default 10s,
+	// passed to the executors) and spark.network.timeout (default 120s: an
+	// executor without a heartbeat for that long is lost).
 	Conf   *sparkconf.Conf
 	Logger *slog.Logger
 	// Client tunes the app client (registration retries).
@@ -79,6 +84,11 @@ type Driver struct {
 	backend *launcher.Backend // the launcher that started us, or nil
 	killed  atomic.Bool       // stopped by the launcher's handle
 
+	heartbeatInterval time.Duration
+	heartbeatTimeout  time.Duration
+	quit              chan struct{} // closed by Stop: ends the heartbeat checker
+	bg                sync.WaitGroup
+
 	mu         sync.Mutex // guards everything below
 	appID      string
 	dead       error
@@ -97,6 +107,8 @@ type execInfo struct {
 	addr  rpcenv.Address
 	cores int
 	free  int
+	// lastHeartbeat is when the executor registered or last sent a Heartbeat.
+	lastHeartbeat time.Time
 }
 
 type launch struct {
@@ -154,6 +166,10 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	hbInterval, hbTimeout, err := heartbeatConf(cfg.Conf)
+	if err != nil {
+		return nil, err
+	}
 	masters := []string{cfg.Master}
 	if _, err := client.ParseMasterURLs(masters); err != nil {
 		return nil, err
@@ -163,7 +179,8 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: cfg, log: log.With("component", "driver"), env: env,
-		executors: map[string]*execInfo{}, running: map[int64]*launch{}, changed: make(chan struct{})}
+		executors: map[string]*execInfo{}, running: map[int64]*launch{}, changed: make(chan struct{}),
+		heartbeatInterval: hbInterval, heartbeatTimeout: hbTimeout, quit: make(chan struct{})}
 	d.url = rpcenv.EndpointAddress{Addr: env.Address(), Name: SchedulerEndpoint}.String()
 	if _, err := env.SetupEndpoint(SchedulerEndpoint, &scheduler{d: d}); err != nil {
 		env.Shutdown()
@@ -177,7 +194,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		Command: deploy.Command{
 			MainClass: cfg.ExecutorProgram,
 			Arguments: []string{"executor", "--driver-url", d.url, "--executor-id", "{{EXECUTOR_ID}}",
-				"--hostname", "{{HOSTNAME}}", "--cores", "{{CORES}}", "--app-id", "{{APP_ID}}"},
+				"--hostname", "{{HOSTNAME}}", "--cores", "{{CORES}}", "--app-id", "{{APP_ID}}",
+				"--worker-url", "{{WORKER_URL}}",
+				"--heartbeat-interval", strconv.FormatInt(hbInterval.Milliseconds(), 10) + "ms"},
 			Environment: cfg.ExecutorEnv,
 		},
 	}
@@ -201,11 +220,89 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	d.mu.Lock()
 	d.ac = ac
 	stopped := d.stopped
+	if !stopped { // under d.mu, so Stop's bg.Wait comes after the Add
+		d.bg.Add(1)
+		go d.checkHeartbeats()
+	}
 	d.mu.Unlock()
 	if stopped { // the launcher stopped us while the client started
 		ac.Stop()
 	}
 	return d, nil
+}
+
+// heartbeatConf reads spark.executor.heartbeatInterval (default 10s, bare
+// numbers in ms) and spark.network.timeout (default 120s, bare numbers in
+// seconds).
+func heartbeatConf(c *sparkconf.Conf) (interval, timeout time.Duration, err error) {
+	interval, timeout = 10*time.Second, 120*time.Second
+	if c == nil {
+		return interval, timeout, nil
+	}
+	if interval, err = c.GetDuration("spark.executor.heartbeatInterval", interval, time.Millisecond); err != nil {
+		return 0, 0, err
+	}
+	if timeout, err = c.GetDuration("spark.network.timeout", timeout, time.Second); err != nil {
+		return 0, 0, err
+	}
+	if interval < time.Millisecond {
+		return 0, 0, fmt.Errorf("app: spark.executor.heartbeatInterval must be at least 1ms, got %v", interval)
+	}
+	if timeout <= 0 {
+		return 0, 0, fmt.Errorf("app: spark.network.timeout must be positive, got %v", timeout)
+	}
+	return interval, timeout, nil
+}
+
+// checkHeartbeats runs until Stop: every heartbeat interval it declares
+// lost the executors whose last heartbeat is older than the network
+// timeout (Spark's HeartbeatReceiver.expireDeadHosts).
+func (d *Driver) checkHeartbeats() {
+	defer d.bg.Done()
+	t := time.NewTicker(d.heartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.quit:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		type expired struct {
+			id      string
+			ref     *rpcenv.Ref
+			elapsed time.Duration
+		}
+		var dead []expired
+		d.mu.Lock()
+		for _, id := range d.sortedExecutors() {
+			e := d.executors[id]
+			if el := now.Sub(e.lastHeartbeat); el > d.heartbeatTimeout {
+				dead = append(dead, expired{id: id, ref: e.ref, elapsed: el})
+			}
+		}
+		d.mu.Unlock()
+		for _, x := range dead {
+			d.log.Warn("Removing executor with no recent heartbeats", "executor", x.id,
+				"elapsed", x.elapsed.Round(time.Millisecond), "timeout", d.heartbeatTimeout)
+			d.executorLost(x.id, "Executor heartbeat timed out after "+x.elapsed.Round(time.Millisecond).String())
+			// Spark kills the executor; here it is told to stop.
+			d.send([]outgoing{{ref: x.ref, msg: StopExecutor{}}})
+		}
+	}
+}
+
+// heartbeat records a Heartbeat from an executor.
+func (d *Driver) heartbeat(id string) {
+	d.mu.Lock()
+	e := d.executors[id]
+	if e != nil {
+		e.lastHeartbeat = time.Now()
+	}
+	d.mu.Unlock()
+	if e == nil {
+		d.log.Debug("heartbeat from an unknown executor", "executor", id)
+	}
 }
 
 func currentUser() string {
@@ -408,7 +505,7 @@ func (d *Driver) registerExecutor(x RegisterExecutor) bool {
 		return false
 	}
 	d.executors[x.ID] = &execInfo{id: x.ID, host: x.Host, ref: x.Executor, addr: x.Executor.Address().Addr,
-		cores: x.Cores, free: x.Cores}
+		cores: x.Cores, free: x.Cores, lastHeartbeat: time.Now()}
 	d.notify()
 	sends := d.schedule()
 	d.mu.Unlock()
@@ -514,6 +611,8 @@ func (d *Driver) Stop() {
 		failed := d.dead != nil // the outcome, before shutting down marks us dead
 		d.mu.Unlock()
 		d.send(sends)
+		close(d.quit)
+		d.bg.Wait()
 		if ac != nil {
 			ac.Stop()
 		}
@@ -530,6 +629,8 @@ func (s *scheduler) Receive(msg any, sender rpcenv.Address) error {
 	switch x := msg.(type) {
 	case StatusUpdate:
 		s.d.statusUpdate(x)
+	case Heartbeat:
+		s.d.heartbeat(x.ExecutorID)
 	default:
 		return fmt.Errorf("%w: scheduler got %T from %s", rpcenv.ErrUnsupported, msg, sender)
 	}

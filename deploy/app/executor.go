@@ -75,15 +75,25 @@ type ExecutorArgs struct {
 	Hostname   string
 	Cores      int
 	AppID      string
+	// WorkerURL is the worker that started the executor
+	// (spark://Worker@host:port; "" for none): the executor exits when it
+	// loses its connection to it (Spark's WorkerWatcher).
+	WorkerURL string
+	// HeartbeatInterval is how often the executor sends the driver a
+	// Heartbeat (0: Conf's spark.executor.heartbeatInterval, default 10s).
+	HeartbeatInterval time.Duration
 	// Conf for the executor's env (nil: defaults); Logger (nil: stderr).
 	Conf   *sparkconf.Conf
 	Logger *slog.Logger
 }
 
-// ParseExecutorArgs reads --driver-url, --executor-id, --hostname, --cores
-// and --app-id (the arguments NewDriver gives its executors).
+// ParseExecutorArgs reads --driver-url, --executor-id, --hostname, --cores,
+// --app-id and the optional --worker-url and --heartbeat-interval (a
+// duration, bare numbers in ms) — the arguments NewDriver gives its
+// executors.
 func ParseExecutorArgs(args []string) (ExecutorArgs, error) {
 	var a ExecutorArgs
+	var hb string
 	fs := flag.NewFlagSet("executor", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.DriverURL, "driver-url", "", "the driver's scheduler endpoint URI")
@@ -91,8 +101,20 @@ func ParseExecutorArgs(args []string) (ExecutorArgs, error) {
 	fs.StringVar(&a.Hostname, "hostname", "127.0.0.1", "host to bind and advertise")
 	fs.IntVar(&a.Cores, "cores", 1, "task slots")
 	fs.StringVar(&a.AppID, "app-id", "", "the application's id")
+	fs.StringVar(&a.WorkerURL, "worker-url", "", "the worker to watch: exit when it goes away")
+	fs.StringVar(&hb, "heartbeat-interval", "", "how often to send the driver a heartbeat (default 10s)")
 	if err := fs.Parse(args); err != nil {
 		return a, fmt.Errorf("executor: %w", err)
+	}
+	if hb != "" {
+		d, err := sparkconf.ParseDuration(hb, time.Millisecond)
+		if err != nil {
+			return a, fmt.Errorf("executor: --heartbeat-interval: %w", err)
+		}
+		if d <= 0 {
+			return a, fmt.Errorf("executor: --heartbeat-interval must be positive, got %q", hb)
+		}
+		a.HeartbeatInterval = d
 	}
 	if fs.NArg() > 0 {
 		return a, fmt.Errorf("executor: unexpected arguments %q", fs.Args())
@@ -110,10 +132,20 @@ func ParseExecutorArgs(args []string) (ExecutorArgs, error) {
 // went away.
 var ErrDriverLost = errors.New("app: driver disassociated, shutting down")
 
+// ErrWorkerLost is what RunExecutor returns when it cannot connect to
+// its worker (ExecutorArgs.WorkerURL) or the connection went away.
+var ErrWorkerLost = errors.New("app: lost the connection to the worker, shutting down")
+
+// WorkerWatcherEndpoint is the name of the executor's endpoint that
+// watches its worker's connection.
+const WorkerWatcherEndpoint = "WorkerWatcher"
+
 // RunExecutor runs an executor until the driver sends StopExecutor
-// (returns nil) or goes away (returns ErrDriverLost): it registers with the
-// driver, then runs each LaunchTask on one of Cores slots and reports a
-// StatusUpdate.
+// (returns nil), the driver goes away (returns ErrDriverLost) or its worker
+// does (returns ErrWorkerLost): it connects to the worker when WorkerURL
+// is set, registers with the driver, sends it a Heartbeat every
+// HeartbeatInterval, runs each LaunchTask on one of Cores slots and
+// reports a StatusUpdate.
 func RunExecutor(a ExecutorArgs) error {
 	if a.Cores < 1 {
 		a.Cores = 1
@@ -126,6 +158,24 @@ func RunExecutor(a ExecutorArgs) error {
 	driverAddr, err := rpcenv.ParseEndpointURI(a.DriverURL)
 	if err != nil {
 		return err
+	}
+	hbInterval := a.HeartbeatInterval
+	if hbInterval <= 0 {
+		hbInterval = 10 * time.Second
+		if a.Conf != nil {
+			if hbInterval, err = a.Conf.GetDuration("spark.executor.heartbeatInterval", hbInterval, time.Millisecond); err != nil {
+				return err
+			}
+			if hbInterval <= 0 {
+				return fmt.Errorf("executor: spark.executor.heartbeatInterval must be positive, got %v", hbInterval)
+			}
+		}
+	}
+	var workerAddr rpcenv.EndpointAddress
+	if a.WorkerURL != "" {
+		if workerAddr, err = rpcenv.ParseEndpointURI(a.WorkerURL); err != nil {
+			return fmt.Errorf("%w: bad worker URL %q: %v", ErrWorkerLost, a.WorkerURL, err)
+		}
 	}
 	host := a.Hostname
 	if host == "" {
@@ -143,6 +193,19 @@ func RunExecutor(a ExecutorArgs) error {
 	self, err := env.SetupEndpoint(ExecutorEndpoint, ex)
 	if err != nil {
 		return err
+	}
+	if a.WorkerURL != "" {
+		// The watcher gets the env's connection events; the verified ref
+		// opens the connection to the worker whose loss it watches for.
+		w := &workerWatcher{worker: workerAddr.Addr, url: a.WorkerURL, log: log, lost: ex.finish}
+		if _, err := env.SetupEndpoint(WorkerWatcherEndpoint, w); err != nil {
+			return err
+		}
+		if _, err := env.SetupEndpointRefByURI(a.WorkerURL); err != nil {
+			log.Error("Cannot connect to the worker, shutting down.", "worker", a.WorkerURL, "err", err)
+			return fmt.Errorf("%w: cannot reach the worker at %s: %v", ErrWorkerLost, a.WorkerURL, err)
+		}
+		log.Info("Connected to the worker", "worker", a.WorkerURL)
 	}
 	var driver *rpcenv.Ref
 	for attempt := 1; ; attempt++ {
@@ -166,8 +229,11 @@ func RunExecutor(a ExecutorArgs) error {
 		return fmt.Errorf("executor: the driver refused executor id %s", a.ExecutorID)
 	}
 	log.Info("registered with the driver", "driver", a.DriverURL, "cores", a.Cores)
+	hbDone := make(chan struct{})
+	go ex.heartbeats(driver, hbInterval, hbDone)
 	err = <-ex.done
 	cancel()
+	<-hbDone
 	waited := make(chan struct{})
 	go func() { ex.wg.Wait(); close(waited) }()
 	select {
@@ -194,6 +260,47 @@ type executor struct {
 }
 
 func (ex *executor) finish(err error) { ex.doneOnce.Do(func() { ex.done <- err }) }
+
+// heartbeats sends the driver a Heartbeat every interval until ex.ctx ends.
+func (ex *executor) heartbeats(driver *rpcenv.Ref, interval time.Duration, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ex.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := driver.Send(Heartbeat{ExecutorID: ex.args.ExecutorID}); err != nil {
+			ex.log.Warn("sending a heartbeat failed", "err", err)
+		}
+	}
+}
+
+// workerWatcher ends the executor when the connection to its worker goes
+// away (Spark's WorkerWatcher).
+type workerWatcher struct {
+	rpcenv.BaseEndpoint
+	worker rpcenv.Address
+	url    string
+	log    *slog.Logger
+	lost   func(error)
+}
+
+func (w *workerWatcher) OnDisconnected(addr rpcenv.Address) {
+	if addr == w.worker {
+		w.log.Error("Lost connection to worker endpoint. Shutting down.", "worker", w.url)
+		w.lost(ErrWorkerLost)
+	}
+}
+
+func (w *workerWatcher) OnNetworkError(err error, addr rpcenv.Address) {
+	if addr == w.worker {
+		w.log.Error("Could not reach the worker. Shutting down.", "worker", w.url, "err", err)
+		w.lost(ErrWorkerLost)
+	}
+}
 
 func (ex *executor) OnDisconnected(addr rpcenv.Address) {
 	if addr == ex.driverAddr {

@@ -65,9 +65,17 @@ type StatusUpdate struct {
 // StopExecutor tells an executor to exit.
 type StopExecutor struct{}
 
+// Heartbeat is sent by an executor to the driver every
+// spark.executor.heartbeatInterval; an executor silent for
+// spark.network.timeout is lost.
+type Heartbeat struct {
+	ExecutorID string `json:"executorId"`
+}
+
 func init() {
 	rpcenv.Register[RegisterExecutor]("app.RegisterExecutor")
 	rpcenv.Register[LaunchTask]("app.LaunchTask")
 	rpcenv.Register[StatusUpdate]("app.StatusUpdate")
 	rpcenv.Register[StopExecutor]("app.StopExecutor")
+	rpcenv.Register[Heartbeat]("app.Heartbeat")
 }
