@@ -437,6 +437,36 @@ func joinErr(err, last error) error {
 
 func notAlive(msg string) bool { return strings.HasPrefix(msg, "Current state is not alive") }
 
+// askAlive asks each master in turn until one answers with a T that is not
+// a standby's refusal (refused returns the refusal's text, "" otherwise).
+func askAlive[T any](a *submitArgs, msg any, refused func(T) string) (T, error) {
+	var resp T
+	var last error
+	got := false
+	err := a.eachMaster(func(ref *rpcenv.Ref) bool {
+		v, err := a.ask(ref, msg)
+		if err != nil {
+			last = err
+			return false
+		}
+		r, ok := v.(T)
+		if !ok {
+			last = fmt.Errorf("master %s: unexpected reply %T", ref.Address().Addr, v)
+			return false
+		}
+		if why := refused(r); why != "" {
+			last = fmt.Errorf("master %s: %s", ref.Address().Addr, why)
+			return false
+		}
+		resp, got = r, true
+		return true
+	})
+	if !got {
+		return resp, joinErr(err, last)
+	}
+	return resp, nil
+}
+
 func (a *submitArgs) runCluster() int {
 	prog, err := exec.LookPath(a.program)
 	if err != nil && !errors.Is(err, exec.ErrDot) {
@@ -477,29 +507,14 @@ func (a *submitArgs) runCluster() int {
 		},
 	}
 	a.logf("submitting %s %s (%d MB, %d cores, supervise %v)", prog, strings.Join(a.programArgs, " "), memMB, cores, supervise)
-	var resp deploy.SubmitDriverResponse
-	var last error
-	got := false
-	err = a.eachMaster(func(ref *rpcenv.Ref) bool {
-		v, err := a.ask(ref, deploy.RequestSubmitDriver{Desc: desc})
-		if err != nil {
-			last = err
-			return false
-		}
-		r, ok := v.(deploy.SubmitDriverResponse)
-		if !ok {
-			last = fmt.Errorf("master %s: unexpected reply %T", ref.Address().Addr, v)
-			return false
-		}
+	resp, err := askAlive(a, deploy.RequestSubmitDriver{Desc: desc}, func(r deploy.SubmitDriverResponse) string {
 		if !r.Success && notAlive(r.Message) {
-			last = fmt.Errorf("master %s: %s", ref.Address().Addr, r.Message)
-			return false
+			return r.Message
 		}
-		resp, got = r, true
-		return true
+		return ""
 	})
-	if !got {
-		return a.fail(joinErr(err, last))
+	if err != nil {
+		return a.fail(err)
 	}
 	if !resp.Success || resp.DriverID == nil {
 		return a.fail(fmt.Errorf("driver submission failed: %s", resp.Message))
@@ -509,29 +524,14 @@ func (a *submitArgs) runCluster() int {
 }
 
 func (a *submitArgs) runKill() int {
-	var resp deploy.KillDriverResponse
-	var last error
-	got := false
-	err := a.eachMaster(func(ref *rpcenv.Ref) bool {
-		v, err := a.ask(ref, deploy.RequestKillDriver{DriverID: a.kill})
-		if err != nil {
-			last = err
-			return false
-		}
-		r, ok := v.(deploy.KillDriverResponse)
-		if !ok {
-			last = fmt.Errorf("master %s: unexpected reply %T", ref.Address().Addr, v)
-			return false
-		}
+	resp, err := askAlive(a, deploy.RequestKillDriver{DriverID: a.kill}, func(r deploy.KillDriverResponse) string {
 		if !r.Success && notAlive(r.Message) {
-			last = fmt.Errorf("master %s: %s", ref.Address().Addr, r.Message)
-			return false
+			return r.Message
 		}
-		resp, got = r, true
-		return true
+		return ""
 	})
-	if !got {
-		return a.fail(joinErr(err, last))
+	if err != nil {
+		return a.fail(err)
 	}
 	fmt.Fprintln(a.stdout, resp.Message)
 	if !resp.Success {
@@ -541,29 +541,14 @@ func (a *submitArgs) runKill() int {
 }
 
 func (a *submitArgs) runStatus() int {
-	var resp deploy.DriverStatusResponse
-	var last error
-	got := false
-	err := a.eachMaster(func(ref *rpcenv.Ref) bool {
-		v, err := a.ask(ref, deploy.RequestDriverStatus{DriverID: a.status})
-		if err != nil {
-			last = err
-			return false
-		}
-		r, ok := v.(deploy.DriverStatusResponse)
-		if !ok {
-			last = fmt.Errorf("master %s: unexpected reply %T", ref.Address().Addr, v)
-			return false
-		}
+	resp, err := askAlive(a, deploy.RequestDriverStatus{DriverID: a.status}, func(r deploy.DriverStatusResponse) string {
 		if !r.Found && r.Exception != nil && notAlive(*r.Exception) {
-			last = fmt.Errorf("master %s: %s", ref.Address().Addr, *r.Exception)
-			return false
+			return *r.Exception
 		}
-		resp, got = r, true
-		return true
+		return ""
 	})
-	if !got {
-		return a.fail(joinErr(err, last))
+	if err != nil {
+		return a.fail(err)
 	}
 	if !resp.Found {
 		fmt.Fprintf(a.stderr, "ember submit: the master does not know driver %s\n", a.status)
