@@ -2,10 +2,9 @@ package app
 
 import (
 	"context"
-	"fmt"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,42 +17,12 @@ import (
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/worker"
 	"github.com/ember-rpc/ember/internal/sparkconf"
-	"go.uber.org/goleak"
 )
 
 // appExec is the executor program, built by TestMain from testdata/appexec.
 var appExec string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "app-appexec-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	appExec = filepath.Join(dir, "appexec")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	build := exec.Command(goBin, "build", "-o", appExec, "./testdata/appexec")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building appexec: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-			goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
-		); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithProgram(m, "./testdata/appexec", &appExec) }
 
 const waitLimit = 60 * time.Second
 
