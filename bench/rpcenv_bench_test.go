@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,45 +93,6 @@ func rbLimit() time.Duration {
 	return limit
 }
 
-// rbPercentile returns the nearest-rank p-th percentile of sorted.
-func rbPercentile(sorted []int64, p float64) int64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(float64(len(sorted))*p/100)) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// rbReport reports the p50 and p99 of lat (sorted in place) and ops/s.
-func rbReport(b *testing.B, lat []int64, elapsed time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(rbPercentile(lat, 50)), "p50-ns")
-	b.ReportMetric(float64(rbPercentile(lat, 99)), "p99-ns")
-	if elapsed > 0 {
-		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "ops/s")
-	}
-}
-
-// rbErr keeps the first error reported from any goroutine.
-type rbErr struct {
-	mu  sync.Mutex
-	err error
-}
-
-func (f *rbErr) set(err error) {
-	f.mu.Lock()
-	if f.err == nil {
-		f.err = err
-	}
-	f.mu.Unlock()
-}
-
-func (f *rbErr) get() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}
-
 // rbDrive runs b.N operations on workers goroutines (each takes the next
 // operation until all are taken), timing each one, then reports latency
 // percentiles and ops/s. op(w) runs one operation on worker w; the first
@@ -142,7 +102,7 @@ func rbDrive(b *testing.B, workers int, op func(w int) error) {
 	b.Helper()
 	lat := make([]int64, b.N)
 	var next atomic.Int64
-	var failed rbErr
+	var failed firstError
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -176,7 +136,7 @@ func rbDrive(b *testing.B, workers int, op func(w int) error) {
 	if err := failed.get(); err != nil {
 		b.Fatal(err)
 	}
-	rbReport(b, lat, elapsed)
+	reportLatency(b, lat, elapsed)
 }
 
 // ---- envs and endpoints ----
