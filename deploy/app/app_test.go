@@ -151,6 +151,19 @@ func TestRunTasksDoubled(t *testing.T) {
 func TestExecutorKilledMidStage(t *testing.T) {
 	m := startCluster(t, 2, 2)
 	d := startDriver(t, m, 2, DriverConfig{AppName: "killer"})
+	victim, release := blockedStage(t, d)
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	release()
+}
+
+// blockedStage runs 8 test.block tasks and waits until both executors run
+// two each. It returns the pid of one executor and release, which lets the
+// tasks finish and checks that the stage succeeds with no output from that
+// executor (the caller has killed or frozen it: its tasks must rerun).
+func blockedStage(t *testing.T, d *Driver) (victim int, release func()) {
+	t.Helper()
 	dir := t.TempDir()
 	tasks := make([]Task, 8)
 	for i := range tasks {
@@ -162,13 +175,11 @@ func TestExecutorKilledMidStage(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
+	t.Cleanup(cancel)
 	go func() {
 		res, err := d.RunTasks(ctx, tasks)
 		done <- outcome{res, err}
 	}()
-	// Both executors run two tasks each: wait for 4 reports.
-	var victim int
 	deadline := time.Now().Add(waitLimit)
 	for {
 		ents, _ := os.ReadDir(dir)
@@ -187,21 +198,20 @@ func TestExecutorKilledMidStage(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	// The victim's tasks cannot finish now: their outputs must come from reruns.
-	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o := <-done
-	if o.err != nil {
-		t.Fatal(o.err)
-	}
-	vs := strconv.Itoa(victim)
-	for i, r := range o.res {
-		if len(r.Output) == 0 || string(r.Output) == vs {
-			t.Errorf("task %d: output %q (killed executor pid %s)", i, r.Output, vs)
+	return victim, func() {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o := <-done
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		vs := strconv.Itoa(victim)
+		for i, r := range o.res {
+			if len(r.Output) == 0 || string(r.Output) == vs {
+				t.Errorf("task %d: output %q (executor pid %s was taken away)", i, r.Output, vs)
+			}
 		}
 	}
 }

@@ -2,13 +2,9 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,61 +55,14 @@ func TestHeartbeatTimeout(t *testing.T) {
 	conf := sparkconf.New().Set("spark.network.timeout", "2s").Set("spark.executor.heartbeatInterval", "200ms")
 	d := startDriver(t, m, 2, DriverConfig{AppName: "heartbeat", Conf: conf,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	dir := t.TempDir()
-	tasks := make([]Task, 8)
-	for i := range tasks {
-		tasks[i] = Task{Kind: "test.block", Input: []byte(dir)}
-	}
-	type outcome struct {
-		res []Result
-		err error
-	}
-	done := make(chan outcome, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	go func() {
-		res, err := d.RunTasks(ctx, tasks)
-		done <- outcome{res, err}
-	}()
-	var victim int
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ents, _ := os.ReadDir(dir)
-		pids := map[string]bool{}
-		for _, e := range ents {
-			if p := strings.Split(e.Name(), "-"); len(p) == 3 {
-				pids[p[1]] = true
-				victim, _ = strconv.Atoi(p[1])
-			}
-		}
-		if len(ents) >= 4 && len(pids) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks did not start on both executors: %d reports", len(ents))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	victim, release := blockedStage(t, d)
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// Resume it before the driver and the cluster stop (cleanups run last
 	// in, first out); it then gets the driver's StopExecutor.
 	t.Cleanup(func() { _ = syscall.Kill(victim, syscall.SIGCONT) })
-	// The victim cannot see this; its tasks must rerun elsewhere.
-	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o := <-done
-	if o.err != nil {
-		t.Fatal(o.err)
-	}
-	vs := strconv.Itoa(victim)
-	for i, r := range o.res {
-		if len(r.Output) == 0 || string(r.Output) == vs {
-			t.Errorf("task %d: output %q (stopped executor pid %s)", i, r.Output, vs)
-		}
-	}
+	release()
 	if n := len(d.Executors()); n != 1 {
 		t.Errorf("executors %v, want the stopped one removed", d.Executors())
 	}
