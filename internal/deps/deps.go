@@ -29,3 +29,10 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Plots of latency distributions in BENCHMARKS.md (bench/cmd/compare).
+import (
+	_ "gonum.org/v1/plot"
+	_ "gonum.org/v1/plot/plotter"
+	_ "gonum.org/v1/plot/vg"
+)
