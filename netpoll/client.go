@@ -48,7 +48,14 @@ type Client struct {
 	spare    []outMsg
 	flushing bool
 	werr     error
-	iov      [][]byte // the flusher's scratch
+	iov      [][]byte    // the flusher's scratch
+	out      frameWriter // what the flusher writes through: raw, or a sealing layer
+
+	// Session encryption (EnableEncryption).
+	layerOn   atomic.Bool
+	layerSrc  atomic.Pointer[codec.BufReader] // EPOLL: the decrypted source, once installed
+	cr        *connReader                     // NIO: the reader under the BufReader
+	openerSet atomic.Bool                     // NIO: an opener was installed since the last check
 
 	mu           sync.Mutex // guards the outstanding requests below
 	rpcs         map[int64]RpcResponseCallback
@@ -56,6 +63,9 @@ type Client struct {
 	metas        map[int64]MergedBlockMetaCallback
 	streams      []streamWait // FIFO: stream responses are matched in order
 	streamActive bool         // a stream body is being received
+
+	inflight atomic.Int64 // RPCs received and not answered yet
+	queued   int64        // in-memory bytes queued to write; guarded by wmu
 
 	dec    codec.Decoder // owned by the reading side
 	timer  *time.Timer
@@ -78,6 +88,13 @@ type outMsg struct {
 	streamName  string
 	tracked     uint8 // 0 none, 1 chunk, 2 stream
 	done        chan error
+	// sealer, when set, marks the point in the queue from which every
+	// byte goes through it (no frame: hdr is nil).
+	sealer Sealer
+	// closeWith, when set, closes the connection with this error once the
+	// frames queued before it are written (no frame).
+	closeWith error
+	size      int64 // in-memory bytes, for MaxQueuedBytes
 }
 
 const (
@@ -104,6 +121,13 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 	}
 	if a := raw.remoteAddr(); a != nil {
 		c.remote = a.String()
+	}
+	c.out = raw
+	switch r := raw.(type) {
+	case *nioConn:
+		c.cr = &connReader{in: r.conn}
+	case *tlsConn:
+		c.cr = &connReader{in: r.conn}
 	}
 	c.dec.MaxFrameLength = ctx.conf.MaxFrameLength
 	c.worker = ctx.pickWorker()
@@ -452,6 +476,24 @@ func (c *Client) enqueue(o outMsg) (bool, error) {
 		c.finish(&o, err)
 		return false, err
 	}
+	if lim := c.ctx.conf.MaxQueuedBytes; lim > 0 && o.hdr != nil {
+		o.size = int64(len(o.hdr.B) + len(o.body))
+		if o.buf != nil {
+			if _, file := o.buf.(*codec.FileSegment); !file {
+				o.size += o.buf.Size()
+			}
+		}
+		if c.queued > 0 && c.queued+o.size > lim {
+			queued := c.queued
+			c.wmu.Unlock()
+			c.finish(&o, ErrPeerNotReading)
+			c.log.Warn("closing connection: peer is not reading its answers",
+				"remote", c.remote, "queuedBytes", queued, "limit", lim, "key", c.ctx.conf.Key("ember.maxQueuedBytes"))
+			c.exception(&ConnError{Op: "write", Addr: c.remote, Err: ErrPeerNotReading})
+			return false, ErrPeerNotReading
+		}
+		c.queued += o.size
+	}
 	c.queue = append(c.queue, o)
 	if c.flushing {
 		c.wmu.Unlock()
@@ -472,13 +514,16 @@ func (c *Client) flush() {
 		c.wmu.Unlock()
 
 		err := c.writeBatch(batch)
+		var written int64
 		for i := range batch {
+			written += batch[i].size
 			c.finish(&batch[i], err)
 			batch[i] = outMsg{}
 		}
 		c.lastIO.Store(nanotime())
 
 		c.wmu.Lock()
+		c.queued -= written
 		c.spare = batch[:0]
 		if err != nil {
 			c.werr = err
@@ -502,6 +547,28 @@ func (c *Client) writeBatch(batch []outMsg) error {
 	defer func() { clear(iov); c.iov = iov[:0] }()
 	for i := range batch {
 		o := &batch[i]
+		if o.sealer != nil {
+			if len(iov) > 0 {
+				if err := c.out.writev(iov); err != nil {
+					return err
+				}
+				clear(iov)
+				iov = iov[:0]
+			}
+			c.out = newSealedConn(c.raw, o.sealer)
+			continue
+		}
+		if o.closeWith != nil {
+			if len(iov) > 0 {
+				if err := c.out.writev(iov); err != nil {
+					return err
+				}
+				clear(iov)
+				iov = iov[:0]
+			}
+			c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: o.closeWith})
+			return o.closeWith
+		}
 		iov = append(iov, o.hdr.B)
 		switch {
 		case o.body != nil:
@@ -512,12 +579,12 @@ func (c *Client) writeBatch(batch []outMsg) error {
 				if err != nil {
 					return err
 				}
-				if err := c.raw.writev(iov); err != nil {
+				if err := c.out.writev(iov); err != nil {
 					return err
 				}
 				clear(iov)
 				iov = iov[:0]
-				if err := c.raw.sendFile(f, fs.Offset(), fs.Size()); err != nil {
+				if err := c.out.sendFile(f, fs.Offset(), fs.Size()); err != nil {
 					return err
 				}
 				continue
@@ -532,7 +599,7 @@ func (c *Client) writeBatch(batch []outMsg) error {
 	if len(iov) == 0 {
 		return nil
 	}
-	return c.raw.writev(iov)
+	return c.out.writev(iov)
 }
 
 // finish releases what o holds and reports the outcome.

@@ -79,6 +79,22 @@ type Conf struct {
 	ChunkFetchHandlerThreadsPercent int
 	// MaxFrameLength caps incoming frames; zero means Spark's limit.
 	MaxFrameLength int64
+
+	// Limits against hostile or broken peers (Ember's own keys).
+	//
+	// MaxConnections caps the connections a server holds at once
+	// (spark.<module>.io.ember.maxConnections, 0 = no cap); connections
+	// beyond it are closed as soon as they are accepted.
+	MaxConnections int
+	// MaxOutstandingRequests caps the RPCs received on one connection and
+	// not answered yet (spark.<module>.io.ember.maxOutstandingRequests,
+	// default 65536, 0 = no cap); the ones beyond get an RpcFailure.
+	MaxOutstandingRequests int64
+	// MaxQueuedBytes caps the in-memory bytes waiting to be written to one
+	// connection (spark.<module>.io.ember.maxQueuedBytes, default 1g,
+	// 0 = no cap): a peer that does not read its answers is disconnected
+	// instead of growing the queue. File regions do not count.
+	MaxQueuedBytes int64
 }
 
 // DefaultThreads is Spark's default transport thread count: min(cores, 8).
@@ -134,6 +150,9 @@ func NewConf(module string, conf *sparkconf.Conf, role string) (Conf, error) {
 	c.MaxChunksBeingTransferred = r.int64("spark.shuffle.maxChunksBeingTransferred", math.MaxInt64)
 	c.ChunkFetchHandlerThreadsPercent = int(r.int64("spark."+module+".server.chunkFetchHandlerThreadsPercent", 0))
 	c.MaxFrameLength = r.bytes("spark."+module+".io.maxFrameLength", 0, 1)
+	c.MaxConnections = r.ioInt("ember.maxConnections", 0)
+	c.MaxOutstandingRequests = int64(r.ioInt("ember.maxOutstandingRequests", 65536))
+	c.MaxQueuedBytes = r.ioBytes("ember.maxQueuedBytes", 1<<30)
 	if r.err != nil {
 		return c, r.err
 	}
@@ -148,6 +167,8 @@ func (c *Conf) validate() error {
 		return fmt.Errorf("netpoll: spark.%s.io.numConnectionsPerPeer must be at least 1, got %d", c.Module, c.NumConnectionsPerPeer)
 	case c.ChunkFetchHandlerThreadsPercent < 0:
 		return fmt.Errorf("netpoll: spark.%s.server.chunkFetchHandlerThreadsPercent must not be negative", c.Module)
+	case c.MaxConnections < 0 || c.MaxOutstandingRequests < 0 || c.MaxQueuedBytes < 0:
+		return fmt.Errorf("netpoll: spark.%s.io.ember.* limits must not be negative", c.Module)
 	case c.MaxChunksBeingTransferred <= 0:
 		return fmt.Errorf("netpoll: spark.shuffle.maxChunksBeingTransferred must be positive")
 	}
@@ -231,6 +252,14 @@ func (r *confReader) duration(key string, def, unit time.Duration) time.Duration
 	v, err := r.conf.GetDuration(key, def, unit)
 	r.keep(err)
 	return v
+}
+
+func (r *confReader) ioBytes(suffix string, def int64) int64 {
+	key, ok := r.ioKey(suffix)
+	if !ok {
+		return def
+	}
+	return r.bytes(key, def, 1)
 }
 
 func (r *confReader) bytes(key string, def, unit int64) int64 {

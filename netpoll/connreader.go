@@ -1,11 +1,12 @@
 package netpoll
 
 import (
-	"net"
-
 	"github.com/ember-rpc/ember/codec"
 )
 
-func newConnReader(conn net.Conn) *codec.BufReader {
-	return codec.NewBufReader(conn, codec.DefaultReadBufferSize)
+// newConnReader returns the BufReader the NIO read loop decodes from: it
+// reads through c.cr, under which an encryption layer can later be slid
+// (EnableEncryption).
+func (c *Client) newConnReader() *codec.BufReader {
+	return codec.NewBufReader(c.cr, codec.DefaultReadBufferSize)
 }

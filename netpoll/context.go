@@ -16,6 +16,7 @@ type Context struct {
 	handler   RpcHandler
 	closeIdle bool
 	log       *slog.Logger
+	tls       *TLS // nil: plain TCP
 
 	// The chunk-fetch pool. Each connection is pinned to one worker (as
 	// Netty pins a channel to one executor), so its chunk requests are

@@ -20,6 +20,12 @@ var (
 	// ErrTooManyChunks: a chunk or stream request arrived while
 	// spark.shuffle.maxChunksBeingTransferred were in flight.
 	ErrTooManyChunks = errors.New("netpoll: too many chunks being transferred")
+	// ErrTooManyRequests answers an RPC that arrives while the connection
+	// already has spark.<module>.io.ember.maxOutstandingRequests unanswered.
+	ErrTooManyRequests = errors.New("netpoll: too many outstanding requests on this connection")
+	// ErrPeerNotReading closes a connection whose unwritten answers exceed
+	// spark.<module>.io.ember.maxQueuedBytes.
+	ErrPeerNotReading = errors.New("netpoll: peer is not reading: too many bytes queued for it")
 	// ErrFastFail: a connect was refused because the last attempt to the
 	// same peer failed less than 95% of retryWait ago.
 	ErrFastFail = errors.New("netpoll: connecting failed recently, failing fast")

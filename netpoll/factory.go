@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -124,7 +125,11 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 	}
 	start := time.Now()
 	var c *Client
-	switch conf.Mode {
+	mode := conf.Mode
+	if f.ctx.tls != nil {
+		mode = NIO // netpoll has no TLS: TLS connections use Go's poller
+	}
+	switch mode {
 	case EPOLL:
 		conn, err := cwnetpoll.DialConnection("tcp", addr, timeout)
 		if err != nil {
@@ -152,17 +157,26 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 		}
 		tc := conn.(*net.TCPConn)
-		raw, err := newNioConn(tc)
+		nc, err := newNioConn(tc)
 		if err != nil {
 			conn.Close()
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 		}
-		_ = raw.rc.Control(func(fd uintptr) { setSockopts(int(fd), conf, true) })
+		_ = nc.rc.Control(func(fd uintptr) { setSockopts(int(fd), conf, true) })
+		var raw rawConn = nc
+		if t := f.ctx.tls; t != nil {
+			tconn := tls.Client(tc, t.client)
+			if err := tlsHandshake(tconn, conf.ConnectionTimeout); err != nil {
+				tc.Close()
+				return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}
+			}
+			raw = newTLSConn(tconn, tc, t.MaxEncryptedBlock)
+		}
 		c = newClient(f.ctx, raw, f.ctx.handler, nil)
 		f.ctx.closeWg.Add(1)
 		go func() {
 			defer f.ctx.closeWg.Done()
-			c.readLoopNIO(tc)
+			c.readLoopNIO()
 		}()
 	}
 	if !f.ctx.track(c) {

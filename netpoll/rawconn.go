@@ -11,6 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// frameWriter is what a Client's flusher writes frames through: the
+// rawConn itself, or a sealing layer over it.
+type frameWriter interface {
+	writev(bufs [][]byte) error
+	sendFile(f *os.File, off, n int64) error
+}
+
 // rawConn is the I/O engine under a Client: EPOLL (cloudwego/netpoll) or
 // NIO (Go's net). Writes come only from the Client's current flusher, one
 // at a time; close may come from anywhere.

@@ -13,9 +13,17 @@ import (
 // Responder answers one RpcRequest. The first of Reply, ReplyBuffer or Fail
 // wins; later calls are ignored.
 type Responder struct {
-	c    *Client
-	id   int64
-	done atomic.Bool
+	c       *Client
+	id      int64
+	done    atomic.Bool
+	counted bool // counted in c.inflight until answered
+}
+
+// answered runs once, when the first answer is queued.
+func (r *Responder) answered() {
+	if r.counted {
+		r.c.inflight.Dec()
+	}
 }
 
 // RequestID returns the id of the request being answered.
@@ -29,6 +37,7 @@ func (r *Responder) Reply(body []byte) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
 	}
+	r.answered()
 	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
 	r.c.writeOrLog(&m, body, nil)
 }
@@ -39,6 +48,7 @@ func (r *Responder) ReplyBuffer(buf codec.ManagedBuffer) {
 		buf.Release()
 		return
 	}
+	r.answered()
 	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
 	r.c.writeOrLog(&m, nil, buf)
 }
@@ -48,6 +58,7 @@ func (r *Responder) Fail(err error) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
 	}
+	r.answered()
 	m := codec.Message{Type: codec.TypeRpcFailure, RequestID: r.id, Error: errorText(err)}
 	r.c.writeOrLog(&m, nil, nil)
 }
@@ -75,7 +86,15 @@ func (c *Client) handleRequest(m *codec.Message) error {
 		}
 		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
 	case codec.TypeRpcRequest:
-		r := &Responder{c: c, id: m.RequestID}
+		if lim := c.ctx.conf.MaxOutstandingRequests; lim > 0 && c.inflight.Load() >= lim {
+			c.log.Warn("refusing RPC: too many outstanding requests on the connection",
+				"remote", c.remote, "limit", lim, "key", c.ctx.conf.Key("ember.maxOutstandingRequests"))
+			fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: ErrTooManyRequests.Error()}
+			c.writeOrLog(&fm, nil, nil)
+			return nil
+		}
+		c.inflight.Inc()
+		r := &Responder{c: c, id: m.RequestID, counted: true}
 		c.receive(m.Body, r)
 	case codec.TypeOneWayMessage:
 		c.receiveOneWay(m.Body)

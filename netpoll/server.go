@@ -2,8 +2,11 @@ package netpoll
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ember-rpc/ember/codec"
+	"go.uber.org/atomic"
 	"net"
 	"os"
 	"strconv"
@@ -29,6 +32,10 @@ type Server struct {
 	clients map[*Client]struct{}
 	closed  bool
 	wg      sync.WaitGroup // the accept loop and (NIO) the readers
+
+	pending        atomic.Int64 // connections in their TLS handshake
+	refused        atomic.Int64 // closed at the connection limit
+	lastRefusalLog atomic.Int64
 }
 
 // NewServer listens on host:port (port 0 picks a free port) and serves
@@ -127,6 +134,32 @@ func (s *Server) accept(raw rawConn, fd int) *Client {
 	return c
 }
 
+// full reports whether the server holds spark.<module>.io.ember.maxConnections
+// connections; it logs at most once a second while refusing.
+func (s *Server) full() bool {
+	lim := s.ctx.conf.MaxConnections
+	if lim <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	n := len(s.clients) + int(s.pending.Load())
+	s.mu.Unlock()
+	if n < lim {
+		return false
+	}
+	s.refused.Inc()
+	if now := nanotime(); now-s.lastRefusalLog.Load() > int64(time.Second) {
+		s.lastRefusalLog.Store(now)
+		s.ctx.log.Warn("refusing connections: at the connection limit",
+			"limit", lim, "key", s.ctx.conf.Key("ember.maxConnections"), "refusedSoFar", s.refused.Load())
+	}
+	return true
+}
+
+// Refused returns how many connections were closed at accept because the
+// server was at its connection limit.
+func (s *Server) Refused() int64 { return s.refused.Load() }
+
 func (s *Server) forget(c *Client) {
 	s.mu.Lock()
 	delete(s.clients, c)
@@ -188,6 +221,10 @@ func (s *Server) handOff(tc *net.TCPConn) {
 func (c *Client) readEpoll(r cwnetpoll.Reader) {
 	c.lastIO.Store(nanotime())
 	for r.Len() > 0 && !c.closed.Load() {
+		if src := c.layerSrc.Load(); src != nil {
+			c.readEpollLayer(r, src)
+			return
+		}
 		if c.dec.Intercepting() {
 			err := c.dec.Feed(r)
 			_ = r.Release()
@@ -205,6 +242,43 @@ func (c *Client) readEpoll(r cwnetpoll.Reader) {
 		}
 		err = c.dispatch(m)
 		_ = r.Release()
+		if err != nil {
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			return
+		}
+	}
+}
+
+// readEpollLayer is readEpoll once an encryption layer is installed: the
+// reactor's bytes are opened into src, and frames decoded from there.
+func (c *Client) readEpollLayer(r cwnetpoll.Reader, src *codec.BufReader) {
+	for (r.Len() > 0 || src.Len() > 0) && !c.closed.Load() {
+		if src.Len() == 0 {
+			if err := src.Fill(); err != nil {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+				return
+			}
+			if src.Len() == 0 {
+				continue // an incomplete record: wait for the rest
+			}
+		}
+		if c.dec.Intercepting() {
+			err := c.dec.Feed(src)
+			_ = src.Release()
+			if err != nil {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+				return
+			}
+			continue
+		}
+		m, err := c.dec.Decode(src)
+		if err != nil {
+			_ = src.Release()
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			return
+		}
+		err = c.dispatch(m)
+		_ = src.Release()
 		if err != nil {
 			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
 			return
@@ -235,6 +309,18 @@ func (s *Server) acceptLoop() {
 		}
 		delay = 0
 		tc := conn.(*net.TCPConn)
+		if s.full() {
+			tc.Close()
+			continue
+		}
+		if s.ctx.tls != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serveTLS(tc)
+			}()
+			continue
+		}
 		if s.ctx.conf.Mode == EPOLL {
 			s.handOff(tc)
 			continue
@@ -253,16 +339,54 @@ func (s *Server) acceptLoop() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			c.readLoopNIO(tc)
+			c.readLoopNIO()
 			s.forget(c)
 		}()
 	}
 }
 
+// serveTLS runs the TLS handshake of an accepted connection (within the
+// connection timeout, so a silent peer cannot hold it open), then serves it
+// like an NIO connection.
+func (s *Server) serveTLS(tc *net.TCPConn) {
+	s.pending.Inc()
+	accepted := false
+	defer func() {
+		if !accepted {
+			s.pending.Dec()
+		}
+	}()
+	cfg := s.ctx.tls.server
+	if cfg == nil {
+		s.ctx.log.Error("TLS is on but this process has no key (spark.ssl.rpc.privateKey / certChain); closing connection", "remote", tc.RemoteAddr())
+		tc.Close()
+		return
+	}
+	conn := tls.Server(tc, cfg)
+	if err := tlsHandshake(conn, s.ctx.conf.ConnectionTimeout); err != nil {
+		s.ctx.log.Warn("TLS handshake failed; closing connection", "remote", tc.RemoteAddr(), "err", err)
+		tc.Close()
+		return
+	}
+	raw := newTLSConn(conn, tc, s.ctx.tls.MaxEncryptedBlock)
+	fd := -1
+	if rc, err := tc.SyscallConn(); err == nil {
+		_ = rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	c := s.accept(raw, fd)
+	s.pending.Dec()
+	accepted = true
+	if c == nil {
+		return
+	}
+	c.readLoopNIO()
+	s.forget(c)
+}
+
 // readLoopNIO reads the connection until it fails or closes, then tears the
 // client down.
-func (c *Client) readLoopNIO(conn net.Conn) {
-	br := newConnReader(conn)
+func (c *Client) readLoopNIO() {
+	br := c.newConnReader()
 	var cause error = ErrClosed
 	for !c.closed.Load() {
 		if br.Len() == 0 {
@@ -290,6 +414,11 @@ func (c *Client) readLoopNIO(conn net.Conn) {
 		}
 		err = c.dispatch(m)
 		_ = br.Release()
+		if err == nil && c.openerSet.Load() && c.openerSet.Swap(false) && br.Len() > 0 {
+			// The layer was installed by the handler of that frame: bytes
+			// already buffered were read as plaintext.
+			err = ErrEarlyData
+		}
 		if err != nil {
 			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
 			break

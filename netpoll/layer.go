@@ -1,0 +1,264 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	cwnetpoll "github.com/cloudwego/netpoll"
+	"github.com/ember-rpc/ember/codec"
+	"github.com/valyala/bytebufferpool"
+	"go.uber.org/atomic"
+)
+
+// Sealer is the writing half of a session encryption layer (AES-CTR after
+// the AuthEngine handshake, SASL auth-conf wrapping). It sits below the
+// frame codec, so it sees whole frames, length fields included.
+//
+// Seal is called by one goroutine at a time, in the order the bytes go on
+// the wire.
+type Sealer interface {
+	// Seal appends the wire form of plaintext p to dst. A layer with its
+	// own record framing may split p into several records.
+	Seal(dst, p []byte) ([]byte, error)
+}
+
+// Opener is the reading half of a session encryption layer. Open is called
+// by one goroutine at a time, with the wire bytes in arrival order.
+type Opener interface {
+	// Open appends to dst the plaintext of wire. A layer with record
+	// framing keeps an incomplete record until the rest arrives, so the
+	// result may be shorter or longer than wire. An error is fatal for the
+	// connection (tampering, a bad MAC, a malformed record).
+	Open(dst, wire []byte) ([]byte, error)
+}
+
+// StreamOpener is an Opener whose output has the length of its input (a
+// stream cipher such as AES-CTR). The transport then decrypts in place.
+type StreamOpener interface {
+	Opener
+	// XORInPlace turns wire bytes into plaintext in place.
+	XORInPlace(p []byte)
+}
+
+// sealChunk bounds how many plaintext bytes are sealed into one scratch
+// buffer before it is written, so a 100 MiB body never doubles in memory.
+const sealChunk = 256 << 10
+
+// ErrEarlyData is returned when a peer sends bytes after its last
+// handshake message but before the handshake's answer could have reached
+// it. A peer that does so is not following the protocol.
+var ErrEarlyData = errors.New("peer sent data before the authentication handshake finished")
+
+// EnableEncryption installs a session encryption layer on the connection.
+// Frames queued before the call (the handshake's last answer, typically)
+// go out as they are; every byte written after them goes through seal,
+// and every byte read from now on through open.
+//
+// Authentication bootstraps call it: on the server inside Receive, right
+// after answering the final handshake message, and on the client once the
+// final answer has arrived and before anything else is sent. It may be
+// called once per connection.
+func (c *Client) EnableEncryption(seal Sealer, open Opener) error {
+	if seal == nil || open == nil {
+		return errors.New("netpoll: EnableEncryption needs both halves of the layer")
+	}
+	if !c.layerOn.CompareAndSwap(false, true) {
+		return errors.New("netpoll: an encryption layer is already installed on " + c.remote)
+	}
+	c.installOpener(open)
+	// The marker goes through the write queue, so the switch happens
+	// exactly between the frames queued before and after this call.
+	return c.queue1(outMsg{sealer: seal})
+}
+
+// CloseAfterWrites closes the connection with cause once every frame
+// queued before the call is on the wire, so that a last answer (an auth
+// failure, say) reaches the peer before the connection ends.
+func (c *Client) CloseAfterWrites(cause error) {
+	if cause == nil {
+		cause = ErrClosed
+	}
+	if err := c.queue1(outMsg{closeWith: cause}); err != nil {
+		c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: cause})
+	}
+}
+
+// Encrypted reports whether a session encryption layer is installed.
+func (c *Client) Encrypted() bool { return c.layerOn.Load() }
+
+func (c *Client) installOpener(open Opener) {
+	if ec, ok := c.raw.(*epollConn); ok {
+		cr := &connReader{in: &netpollReader{r: ec.conn.Reader()}}
+		cr.opener.Store(&openerBox{open})
+		c.layerSrc.Store(codec.NewBufReader(cr, codec.DefaultReadBufferSize))
+		return
+	}
+	if c.cr != nil {
+		c.cr.opener.Store(&openerBox{open})
+		c.openerSet.Store(true)
+	}
+}
+
+type openerBox struct{ Opener }
+
+// connReader is the io.Reader under a connection's BufReader: it passes the
+// socket's bytes through, or through an Opener once one is installed. The
+// opener is looked up after each read returns, so bytes that arrive after
+// the installation are opened even if the read began before it.
+type connReader struct {
+	in      io.Reader
+	opener  atomic.Pointer[openerBox]
+	buf     []byte // opened plaintext not yet handed out is buf[off:]
+	off     int
+	scratch []byte
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.off < len(r.buf) {
+		n := copy(p, r.buf[r.off:])
+		r.off += n
+		return n, nil
+	}
+	for {
+		n, err := r.in.Read(p)
+		box := r.opener.Load()
+		if box == nil || n == 0 {
+			return n, err
+		}
+		if so, ok := box.Opener.(StreamOpener); ok {
+			so.XORInPlace(p[:n])
+			return n, err
+		}
+		// A framed layer: the plaintext of the records completed by these
+		// bytes may be longer or shorter than n.
+		r.scratch = append(r.scratch[:0], p[:n]...)
+		out, oerr := box.Open(r.buf[:0], r.scratch)
+		r.buf, r.off = out, 0
+		if oerr != nil {
+			r.buf = r.buf[:0]
+			return 0, fmt.Errorf("decrypting: %w", oerr)
+		}
+		k := copy(p, r.buf)
+		r.off = k
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+}
+
+// netpollReader reads from a reactor connection's buffer, blocking (on the
+// reactor's handler goroutine) only when nothing is buffered.
+type netpollReader struct{ r cwnetpoll.Reader }
+
+func (n *netpollReader) Read(p []byte) (int, error) {
+	k := n.r.Len()
+	if k <= 0 {
+		k = 1
+	}
+	if k > len(p) {
+		k = len(p)
+	}
+	b, err := n.r.Next(k)
+	if err != nil {
+		return 0, err
+	}
+	copy(p, b)
+	_ = n.r.Release()
+	return k, nil
+}
+
+// sealedConn is the rawConn the flusher writes through once a Sealer is
+// installed: every byte is sealed, and files are read and sealed in pieces
+// instead of going out with sendfile.
+type sealedConn struct {
+	inner frameWriter
+	seal  Sealer
+	out   *bytebufferpool.ByteBuffer // scratch, held during one writev
+	one   [1][]byte
+}
+
+func newSealedConn(inner frameWriter, seal Sealer) *sealedConn {
+	return &sealedConn{inner: inner, seal: seal}
+}
+
+func (s *sealedConn) writev(bufs [][]byte) error {
+	s.out = bytebufferpool.Get()
+	defer func() {
+		if cap(s.out.B) > 4*sealChunk {
+			s.out.B = nil // do not pool an outsized scratch
+		}
+		bytebufferpool.Put(s.out)
+		s.out = nil
+	}()
+	for _, b := range bufs {
+		for len(b) > 0 {
+			n := len(b)
+			if n > sealChunk {
+				n = sealChunk
+			}
+			var err error
+			if s.out.B, err = s.seal.Seal(s.out.B, b[:n]); err != nil {
+				return fmt.Errorf("encrypting: %w", err)
+			}
+			b = b[n:]
+			if len(s.out.B) >= sealChunk {
+				if err := s.flushOut(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return s.flushOut()
+}
+
+func (s *sealedConn) flushOut() error {
+	if len(s.out.B) == 0 {
+		return nil
+	}
+	s.one[0] = s.out.B
+	err := s.inner.writev(s.one[:])
+	s.one[0] = nil
+	s.out.B = s.out.B[:0]
+	return err
+}
+
+// sendFile reads the region in pieces and writes each sealed.
+func (s *sealedConn) sendFile(f *os.File, off, n int64) error {
+	return copyFileChunks(f, off, n, sealChunk, s.writev)
+}
+
+// copyFileChunks reads n bytes of f from off in pieces of at most chunk
+// bytes and passes each to write.
+func copyFileChunks(f *os.File, off, n int64, chunk int, write func([][]byte) error) error {
+	bb := bytebufferpool.Get()
+	defer bytebufferpool.Put(bb)
+	if cap(bb.B) < chunk {
+		bb.B = make([]byte, chunk)
+	}
+	buf := bb.B[:chunk]
+	var one [1][]byte
+	for n > 0 {
+		k := int64(len(buf))
+		if k > n {
+			k = n
+		}
+		m, err := f.ReadAt(buf[:k], off)
+		if m > 0 {
+			one[0] = buf[:m]
+			if werr := write(one[:]); werr != nil {
+				return werr
+			}
+			off += int64(m)
+			n -= int64(m)
+		}
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF // the file is shorter than the segment
+			}
+			return err
+		}
+	}
+	return nil
+}
