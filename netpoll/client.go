@@ -53,9 +53,9 @@ type Client struct {
 
 	// Session encryption (EnableEncryption).
 	layerOn   atomic.Bool
-	layerSrc  atomic.Pointer[codec.BufReader] // EPOLL: the decrypted source, once installed
-	cr        *connReader                     // NIO: the reader under the BufReader
-	openerSet atomic.Bool                     // NIO: an opener was installed since the last check
+	layerSrc  atomic.Pointer[layerSource] // EPOLL: the decrypted source, once installed
+	cr        *connReader                 // NIO: the reader under the BufReader
+	openerSet atomic.Bool                 // NIO: an opener was installed since the last check
 
 	mu           sync.Mutex // guards the outstanding requests below
 	rpcs         map[int64]RpcResponseCallback
@@ -170,6 +170,10 @@ func (c *Client) Err() error {
 		return nil
 	}
 }
+
+// Outgoing reports whether this end dialled the connection (a factory's
+// client) rather than accepted it.
+func (c *Client) Outgoing() bool { return c.server == nil }
 
 // Handler returns the handler serving requests on this connection.
 func (c *Client) Handler() RpcHandler { return c.handler }

@@ -92,7 +92,7 @@ func (c *Client) installOpener(open Opener) {
 	if ec, ok := c.raw.(*epollConn); ok {
 		cr := &connReader{in: &netpollReader{r: ec.conn.Reader()}}
 		cr.opener.Store(&openerBox{open})
-		c.layerSrc.Store(codec.NewBufReader(cr, codec.DefaultReadBufferSize))
+		c.layerSrc.Store(&layerSource{br: codec.NewBufReader(cr, codec.DefaultReadBufferSize), cr: cr})
 		return
 	}
 	if c.cr != nil {
@@ -102,6 +102,17 @@ func (c *Client) installOpener(open Opener) {
 }
 
 type openerBox struct{ Opener }
+
+// layerSource is what an EPOLL connection decodes from once a layer is
+// installed: opened bytes in br, and in cr those opened but not yet moved
+// to br.
+type layerSource struct {
+	br *codec.BufReader
+	cr *connReader
+}
+
+// buffered reports whether plaintext is waiting in either buffer.
+func (l *layerSource) buffered() bool { return l.br.Len() > 0 || l.cr.off < len(l.cr.buf) }
 
 // connReader is the io.Reader under a connection's BufReader: it passes the
 // socket's bytes through, or through an Opener once one is installed. The

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/ember-rpc/ember/codec"
 	"go.uber.org/atomic"
 	"net"
 	"os"
@@ -251,8 +250,9 @@ func (c *Client) readEpoll(r cwnetpoll.Reader) {
 
 // readEpollLayer is readEpoll once an encryption layer is installed: the
 // reactor's bytes are opened into src, and frames decoded from there.
-func (c *Client) readEpollLayer(r cwnetpoll.Reader, src *codec.BufReader) {
-	for (r.Len() > 0 || src.Len() > 0) && !c.closed.Load() {
+func (c *Client) readEpollLayer(r cwnetpoll.Reader, ls *layerSource) {
+	src := ls.br
+	for (r.Len() > 0 || ls.buffered()) && !c.closed.Load() {
 		if src.Len() == 0 {
 			if err := src.Fill(); err != nil {
 				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})

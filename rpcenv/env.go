@@ -13,6 +13,7 @@ import (
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/auth"
 	"go.uber.org/atomic"
 )
 
@@ -50,6 +51,7 @@ type Env struct {
 	log  *slog.Logger
 
 	tctx    *netpoll.Context
+	sec     *auth.Setup // authentication and TLS from the conf
 	server  *netpoll.Server
 	factory *netpoll.ClientFactory
 	files   *fileServer
@@ -148,7 +150,21 @@ func Create(cfg Config) (*Env, error) {
 	e.shared = newMessageLoop(threads, 1<<12)
 	e.handler = &rpcHandler{env: e, remoteAddrs: make(map[string]Address)}
 	e.files = newFileServer()
-	e.tctx = netpoll.NewContext(tconf, e.handler, netpoll.WithLogger(e.log))
+	// spark.authenticate and spark.ssl.rpc.*: RPC-env connections
+	// authenticate as the SASL user, whatever the app.
+	sec, err := auth.Configure(conf, "rpc", auth.SaslUser, e.log)
+	if err != nil {
+		e.shared.stop()
+		return nil, fmt.Errorf("rpcenv: %w", err)
+	}
+	e.sec = sec
+	if cfg.ClientBootstraps == nil {
+		cfg.ClientBootstraps = sec.Client
+	}
+	if cfg.ServerBootstraps == nil {
+		cfg.ServerBootstraps = sec.Server
+	}
+	e.tctx = netpoll.NewContext(tconf, e.handler, append(sec.ContextOptions(), netpoll.WithLogger(e.log))...)
 	e.factory = e.tctx.NewClientFactory(cfg.ClientBootstraps...)
 
 	if !cfg.ClientMode {

@@ -164,8 +164,9 @@ func newDownloader(e *Env, conf *sparkconf.Conf) (*downloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx := netpoll.NewContext(tconf, noRequests{}, netpoll.WithCloseIdleConnections(true), netpoll.WithLogger(e.log))
-	return &downloader{ctx: ctx, factory: ctx.NewClientFactory()}, nil
+	opts := append(e.sec.ContextOptions(), netpoll.WithCloseIdleConnections(true), netpoll.WithLogger(e.log))
+	ctx := netpoll.NewContext(tconf, noRequests{}, opts...)
+	return &downloader{ctx: ctx, factory: ctx.NewClientFactory(e.sec.Client...)}, nil
 }
 
 func (d *downloader) close() {

@@ -113,6 +113,13 @@ func (h *rpcHandler) outboundActive(c *netpoll.Client) {
 func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 	addr := parseAddr(c.RemoteAddr())
 	h.mu.Lock()
+	if _, known := h.dialled[c]; c.Outgoing() && !known {
+		// A dialled connection that never reached its outbox (its
+		// authentication failed, say): the connecting outbox reports
+		// that failure itself.
+		h.mu.Unlock()
+		return
+	}
 	delete(h.dialled, c)
 	listen, ok := h.remoteAddrs[c.RemoteAddr()]
 	delete(h.remoteAddrs, c.RemoteAddr())

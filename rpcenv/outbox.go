@@ -69,6 +69,7 @@ type outbox struct {
 	connecting bool
 	draining   bool
 	stopped    bool
+	cause      error // why a network failure stopped it
 }
 
 // postToOutbox sends through the ref's bound connection if it has one,
@@ -121,8 +122,12 @@ func (e *Env) removeOutbox(addr Address, o *outbox) {
 func (o *outbox) send(m outboxMsg) {
 	o.mu.Lock()
 	if o.stopped {
+		err := o.cause
 		o.mu.Unlock()
-		m.fail(ErrOutboxStopped)
+		if err == nil {
+			err = ErrOutboxStopped
+		}
+		m.fail(err)
 		return
 	}
 	o.queue = append(o.queue, m)
@@ -219,6 +224,7 @@ func (o *outbox) networkFailure(err error) {
 		return
 	}
 	o.stopped = true
+	o.cause = err
 	o.client = nil
 	o.connecting = false
 	q := o.queue

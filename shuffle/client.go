@@ -13,6 +13,7 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
 // ClientConfig configures a Client.
@@ -97,7 +98,21 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.tmpDir == "" {
 		c.tmpDir = os.TempDir()
 	}
-	c.ctx = netpoll.NewContext(tconf, noServe{}, netpoll.WithCloseIdleConnections(true), netpoll.WithLogger(c.log))
+	// Shuffle connections authenticate as the application itself: the
+	// service checks each message's app id against it.
+	appID := cfg.AppID
+	if appID == "" {
+		appID = auth.SaslUser
+	}
+	sec, err := auth.Configure(conf, "shuffle", appID, c.log)
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: %w", err)
+	}
+	if cfg.Bootstraps == nil {
+		cfg.Bootstraps = sec.Client
+	}
+	opts := append(sec.ContextOptions(), netpoll.WithCloseIdleConnections(true), netpoll.WithLogger(c.log))
+	c.ctx = netpoll.NewContext(tconf, noServe{}, opts...)
 	c.factory = c.ctx.NewClientFactory(cfg.Bootstraps...)
 	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
 // DefaultPort is spark.shuffle.service.port's default.
@@ -90,7 +91,17 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	s.metrics.RegisteredExecutors = res.numExecutors
 	s.metrics.OpenStreams = s.streams.NumStreams
 	h := &blockHandler{res: res, streams: s.streams, metrics: &s.metrics}
-	s.ctx = netpoll.NewContext(tconf, h, netpoll.WithLogger(log))
+	// spark.authenticate and spark.ssl.rpc.* (Spark's shuffle service
+	// reads them from its own configuration too).
+	sec, err := auth.Configure(conf, "shuffle", "", log)
+	if err != nil {
+		res.close()
+		return nil, fmt.Errorf("shuffle: %w", err)
+	}
+	if cfg.Bootstraps == nil {
+		cfg.Bootstraps = sec.Server
+	}
+	s.ctx = netpoll.NewContext(tconf, h, append(sec.ContextOptions(), netpoll.WithLogger(log))...)
 	host := cfg.Host
 	if host == "" {
 		host = "0.0.0.0"
