@@ -3,6 +3,7 @@ package netpoll
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	cwnetpoll "github.com/cloudwego/netpoll"
 	"go.uber.org/atomic"
@@ -63,8 +64,51 @@ func NewContext(conf Conf, handler RpcHandler, opts ...ContextOption) *Context {
 	c.log = c.log.With("module", conf.Module)
 	if conf.Mode == EPOLL {
 		configureReactor(conf)
+		if conf.MaxQueuedBytes > 0 {
+			c.workers.Add(1)
+			go c.watchInbound()
+		}
 	}
 	return c
+}
+
+// inboundCheckEvery is how often the EPOLL watchdog looks at connections
+// whose writes are stuck.
+const inboundCheckEvery = 250 * time.Millisecond
+
+// watchInbound bounds what the reactor buffers from a peer. netpoll reads
+// every incoming byte into memory, even while the connection's handler is
+// blocked writing answers the peer does not read; a connection stuck like
+// that with more than MaxQueuedBytes buffered from its peer is closed.
+// (In NIO mode the kernel's buffers hold the bytes, and the peer blocks.)
+func (c *Context) watchInbound() {
+	defer c.workers.Done()
+	t := time.NewTicker(inboundCheckEvery)
+	defer t.Stop()
+	lim := c.conf.MaxQueuedBytes
+	var stuck []*Client
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		stuck = stuck[:0]
+		c.mu.Lock()
+		for cl := range c.live {
+			if ec, ok := cl.raw.(*epollConn); ok && ec.flushing.Load() && int64(ec.conn.Reader().Len()) > lim {
+				stuck = append(stuck, cl)
+			}
+		}
+		c.mu.Unlock()
+		for _, cl := range stuck {
+			cl.log.Warn("closing connection: peer is not reading its answers",
+				"remote", cl.remote, "bufferedFromPeer", cl.raw.(*epollConn).conn.Reader().Len(),
+				"limit", lim, "key", c.conf.Key("ember.maxQueuedBytes"))
+			cl.exception(&ConnError{Op: "write", Addr: cl.remote, Err: ErrPeerNotReading})
+		}
+		clear(stuck)
+	}
 }
 
 // Conf returns the context's configuration.

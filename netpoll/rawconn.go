@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	cwnetpoll "github.com/cloudwego/netpoll"
+	"go.uber.org/atomic"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,6 +52,10 @@ type epollConn struct {
 	// number; the socket lives until both are closed.
 	sendFD int
 	pfd    [1]unix.PollFd
+
+	// flushing is set while a write waits for the socket: the context's
+	// watchdog then checks how much the reactor has buffered from the peer.
+	flushing atomic.Bool
 
 	// raddr and laddr are set for accepted connections (netpoll does not
 	// know the addresses of a connection made from a raw fd).
@@ -101,7 +106,10 @@ func (c *epollConn) writevLocked(bufs [][]byte) error {
 			return err
 		}
 	}
-	return w.Flush()
+	c.flushing.Store(true)
+	err := w.Flush()
+	c.flushing.Store(false)
+	return err
 }
 
 func (c *epollConn) sendFile(f *os.File, off, n int64) error {

@@ -147,12 +147,21 @@ func (s *Server) full() bool {
 		return false
 	}
 	s.refused.Inc()
-	if now := nanotime(); now-s.lastRefusalLog.Load() > int64(time.Second) {
+	if now, last := nanotime(), s.lastRefusalLog.Load(); last == 0 || now-last > int64(time.Second) {
 		s.lastRefusalLog.Store(now)
 		s.ctx.log.Warn("refusing connections: at the connection limit",
 			"limit", lim, "key", s.ctx.conf.Key("ember.maxConnections"), "refusedSoFar", s.refused.Load())
 	}
 	return true
+}
+
+// NumConnections returns the number of connections the server holds.
+func (s *Server) NumConnections() int { return s.numClients() }
+
+func (s *Server) numClients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
 }
 
 // Refused returns how many connections were closed at accept because the

@@ -1,0 +1,214 @@
+package netpoll
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ember-rpc/ember/codec"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func captureLog() (*syncBuffer, ContextOption) {
+	b := &syncBuffer{}
+	return b, WithLogger(slog.New(slog.NewTextHandler(b, nil)))
+}
+
+func dialRaw(t *testing.T, port int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A server at spark.<module>.io.ember.maxConnections closes new
+// connections at once and takes them again once one leaves.
+func TestMaxConnections(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			checkLeaks(t)
+			logs, opt := captureLog()
+			e := newEnv(t, testConf(t, mode, "ember.maxConnections=2"), newEchoHandler(nil), opt)
+			a, b := e.client(t), dialRaw(t, e.srv.Port())
+			_ = b
+			waitFor(t, "two connections", func() bool { return e.srv.NumConnections() == 2 })
+			extra := dialRaw(t, e.srv.Port())
+			_ = extra.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if n, err := extra.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("third connection read %d bytes", n)
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("third connection was not closed")
+			}
+			if e.srv.Refused() < 1 {
+				t.Fatalf("refused = %d", e.srv.Refused())
+			}
+			if !strings.Contains(logs.String(), "ember.maxConnections") {
+				t.Fatal("no log line naming the limit")
+			}
+			// The accepted client still works; after one leaves, a new
+			// connection is served.
+			if r, err := a.SendRpcSync([]byte("x"), 10*time.Second); err != nil || string(r) != "x" {
+				t.Fatalf("%q %v", r, err)
+			}
+			b.Close()
+			waitFor(t, "a free slot", func() bool { return e.srv.numClients() < 2 })
+			c, err := e.factory.CreateUnmanagedClient("127.0.0.1", e.srv.Port())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if r, err := c.SendRpcSync([]byte("y"), 10*time.Second); err != nil || string(r) != "y" {
+				t.Fatalf("%q %v", r, err)
+			}
+		})
+	}
+}
+
+// holdHandler keeps every responder until released.
+type holdHandler struct {
+	mu   sync.Mutex
+	held []*Responder
+}
+
+func (h *holdHandler) Receive(c *Client, msg []byte, r *Responder) {
+	h.mu.Lock()
+	h.held = append(h.held, r)
+	h.mu.Unlock()
+}
+func (h *holdHandler) ReceiveOneWay(*Client, []byte) {}
+func (h *holdHandler) StreamManager() StreamManager  { return nil }
+func (h *holdHandler) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held)
+}
+func (h *holdHandler) release() {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for _, r := range held {
+		r.Reply([]byte("ok"))
+	}
+}
+
+// RPCs beyond spark.<module>.io.ember.maxOutstandingRequests are failed,
+// not queued; the connection stays usable.
+func TestMaxOutstandingRequests(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			checkLeaks(t)
+			h := &holdHandler{}
+			e := newEnv(t, testConf(t, mode, "ember.maxOutstandingRequests=2"), h)
+			c := e.client(t)
+			results := make(chan error, 3)
+			for i := 0; i < 2; i++ {
+				c.SendRpc([]byte("held"), RpcFunc{Success: func([]byte) { results <- nil }, Failure: func(err error) { results <- err }})
+			}
+			waitFor(t, "two held requests", func() bool { return h.count() == 2 })
+			if _, err := c.SendRpcSync([]byte("third"), 10*time.Second); err == nil || !strings.Contains(err.Error(), "too many outstanding requests") {
+				t.Fatalf("third RPC: %v", err)
+			}
+			h.release()
+			for i := 0; i < 2; i++ {
+				if err := <-results; err != nil {
+					t.Fatal(err)
+				}
+			}
+			go func() {
+				waitFor(t, "held", func() bool { return h.count() == 1 })
+				h.release()
+			}()
+			if r, err := c.SendRpcSync([]byte("again"), 10*time.Second); err != nil || string(r) != "ok" {
+				t.Fatalf("after release: %q %v", r, err)
+			}
+		})
+	}
+}
+
+// A peer that sends requests and never reads the answers cannot make the
+// server buffer without bound. In NIO mode the reading goroutine is also
+// the writer, so it stops reading and the peer's writes block (the kernel
+// holds the bytes); in EPOLL mode netpoll keeps reading into memory, so a
+// connection stuck writing with more than spark.<module>.io.ember.maxQueuedBytes
+// buffered from its peer is closed.
+func TestPeerNotReading(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			checkLeaks(t)
+			logs, opt := captureLog()
+			e := newEnv(t, testConf(t, mode, "ember.maxQueuedBytes=2m", "sendBuffer=65536"), newEchoHandler(nil), opt)
+			raw := dialRaw(t, e.srv.Port())
+			if tc, ok := raw.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(64 << 10)
+			}
+			body := make([]byte, 256<<10)
+			blocked, closed := false, false
+			for i := 0; i < 400 && !blocked && !closed; i++ { // at most 100 MiB
+				req := frame(t, &codec.Message{Type: codec.TypeRpcRequest, RequestID: int64(i)}, body)
+				_ = raw.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				if _, err := raw.Write(req); err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						blocked = true
+					} else {
+						closed = true
+					}
+				}
+				if strings.Contains(logs.String(), "peer is not reading") {
+					closed = true
+				}
+			}
+			switch mode {
+			case EPOLL:
+				waitFor(t, "the server to give up on the peer", func() bool {
+					return strings.Contains(logs.String(), "ember.maxQueuedBytes")
+				})
+				_ = raw.SetReadDeadline(time.Now().Add(20 * time.Second))
+				_, err := io.Copy(io.Discard, raw)
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("connection still open")
+				}
+			case NIO:
+				if !blocked {
+					t.Fatalf("peer's writes never blocked (closed=%t)", closed)
+				}
+				e.srv.mu.Lock()
+				for c := range e.srv.clients {
+					c.wmu.Lock()
+					q := c.queued
+					c.wmu.Unlock()
+					if q > 2<<20 {
+						t.Errorf("%d bytes queued for a peer that does not read", q)
+					}
+				}
+				e.srv.mu.Unlock()
+			}
+		})
+	}
+}
