@@ -308,6 +308,11 @@ func (g *gate) ChannelInactive(c *netpoll.Client) {
 
 // ExceptionCaught implements netpoll.ChannelObserver.
 func (g *gate) ExceptionCaught(err error, c *netpoll.Client) {
+	if g.authed.Load() && c.Encrypted() {
+		g.b.log.Warn("closing encrypted connection on error (if its frames are malformed, the peer may use "+
+			"another spark.network.crypto.authEngineVersion, or the bytes were tampered with)",
+			"remote", c.RemoteAddr(), "err", err)
+	}
 	if obs, ok := g.next.(netpoll.ChannelObserver); ok {
 		obs.ExceptionCaught(err, c)
 	}
