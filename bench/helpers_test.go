@@ -20,6 +20,7 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
 const (
@@ -150,7 +151,7 @@ func removeDataFiles() {
 	files.mu.Lock()
 	defer files.mu.Unlock()
 	for _, p := range files.made {
-		os.Remove(p)
+		os.RemoveAll(p)
 	}
 	files.made = nil
 }
@@ -265,19 +266,31 @@ type emberEnv struct {
 
 // newEmber starts a server in mode served by h; everything is closed by
 // b.Cleanup (the factory, then the server, then the context).
-func newEmber(b *testing.B, mode netpoll.IOMode, h netpoll.RpcHandler) *emberEnv {
+//
+// kv are extra settings as "key=value" (spark.authenticate, spark.ssl.rpc.*
+// and so on): both ends get them.
+func newEmber(b *testing.B, mode netpoll.IOMode, h netpoll.RpcHandler, kv ...string) *emberEnv {
 	b.Helper()
-	conf, err := netpoll.NewConf("bench", sparkconf.New().Set("spark.bench.io.mode", string(mode)), "")
+	sc := sparkconf.New().Set("spark.bench.io.mode", string(mode))
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		sc.Set(k, v)
+	}
+	conf, err := netpoll.NewConf("bench", sc, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := netpoll.NewContext(conf, h, netpoll.WithLogger(logger))
-	srv, err := ctx.NewServer("127.0.0.1", 0)
+	sec, err := auth.Configure(sc, "bench", "bench", logger) // streams are registered for app "bench"
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := netpoll.NewContext(conf, h, append(sec.ContextOptions(), netpoll.WithLogger(logger))...)
+	srv, err := ctx.NewServer("127.0.0.1", 0, sec.Server...)
 	if err != nil {
 		ctx.Close()
 		b.Fatal(err)
 	}
-	e := &emberEnv{ctx: ctx, srv: srv, factory: ctx.NewClientFactory()}
+	e := &emberEnv{ctx: ctx, srv: srv, factory: ctx.NewClientFactory(sec.Client...)}
 	b.Cleanup(func() {
 		e.factory.Close()
 		e.srv.Close()

@@ -47,8 +47,8 @@ func benchRPC(b *testing.B, useSync bool) {
 	}
 }
 
-func runRPC(b *testing.B, mode netpoll.IOMode, size, inflight, conns int, useSync bool) {
-	env := newEmber(b, mode, newBenchHandler())
+func runRPC(b *testing.B, mode netpoll.IOMode, size, inflight, conns int, useSync bool, kv ...string) {
+	env := newEmber(b, mode, newBenchHandler(), kv...)
 	clients := make([]*netpoll.Client, conns)
 	if conns == 1 {
 		clients[0] = env.client(b)
@@ -195,11 +195,11 @@ func BenchmarkChunkFetch(b *testing.B) {
 	}
 }
 
-func runChunkFetch(b *testing.B, mode netpoll.IOMode, inflight int) {
+func runChunkFetch(b *testing.B, mode netpoll.IOMode, inflight int, kv ...string) {
 	path, fsize := dataFile(b, chunkFileSize(b.N))
 	total := fsize / chunkSize
 	h := newBenchHandler()
-	env := newEmber(b, mode, h)
+	env := newEmber(b, mode, h, kv...)
 	c := env.client(b)
 	cb := &chunkWaiter{done: make(chan error, inflight)}
 

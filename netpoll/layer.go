@@ -235,10 +235,29 @@ func (s *sealedConn) flushOut() error {
 	return err
 }
 
-// sendFile reads the region in pieces and writes each sealed.
+// sendFile reads the region in pieces and writes each sealed. A stream
+// cipher encrypts each piece in place, saving a copy.
 func (s *sealedConn) sendFile(f *os.File, off, n int64) error {
+	if ss, ok := s.seal.(StreamSealer); ok {
+		return copyFileChunks(f, off, n, sealFileChunk, func(b [][]byte) error {
+			for _, p := range b {
+				ss.XORInPlace(p)
+			}
+			return s.inner.writev(b)
+		})
+	}
 	return copyFileChunks(f, off, n, sealChunk, s.writev)
 }
+
+// StreamSealer is a Sealer whose output has the length of its input (a
+// stream cipher): buffers the transport owns are encrypted in place.
+type StreamSealer interface {
+	Sealer
+	XORInPlace(p []byte)
+}
+
+// sealFileChunk is the piece size for file regions under a stream cipher.
+const sealFileChunk = 1 << 20
 
 // copyFileChunks reads n bytes of f from off in pieces of at most chunk
 // bytes and passes each to write.
