@@ -61,6 +61,34 @@
 //     client reads it into a reusable buffer. Requests are pipelined 1 or
 //     8 deep. Compare with BenchmarkChunkFetch.
 //
+// # Comparison matrices and bench/cmd/compare
+//
+// Every system of a workload under the same sub-benchmark names, with
+// p99.9-ns next to p50-ns and p99-ns (details in each file's comment):
+//
+//   - BenchmarkRPCMatrix/<system>/<64B|4KiB|1MiB>/inflight=<1|32|256>
+//     (matrix_bench_test.go; 64KiB instead of 1MiB with -short): echo round
+//     trips; systems EPOLL, NIO, rawtcp, cwnetpoll, grpc-unary,
+//     grpc-stream, netrpc (peers_test.go).
+//   - BenchmarkAskMatrix/<EPOLL|NIO>/inflight=<1|32|256>: remote
+//     rpcenv.Ask.
+//   - BenchmarkOneWayMatrix/<system>/64B: EPOLL, NIO, rawtcp,
+//     rawtcp-buffered, grpc-stream.
+//   - BenchmarkFetchMatrix/<EPOLL|NIO|rawsendfile>/inflight=<1|8|32>/conns=<1|4>
+//     (fetch_matrix_bench_test.go): 1 MiB chunks, n in flight on each of c
+//     connections.
+//   - BenchmarkShuffleMatrix/<system>/maps=64/reducers=64/block=<64KiB|4KiB>
+//     (shuffle_matrix_bench_test.go): shuffle service, transport chunk
+//     fetch and a raw sendfile loop over the same blocks.
+//   - BenchmarkOpenLoop/<system>/load=<closed|10%|50%|80%>
+//     (openloop_bench_test.go): latency at fixed offered loads, scheduled by
+//     the wall clock and measured from each request's scheduled time.
+//
+// With EMBER_BENCH_LATDIR set they write each run's latency percentile
+// curve there (latency_test.go). go run ./bench/cmd/compare runs them, and
+// iperf3 -Z, A/B/A/B in separate processes and writes a markdown report
+// with PNG plots to bench/results/; see its package comment.
+//
 // # Reading the numbers
 //
 //   - ns/op: wall time per operation with all in-flight callers together,

@@ -42,7 +42,12 @@ func echoItoa(n int) string {
 	return string(buf[i:])
 }
 
-func benchNetpollEcho(b *testing.B, size int) {
+// startNetpollEcho starts an echo server on netpoll's event loop on
+// 127.0.0.1:0 that answers every frame (8-byte big-endian length, then the
+// payload) with the frame itself; b.Cleanup shuts it down. It returns the
+// server's address.
+func startNetpollEcho(b *testing.B) string {
+	b.Helper()
 	ln, err := cwnetpoll.CreateListener("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -78,7 +83,12 @@ func benchNetpollEcho(b *testing.B, size int) {
 		defer cancel()
 		_ = evl.Shutdown(ctx)
 	})
-	conn, err := cwnetpoll.DialConnection("tcp", ln.Addr().String(), 5*time.Second)
+	return ln.Addr().String()
+}
+
+func benchNetpollEcho(b *testing.B, size int) {
+	addr := startNetpollEcho(b)
+	conn, err := cwnetpoll.DialConnection("tcp", addr, 5*time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
