@@ -95,7 +95,11 @@ func runMaster(args []string) error {
 	if err != nil {
 		return err
 	}
-	ui, err := webui.Listen(host, uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master"}))
+	uiAuth, err := webui.BasicAuthFromConf(conf)
+	if err != nil {
+		return err
+	}
+	ui, err := webui.Listen(host, uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master", BasicAuth: uiAuth}))
 	if err != nil {
 		return fmt.Errorf("master: web UI on port %d: %w", uiPort, err)
 	}
@@ -171,6 +175,10 @@ func runWorker(args []string) error {
 			return err
 		}
 	}
+	uiAuth, err := webui.BasicAuthFromConf(conf)
+	if err != nil {
+		return err
+	}
 	log := newLogger()
 	ui, err := webui.Listen(host, uiPort, nil)
 	if err != nil {
@@ -189,7 +197,7 @@ func runWorker(args []string) error {
 			log.Warn("shuffle service metrics not exported", "err", err)
 		}
 	}
-	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg}))
+	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg, BasicAuth: uiAuth}))
 	defer ui.Close()
 	defer w.Shutdown()
 	log.Info("worker started", "id", w.ID(), "address", w.Address().String(), "webui", ui.URL())
