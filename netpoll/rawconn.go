@@ -234,9 +234,10 @@ func (c *epollConn) localAddr() net.Addr {
 
 // nioConn runs on Go's net package.
 type nioConn struct {
-	conn *net.TCPConn
-	rc   syscall.RawConn
-	bufs net.Buffers // scratch for writev
+	conn  *net.TCPConn
+	rc    syscall.RawConn
+	bufs  net.Buffers // scratch for writev; keeps its backing array
+	wbufs net.Buffers // the view WriteTo consumes
 
 	// sendfile state, used by sendfileStep (bound once, so no closure is
 	// allocated per file segment).
@@ -258,8 +259,13 @@ func newNioConn(conn *net.TCPConn) (*nioConn, error) {
 }
 
 func (c *nioConn) writev(bufs [][]byte) error {
+	// WriteTo consumes the slice it is given: hand it a copy of the
+	// header so the backing array is kept for the next write.
 	c.bufs = append(c.bufs[:0], bufs...)
-	_, err := c.bufs.WriteTo(c.conn)
+	c.wbufs = c.bufs
+	_, err := c.wbufs.WriteTo(c.conn)
+	c.wbufs = nil
+	clear(c.bufs)
 	c.bufs = c.bufs[:0]
 	return err
 }

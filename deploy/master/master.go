@@ -55,6 +55,7 @@ type Master struct {
 	timersMu  sync.Mutex
 	timers    []*time.Timer
 	closeOnce sync.Once
+	startMu   sync.Mutex // orders OnStart's wg.Add before Shutdown's Wait
 }
 
 // Self messages.
@@ -219,7 +220,11 @@ type setWebUI struct {
 // Shutdown stops the master.
 func (m *Master) Shutdown() {
 	m.closeOnce.Do(func() {
+		// Under startMu, so OnStart either added its goroutines to wg
+		// before this Wait or sees stop closed and adds none.
+		m.startMu.Lock()
 		close(m.stop)
+		m.startMu.Unlock()
 		m.timersMu.Lock()
 		for _, t := range m.timers {
 			t.Stop()
@@ -315,7 +320,14 @@ func (m *Master) RevokedLeadership() { _ = m.self.Send(revokedLeadership{}) }
 
 // OnStart starts the worker timeout check and leader election.
 func (m *Master) OnStart() error {
-	m.wg.Add(1)
+	m.startMu.Lock()
+	defer m.startMu.Unlock()
+	select {
+	case <-m.stop:
+		return nil // shut down before the endpoint started
+	default:
+	}
+	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
 		t := time.NewTicker(m.cfg.WorkerTimeout)
@@ -333,7 +345,6 @@ func (m *Master) OnStart() error {
 	// endpoint's loop; the master stays STANDBY until it is elected. A master
 	// that cannot use its configured recovery must not lead: that failure is
 	// fatal, as in Spark.
-	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		var (
