@@ -27,6 +27,10 @@ echo "== zookeeper (deploy/recovery and HA tests)"
 scripts/zookeeper.sh
 export EMBER_REQUIRE_ZOOKEEPER=1
 
+echo "== network namespaces (internal/fault: hosts on a private bridge)"
+scripts/netns.sh
+export EMBER_REQUIRE_NETNS=1
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 

@@ -424,13 +424,10 @@ func (z *ZooKeeper) Close() error {
 // holds an ephemeral sequential znode there; the lowest sequence leads.
 // l.ElectedLeader is called when this candidate becomes the leader and
 // l.RevokedLeadership when it stops being it: its znode went (the session
-// expired) or the connection has been down for the session timeout, after
-// which the server may have expired the session and elected another
-// candidate (the timeout asked for: keep it within the server's
-// maxSessionTimeout, 20 ticks by default, which would cut it shorter).
-// Unlike Curator's default, a short disconnection alone does not revoke.
-// Back in the session with its znode still lowest, the agent
-// leads again. Callbacks come one at a time from the agent's goroutine;
+// expired) or the connection to ZooKeeper was lost, since the server may
+// then expire the session and elect another candidate before this client
+// could know (as Curator's standard policy, which Spark's master uses).
+// Back in the session with its znode still lowest, the agent leads again. Callbacks come one at a time from the agent's goroutine;
 // they must not call Stop. Stop deletes the znode and ends the agent
 // without a callback (as Curator's LeaderLatch closes silently).
 func (z *ZooKeeper) Elect(l Leadership) (Agent, error) {
@@ -614,20 +611,12 @@ func (a *latch) run() {
 			continue
 		}
 		if !s.up {
-			var timer <-chan time.Time
 			if leader {
-				left := time.Until(s.lostAt.Add(z.timeout))
-				if left <= 0 {
-					setLeader(false)
-					continue
-				}
-				t := time.NewTimer(left)
-				timer = t.C
-				ok := park(changed, timer)
-				t.Stop()
-				if !ok {
-					return
-				}
+				// By the time the client notices a lost connection, up to
+				// two thirds of the session may have passed at the server,
+				// which can expire it and elect another candidate any
+				// moment: stop leading now (Curator's standard policy).
+				setLeader(false)
 				continue
 			}
 			if !park(changed, nil) {
