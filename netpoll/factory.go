@@ -131,11 +131,19 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 	}
 	switch mode {
 	case EPOLL:
-		conn, err := cwnetpoll.DialConnection("tcp", addr, timeout)
+		// Dial with Go's net (its errors say "connection refused", its
+		// timeout covers name resolution), then move the socket onto the
+		// reactor as the server does with accepted ones.
+		d := net.Dialer{Timeout: timeout}
+		nc, err := d.Dial("tcp", addr)
 		if err != nil {
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 		}
-		raw := newEpollConn(conn)
+		raw, _, err := toReactor(nc.(*net.TCPConn))
+		if err != nil {
+			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+		}
+		conn := raw.conn
 		setSockopts(raw.fd, conf, true)
 		c = newClient(f.ctx, raw, f.ctx.handler, nil)
 		cl := c

@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -208,6 +209,28 @@ func TestPeerNotReading(t *testing.T) {
 					}
 				}
 				e.srv.mu.Unlock()
+			}
+		})
+	}
+}
+
+// A refused connection says so in both modes (EPOLL dials with Go's net
+// and hands the socket to the reactor).
+func TestConnectRefusedMessage(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			checkLeaks(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			e := newEnv(t, testConf(t, mode), newEchoHandler(nil))
+			_, err = e.factory.CreateUnmanagedClient("127.0.0.1", port)
+			var ce *ConnError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), "refused") {
+				t.Fatalf("want a ConnError saying refused, got %v", err)
 			}
 		})
 	}

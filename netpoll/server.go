@@ -181,30 +181,13 @@ func (s *Server) forget(c *Client) {
 // later), the Go connection closed, and the duplicate registered with a
 // netpoll poller.
 func (s *Server) handOff(tc *net.TCPConn) {
-	raddr, laddr := tc.RemoteAddr(), tc.LocalAddr()
-	rc, err := tc.SyscallConn()
+	raddr := tc.RemoteAddr()
+	raw, nfd, err := toReactor(tc)
 	if err != nil {
-		tc.Close()
+		s.ctx.log.Warn("could not hand an accepted connection to the reactor", "remote", raddr, "err", err)
 		return
 	}
-	nfd := -1
-	var derr error
-	cerr := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
-	tc.Close()
-	if cerr != nil || derr != nil {
-		if nfd >= 0 {
-			unix.Close(nfd)
-		}
-		s.ctx.log.Warn("could not hand an accepted connection to the reactor", "remote", raddr, "err", errors.Join(cerr, derr))
-		return
-	}
-	nc, err := cwnetpoll.NewFDConnection(nfd) // on error netpoll has closed nfd
-	if err != nil {
-		s.ctx.log.Warn("could not register an accepted connection", "remote", raddr, "err", err)
-		return
-	}
-	raw := newEpollConn(nc)
-	raw.raddr, raw.laddr = raddr, laddr
+	nc := raw.conn
 	c := s.accept(raw, nfd)
 	if c == nil {
 		return
@@ -222,6 +205,36 @@ func (s *Server) handOff(tc *net.TCPConn) {
 		c.readerClosed(ErrClosed)
 		s.forget(c)
 	}
+}
+
+// toReactor moves a connected socket onto cloudwego/netpoll: its fd is
+// duplicated (a raw descriptor, so no os.File finalizer can close it
+// later), the Go connection closed, and the duplicate registered with a
+// poller. tc is closed in every case.
+func toReactor(tc *net.TCPConn) (*epollConn, int, error) {
+	raddr, laddr := tc.RemoteAddr(), tc.LocalAddr()
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		tc.Close()
+		return nil, -1, err
+	}
+	nfd := -1
+	var derr error
+	cerr := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	tc.Close()
+	if cerr != nil || derr != nil {
+		if nfd >= 0 {
+			unix.Close(nfd)
+		}
+		return nil, -1, errors.Join(cerr, derr)
+	}
+	nc, err := cwnetpoll.NewFDConnection(nfd) // on error netpoll has closed nfd
+	if err != nil {
+		return nil, -1, err
+	}
+	raw := newEpollConn(nc)
+	raw.raddr, raw.laddr = raddr, laddr
+	return raw, nfd, nil
 }
 
 // readEpoll decodes and handles what the reactor has buffered. It blocks
