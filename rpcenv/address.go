@@ -75,12 +75,30 @@ type EndpointAddress struct {
 	Name string
 }
 
-// String returns the endpoint's URI.
+// String returns the endpoint's URI. A name or host with characters that
+// a URI cannot hold as they are ('/', '?', '@', '%', ' ', ...) is
+// percent-encoded, so that ParseEndpointURI gives back the same address.
 func (e EndpointAddress) String() string {
 	if e.Addr.IsZero() {
 		return "spark-client://" + e.Name
 	}
+	if !plainURIPart(e.Name, false) || !plainURIPart(e.Addr.Host, true) {
+		return (&url.URL{Scheme: "spark", User: url.User(e.Name), Host: e.Addr.String()}).String()
+	}
 	return "spark://" + e.Name + "@" + e.Addr.String()
+}
+
+// plainURIPart reports whether s is written in a URI's user info (or, with
+// host, its host, where an IPv6 address's colons may appear) as it is.
+func plainURIPart(s string, host bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || host && c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseEndpointURI parses spark://name@host:port.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ember-rpc/ember/internal/sparkconf"
 	"log/slog"
 	"os"
 	"strconv"
@@ -144,6 +145,7 @@ type sortRun struct {
 	maxCores        int
 	log             *slog.Logger
 	cfg             sortex.Config
+	conf            *sparkconf.Conf // the driver's (nil: defaults)
 }
 
 // runSort starts a driver, waits for an executor and sorts; progress (when
@@ -154,7 +156,7 @@ func runSort(ctx context.Context, r sortRun, progress func(done, total int)) (so
 	}
 	d, err := app.NewDriver(app.DriverConfig{Master: r.master, AppName: "Ember Sort", Host: r.host,
 		ExecutorProgram: r.program, CoresPerExecutor: r.cores, MaxCores: r.maxCores, MemoryPerExecutorMB: r.memMB,
-		Logger: r.log, Progress: progress})
+		Logger: r.log, Progress: progress, Conf: r.conf})
 	if err != nil {
 		return sortex.Summary{}, err
 	}

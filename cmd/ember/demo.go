@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,8 +33,14 @@ func sortClusterConf() *sparkconf.Conf {
 
 // startSortCluster starts an in-process master and n workers with shuffle
 // services, and returns which shuffle port each worker's executors use.
-func startSortCluster(n, cores, memMB int, dir string, log *slog.Logger) (*localCluster, []sortex.DirPort, error) {
-	lc, err := startLocalCluster(n, cores, memMB, dir, sortClusterConf(), log)
+func startSortCluster(n, cores, memMB int, dir string, extra *sparkconf.Conf, log *slog.Logger) (*localCluster, []sortex.DirPort, error) {
+	conf := sortClusterConf()
+	if extra != nil {
+		for k, v := range extra.All() {
+			conf.Set(k, v)
+		}
+	}
+	lc, err := startLocalCluster(n, cores, memMB, dir, conf, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,11 +87,23 @@ func runDemo(args []string) error {
 	workers := fs.Int("workers", 2, "workers")
 	cores := fs.Int("cores", max(1, runtime.NumCPU()/2), "cores per worker")
 	verbose := fs.Bool("verbose", false, "log the cluster and the driver to stderr")
+	secure := fs.Bool("secure", false, "turn on spark.authenticate with AES-CTR encryption (a random secret)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *workers < 1 || *cores < 1 {
-		return errors.New("usage: ember demo [--size 1g] [--maps N] [--reduces N] [--workers 2] [--cores N] [--verbose]")
+		return errors.New("usage: ember demo [--size 1g] [--maps N] [--reduces N] [--workers 2] [--cores N] [--secure] [--verbose]")
+	}
+	var secConf *sparkconf.Conf
+	if *secure {
+		var key [32]byte
+		if _, err := cryptorand.Read(key[:]); err != nil {
+			return err
+		}
+		secConf = sparkconf.New().
+			Set("spark.authenticate", "true").
+			Set("spark.authenticate.secret", hex.EncodeToString(key[:])).
+			Set("spark.network.crypto.enabled", "true")
 	}
 	total, err := parseSize(*size)
 	if err != nil {
@@ -106,7 +126,7 @@ func runDemo(args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	const memMB = 4096
-	lc, rules, err := startSortCluster(*workers, *cores, memMB, dir, log)
+	lc, rules, err := startSortCluster(*workers, *cores, memMB, dir, secConf, log)
 	if err != nil {
 		return err
 	}
@@ -115,6 +135,9 @@ func runDemo(args []string) error {
 		return err
 	}
 	fmt.Printf("local cluster: master %s, %d workers x %d cores, web UI %s\n", lc.master.MasterURL(), *workers, *cores, lc.masterUI.URL())
+	if *secure {
+		fmt.Println("  every connection authenticated (spark.authenticate) and AES-CTR encrypted")
+	}
 	for i, r := range rules {
 		fmt.Printf("  worker %d: shuffle service on 127.0.0.1:%d, web UI %s\n", i+1, r.Port, lc.uis[i].URL())
 	}
@@ -123,7 +146,7 @@ func runDemo(args []string) error {
 	pr := newProgress(os.Stdout, isTerminal(os.Stdout), began)
 	cfg.OnStage = pr.stage
 	sum, err := runSort(ctx, sortRun{master: lc.master.MasterURL(), program: program, host: "127.0.0.1",
-		cores: *cores, memMB: memMB / 2, log: log, cfg: cfg}, pr.task)
+		cores: *cores, memMB: memMB / 2, log: log, cfg: cfg, conf: secConf}, pr.task)
 	pr.end()
 	if err != nil {
 		if ctx.Err() != nil {

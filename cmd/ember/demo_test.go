@@ -37,7 +37,7 @@ func TestExampleSort(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildEmber(t, dir)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lc, rules, err := startSortCluster(2, 2, 2048, dir, log)
+	lc, rules, err := startSortCluster(2, 2, 2048, dir, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,19 +94,26 @@ func TestDemo(t *testing.T) {
 		t.Skip("builds ember and runs processes")
 	}
 	bin := buildEmber(t, t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "demo", "--size", "16m").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ember demo: %v\n%s", err, out)
-	}
-	for _, re := range []*regexp.Regexp{verifiedRE, regexp.MustCompile(`time to first task: \S+`),
-		regexp.MustCompile(`web UI: http://127\.0\.0\.1:\d+`), regexp.MustCompile(`sorted 167772 records`)} {
-		if !re.Match(out) {
-			t.Fatalf("%s not in the output:\n%s", re, out)
+	// --secure: every connection (RPC envs, executors, shuffle fetches)
+	// authenticated and AES-CTR encrypted.
+	for _, extra := range [][]string{nil, {"--secure"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, append([]string{"demo", "--size", "16m"}, extra...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ember demo %v: %v\n%s", extra, err, out)
 		}
+		for _, re := range []*regexp.Regexp{verifiedRE, regexp.MustCompile(`time to first task: \S+`),
+			regexp.MustCompile(`web UI: http://127\.0\.0\.1:\d+`), regexp.MustCompile(`sorted 167772 records`)} {
+			if !re.Match(out) {
+				t.Fatalf("%s not in the output of demo %v:\n%s", re, extra, out)
+			}
+		}
+		if secure := strings.Contains(string(out), "AES-CTR encrypted"); secure != (extra != nil) {
+			t.Fatalf("demo %v: security line present = %t:\n%s", extra, secure, out)
+		}
+		t.Logf("%s", out)
 	}
-	t.Logf("%s", out)
 }
 
 // TestDemoInterrupt: SIGINT during the sort ends the demo with a non-zero

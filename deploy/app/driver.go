@@ -193,10 +193,11 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		User:                currentUser(),
 		Command: deploy.Command{
 			MainClass: cfg.ExecutorProgram,
-			Arguments: []string{"executor", "--driver-url", d.url, "--executor-id", "{{EXECUTOR_ID}}",
+			Arguments: append([]string{"executor", "--driver-url", d.url, "--executor-id", "{{EXECUTOR_ID}}",
 				"--hostname", "{{HOSTNAME}}", "--cores", "{{CORES}}", "--app-id", "{{APP_ID}}",
 				"--worker-url", "{{WORKER_URL}}",
 				"--heartbeat-interval", strconv.FormatInt(hbInterval.Milliseconds(), 10) + "ms"},
+				executorStartupArgs(cfg.Conf)...),
 			Environment: cfg.ExecutorEnv,
 		},
 	}
@@ -229,6 +230,37 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		ac.Stop()
 	}
 	return d, nil
+}
+
+// executorStartupArgs are the --conf arguments that give the executors the
+// driver's settings they need before they can talk to anyone (Spark's
+// SparkConf.isExecutorStartupConf, which Spark passes as -D options):
+// spark.auth* (authentication: spark.authenticate,
+// spark.authenticate.enableSaslEncryption, ...), spark.network.*
+// (spark.network.crypto.*, timeouts), spark.rpc.* and spark.ssl.*. Never
+// spark.authenticate.secret nor SSL passwords: the worker gives the
+// executors its secret in their environment (_SPARK_AUTH_SECRET), so that
+// it is on no command line.
+func executorStartupArgs(c *sparkconf.Conf) []string {
+	if c == nil {
+		return nil
+	}
+	all := c.All()
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		startup := (strings.HasPrefix(k, "spark.auth") && k != "spark.authenticate.secret") ||
+			strings.HasPrefix(k, "spark.rpc.") || strings.HasPrefix(k, "spark.network.") ||
+			(strings.HasPrefix(k, "spark.ssl.") && !strings.Contains(strings.ToLower(k), "password"))
+		if startup {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, "--conf", k+"="+all[k])
+	}
+	return args
 }
 
 // heartbeatConf reads spark.executor.heartbeatInterval (default 10s, bare

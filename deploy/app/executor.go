@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,10 @@ type TaskContext struct {
 	Attempt    int
 	ExecutorID string
 	AppID      string
+	// Conf is the executor's startup configuration (spark.authenticate,
+	// spark.rpc.*, ...; the secret itself comes from _SPARK_AUTH_SECRET).
+	// Tasks that open connections (shuffle clients) pass it on. May be nil.
+	Conf *sparkconf.Conf
 }
 
 // TaskFunc runs one task: input in, output out. ctx ends when the
@@ -83,18 +88,30 @@ type ExecutorArgs struct {
 	// Heartbeat (0: Conf's spark.executor.heartbeatInterval, default 10s).
 	HeartbeatInterval time.Duration
 	// Conf for the executor's env (nil: defaults); Logger (nil: stderr).
+	// With spark.authenticate the secret comes from the environment
+	// (_SPARK_AUTH_SECRET, set by the worker), never from the arguments.
 	Conf   *sparkconf.Conf
 	Logger *slog.Logger
 }
 
 // ParseExecutorArgs reads --driver-url, --executor-id, --hostname, --cores,
-// --app-id and the optional --worker-url and --heartbeat-interval (a
-// duration, bare numbers in ms) — the arguments NewDriver gives its
-// executors.
+// --app-id and the optional --worker-url, --heartbeat-interval (a
+// duration, bare numbers in ms) and repeated --conf key=value (the
+// driver's executor startup settings, see NewDriver, into Conf) — the
+// arguments NewDriver gives its executors.
 func ParseExecutorArgs(args []string) (ExecutorArgs, error) {
 	var a ExecutorArgs
 	var hb string
+	var confs []string
 	fs := flag.NewFlagSet("executor", flag.ContinueOnError)
+	fs.Func("conf", "a spark.* setting key=value (repeatable)", func(kv string) error {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "spark.") {
+			return fmt.Errorf("bad --conf %q: want spark.key=value", kv)
+		}
+		confs = append(confs, kv)
+		return nil
+	})
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.DriverURL, "driver-url", "", "the driver's scheduler endpoint URI")
 	fs.StringVar(&a.ExecutorID, "executor-id", "", "this executor's id")
@@ -121,6 +138,13 @@ func ParseExecutorArgs(args []string) (ExecutorArgs, error) {
 	}
 	if a.DriverURL == "" || a.ExecutorID == "" {
 		return a, errors.New("executor: --driver-url and --executor-id are required")
+	}
+	if len(confs) > 0 {
+		a.Conf = sparkconf.New()
+		for _, kv := range confs {
+			k, v, _ := strings.Cut(kv, "=")
+			a.Conf.Set(k, v)
+		}
 	}
 	if a.Cores < 1 {
 		return a, fmt.Errorf("executor: --cores must be positive, got %d", a.Cores)
@@ -362,5 +386,5 @@ func (ex *executor) call(t LaunchTask) (out []byte, err error) {
 		}
 	}()
 	return fn(ex.ctx, TaskContext{TaskID: t.TaskID, Index: t.Index, Attempt: t.Attempt,
-		ExecutorID: ex.args.ExecutorID, AppID: ex.args.AppID}, t.Input)
+		ExecutorID: ex.args.ExecutorID, AppID: ex.args.AppID, Conf: ex.args.Conf}, t.Input)
 }

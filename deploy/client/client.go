@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -104,6 +105,7 @@ type AppClient struct {
 	alreadyDead         bool
 	alreadyDisconnected bool
 	stopped             bool
+	refusals            map[int]int // attempt → masters that refused our authentication
 }
 
 // Start registers the "AppClient" endpoint in env; its OnStart begins the
@@ -131,7 +133,7 @@ func Start(env *rpcenv.Env, masterURLs []string, desc deploy.ApplicationDescript
 		return nil, err
 	}
 	c := &AppClient{env: env, masters: masters, desc: desc, l: l, opts: opts,
-		log: log.With("component", "appclient"), stopCh: make(chan struct{})}
+		log: log.With("component", "appclient"), stopCh: make(chan struct{}), refusals: map[int]int{}}
 	c.self = env.RefFor(rpcenv.EndpointAddress{Addr: env.Address(), Name: deploy.AppClientEndpoint})
 	if _, err := env.SetupEndpoint(deploy.AppClientEndpoint, &endpoint{c: c}); err != nil {
 		return nil, err
@@ -249,7 +251,14 @@ func (c *AppClient) Stop() {
 // Self messages.
 type (
 	registerAttempt struct{ n int }
-	stopAppClient   struct{}
+	// authRefused: attempt n could not reach the master at addr because
+	// the connection's authentication handshake failed.
+	authRefused struct {
+		n    int
+		addr rpcenv.Address
+		err  error
+	}
+	stopAppClient struct{}
 )
 
 type endpoint struct{ c *AppClient }
@@ -285,6 +294,21 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 			return nil
 		}
 		c.tryRegisterAllMasters(x.n)
+	case authRefused:
+		// Every master refused our authentication (spark.authenticate:
+		// another secret, or auth on one side only): no retry can help, so
+		// give up now with the reason rather than after the retries with
+		// "All masters are unresponsive!".
+		if c.registered || c.stopped {
+			return nil
+		}
+		c.refusals[x.n]++
+		if c.refusals[x.n] < len(c.masters) {
+			return nil
+		}
+		c.markDead(fmt.Sprintf("Authentication with the master at %s failed (check spark.authenticate and spark.authenticate.secret): %v",
+			x.addr.SparkURL(), x.err))
+		c.stopSelf()
 	case deploy.RegisteredApplication:
 		if c.stopped || c.registered {
 			return nil
@@ -390,6 +414,9 @@ func (c *AppClient) tryRegisterAllMasters(n int) {
 			ref, err := c.env.SetupEndpointRef(addr, deploy.MasterEndpointName)
 			if err != nil {
 				c.log.Warn("Failed to connect to master", "master", addr.String(), "err", err)
+				if authFailed(err) {
+					_ = c.self.Send(authRefused{n: n, addr: addr, err: err})
+				}
 				return
 			}
 			if err := ref.Send(reg); err != nil {
@@ -406,6 +433,14 @@ func (c *AppClient) tryRegisterAllMasters(n int) {
 		case <-c.stopCh:
 		}
 	})
+}
+
+// authFailed reports whether err is a failed connection bootstrap, that is
+// (the bootstraps being spark.authenticate's handshake) a refused
+// authentication.
+func authFailed(err error) bool {
+	var ce *netpoll.ConnError
+	return errors.As(err, &ce) && ce.Op == "bootstrap"
 }
 
 // spawn runs fn on a goroutine Stop waits for; nothing starts after Stop.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -209,9 +210,15 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 	keep(err)
 	c.shuffleDBEnabled, err = conf.GetBool("spark.shuffle.service.db.enabled", true)
 	keep(err)
-	c.authEnabled, err = conf.GetBool("spark.authenticate", false)
-	keep(err)
-	c.authSecret, _ = conf.Get("spark.authenticate.secret")
+	// The executors and drivers get the secret the worker itself
+	// authenticates with: spark.authenticate.secret, else the worker's own
+	// _SPARK_AUTH_SECRET (as sbin scripts may set it), else
+	// spark.authenticate.secret.file.
+	if ac, err := auth.NewConf(conf, "rpc"); err != nil {
+		keep(fmt.Errorf("worker: %w", err))
+	} else {
+		c.authEnabled, c.authSecret = ac.Enabled, ac.Secret
+	}
 	re := conf.GetString("spark.redaction.regex", defaultRedactionPattern)
 	if c.redact, err = regexp.Compile(re); err != nil {
 		errs = append(errs, fmt.Errorf("worker: spark.redaction.regex: %w", err))

@@ -231,9 +231,9 @@ func (d *appDriver) messages() []any {
 }
 
 // newClient connects a client-mode env to the master.
-func newClient(t *testing.T, m *master.Master) *appDriver {
+func newClient(t *testing.T, m *master.Master, kv ...string) *appDriver {
 	t.Helper()
-	env, err := rpcenv.Create(rpcenv.Config{Name: "driver", ClientMode: true, Logger: testLogger()})
+	env, err := rpcenv.Create(rpcenv.Config{Name: "driver", ClientMode: true, Logger: testLogger(), Conf: testConf(kv...)})
 	if err != nil {
 		t.Fatal(err)
 	}

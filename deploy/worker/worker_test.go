@@ -230,11 +230,11 @@ func TestKillGraceThenSIGKILL(t *testing.T) {
 
 func TestAuthSecretByEnvironment(t *testing.T) {
 	t.Parallel()
-	m := startMaster(t)
-	w := startWorker(t, workerSpec{masters: []string{m.MasterURL()},
-		conf: []string{"spark.authenticate", "true", "spark.authenticate.secret", "s3cr3t"}})
+	authKV := []string{"spark.authenticate", "true", "spark.authenticate.secret", "s3cr3t"}
+	m := startMaster(t, authKV...)
+	w := startWorker(t, workerSpec{masters: []string{m.MasterURL()}, conf: authKV})
 	aliveWorker(t, m, w)
-	d := newClient(t, m)
+	d := newClient(t, m, authKV...)
 	desc := appDesc(map[string]string{"FAKE_MODE": "sleep"})
 	desc.Command.Arguments = []string{"--exec-id", "{{EXECUTOR_ID}}", "--host", "{{HOSTNAME}}", "--rp", "{{RESOURCE_PROFILE_ID}}", "x{{APP_ID}}"}
 	desc.Command.JavaOpts = []string{"-Dspark.authenticate.secret=s3cr3t", "-Dspark.app.id={{APP_ID}}",

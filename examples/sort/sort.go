@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ember-rpc/ember/internal/sparkconf"
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
@@ -349,14 +350,14 @@ var (
 	regOK = map[string]bool{}
 )
 
-func registerOnce(appID, execID, host string, port int, dirs []string) error {
+func registerOnce(conf *sparkconf.Conf, appID, execID, host string, port int, dirs []string) error {
 	key := fmt.Sprintf("%s/%s@%s:%d", appID, execID, host, port)
 	regMu.Lock()
 	defer regMu.Unlock()
 	if regOK[key] {
 		return nil
 	}
-	c, err := shuffle.NewClient(shuffle.ClientConfig{AppID: appID})
+	c, err := shuffle.NewClient(shuffle.ClientConfig{AppID: appID, Conf: conf})
 	if err != nil {
 		return err
 	}
@@ -382,7 +383,7 @@ func mapTask(ctx context.Context, tc app.TaskContext, in []byte) ([]byte, error)
 		return nil, err
 	}
 	host, port := hostName(), servicePort(mi.ShufflePort, mi.WorkerPorts)
-	if err := registerOnce(tc.AppID, tc.ExecutorID, host, port, dirs); err != nil {
+	if err := registerOnce(tc.Conf, tc.AppID, tc.ExecutorID, host, port, dirs); err != nil {
 		return nil, err
 	}
 	st, err := writeMapOutput(ctx, dirs, mi)
@@ -423,7 +424,7 @@ func reduceTask(ctx context.Context, tc app.TaskContext, in []byte) ([]byte, err
 	if err := json.Unmarshal(in, &ri); err != nil {
 		return nil, fmt.Errorf("sort.reduce: bad input: %w", err)
 	}
-	c, err := shuffle.NewClient(shuffle.ClientConfig{AppID: tc.AppID})
+	c, err := shuffle.NewClient(shuffle.ClientConfig{AppID: tc.AppID, Conf: tc.Conf})
 	if err != nil {
 		return nil, err
 	}
