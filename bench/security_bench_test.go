@@ -21,7 +21,9 @@ import (
 //
 //	plain          no authentication, sendfile for file chunks
 //	sasl-auth      SASL DIGEST-MD5 authentication, no encryption
-//	aes-ctr        AuthEngine handshake + AES-CTR on every byte
+//	aes-ctr        AuthEngine handshake + AES-CTR on every byte (version 1:
+//	               AES-256 with the raw X25519 secret, Spark's default)
+//	aes-ctr-v2     authEngineVersion 2: AES-128 with an HKDF-derived key
 //	sasl-auth-conf SASL with auth-conf (3DES, what a JDK client picks)
 //	tls            TLS 1.3 from PEM files, no spark.authenticate
 func BenchmarkSecurity(b *testing.B) {
@@ -34,6 +36,9 @@ func BenchmarkSecurity(b *testing.B) {
 		{"plain", func() []string { return nil }},
 		{"sasl-auth", func() []string { return authKV }},
 		{"aes-ctr", func() []string { return append(authKV, "spark.network.crypto.enabled=true") }},
+		{"aes-ctr-v2", func() []string {
+			return append(authKV, "spark.network.crypto.enabled=true", "spark.network.crypto.authEngineVersion=2")
+		}},
 		{"sasl-auth-conf", func() []string { return append(authKV, "spark.authenticate.enableSaslEncryption=true") }},
 		{"tls", func() []string { return benchTLS(b) }},
 	}
