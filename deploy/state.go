@@ -1,5 +1,10 @@
 package deploy
 
+import (
+	"fmt"
+	"strings"
+)
+
 // The snapshots below are what RequestMasterState and RequestWorkerState
 // answer, and what the web UIs serve at /json: the fields carry Spark's
 // JSON names, in Spark's order.
@@ -141,4 +146,43 @@ type WorkerStateResponse struct {
 	Port            int                `json:"port,omitempty"`
 	Drivers         []DriverRunnerJSON `json:"drivers,omitempty"`
 	FinishedDrivers []DriverRunnerJSON `json:"finisheddrivers,omitempty"`
+}
+
+// Summary is a one-line digest of the state (status, workers, apps), for
+// logs and test failures.
+func (st MasterStateResponse) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "status=%s aliveworkers=%d workers=[", st.Status, st.AliveWorkers)
+	for i, w := range st.Workers {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s@%s:%d/%s(cores %d/%d, mem %d/%d)", w.ID, w.Host, w.Port, w.State, w.CoresUsed, w.Cores, w.MemoryUsed, w.Memory)
+	}
+	b.WriteString("] activeapps=[")
+	for i, a := range st.ActiveApps {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s/%s(cores %d)", a.ID, a.State, a.Cores)
+	}
+	b.WriteString("] completedapps=[")
+	for i, a := range st.CompletedApps {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s/%s", a.ID, a.State)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// Worker returns the worker with id, if the master lists it.
+func (st MasterStateResponse) Worker(id string) (WorkerInfoJSON, bool) {
+	for _, w := range st.Workers {
+		if w.ID == id {
+			return w, true
+		}
+	}
+	return WorkerInfoJSON{}, false
 }

@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,25 +12,10 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/testutil"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.LogBuffer
 
 func captureLog() (*syncBuffer, ContextOption) {
 	b := &syncBuffer{}

@@ -48,22 +48,7 @@ func secConf(mode, secret string, kv ...string) *sparkconf.Conf {
 }
 
 // logBuffer is a slog destination tests can search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = testutil.LogBuffer
 
 // secService is an authenticating shuffle service with one registered
 // executor's map output (app secAppID, executor "exec-0").

@@ -32,13 +32,13 @@ func TestClusterForms(t *testing.T) {
 		t.Errorf("url = %q, want %q", st.URL, m.url)
 	}
 	if len(st.Workers) != 2 {
-		t.Errorf("workers = %d, want 2: %s", len(st.Workers), summarize(st))
+		t.Errorf("workers = %d, want 2: %s", len(st.Workers), st.Summary())
 	}
 	for _, want := range []struct {
 		w            *worker
 		cores, memMB int
 	}{{w1, 2, 512}, {w2, 3, 1024}} {
-		got, _ := findWorker(st, want.w.id)
+		got, _ := st.Worker(want.w.id)
 		if got.Host != "127.0.0.1" || got.Port != want.w.port {
 			t.Errorf("%s: host:port = %s:%d, want 127.0.0.1:%d", want.w.name, got.Host, got.Port, want.w.port)
 		}
@@ -98,7 +98,7 @@ func TestWorkerKilledAndRestarted(t *testing.T) {
 		return workerState(st, w1.id) == deploy.WorkerDead
 	})
 	if st.AliveWorkers != 1 || workerState(st, w2.id) != deploy.WorkerAlive {
-		t.Errorf("after worker1's death: %s; want worker2 alone ALIVE", summarize(st))
+		t.Errorf("after worker1's death: %s; want worker2 alone ALIVE", st.Summary())
 	}
 	if st.Cores != 2 {
 		t.Errorf("cores = %d after worker1's death, want worker2's 2", st.Cores)
@@ -126,10 +126,10 @@ func TestWorkerKilledAndRestarted(t *testing.T) {
 	// one's host:port (DEPLOY.md §3), so the dead entry is gone, not
 	// listed next to its replacement.
 	if s := workerState(st, w1.id); s != "" {
-		t.Errorf("the dead worker %s is still listed (%s) after a worker registered at its host:port; Spark drops it: %s", w1.id, s, summarize(st))
+		t.Errorf("the dead worker %s is still listed (%s) after a worker registered at its host:port; Spark drops it: %s", w1.id, s, st.Summary())
 	}
 	if len(st.Workers) != 2 {
-		t.Errorf("workers listed: %s; want worker2 and the restarted worker", summarize(st))
+		t.Errorf("workers listed: %s; want worker2 and the restarted worker", st.Summary())
 	}
 }
 
@@ -166,7 +166,7 @@ func TestWorkerHeartbeatTimeout(t *testing.T) {
 		return workerState(st, w.id) == deploy.WorkerAlive
 	})
 	if st.AliveWorkers != 1 || len(st.Workers) != 1 {
-		t.Errorf("after reconnecting: %s; want the one worker, ALIVE", summarize(st))
+		t.Errorf("after reconnecting: %s; want the one worker, ALIVE", st.Summary())
 	}
 	if w.countOutput("Master asks re-registration") == 0 {
 		t.Errorf("the worker's log shows no ReconnectWorker:\n%s", tail(w.output(), 4000))

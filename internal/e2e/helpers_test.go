@@ -370,47 +370,9 @@ func (m *master) waitState(t *testing.T, what string, cond func(st deploy.Master
 			return false, err.Error()
 		}
 		st = s
-		return cond(s), summarize(s)
+		return cond(s), s.Summary()
 	})
 	return st
-}
-
-// summarize renders a master state briefly, for failure messages.
-func summarize(st deploy.MasterStateResponse) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "status=%s aliveworkers=%d workers=[", st.Status, st.AliveWorkers)
-	for i, w := range st.Workers {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s@%s:%d/%s(cores %d/%d, mem %d/%d)", w.ID, w.Host, w.Port, w.State, w.CoresUsed, w.Cores, w.MemoryUsed, w.Memory)
-	}
-	b.WriteString("] activeapps=[")
-	for i, a := range st.ActiveApps {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s/%s(cores %d)", a.ID, a.State, a.Cores)
-	}
-	b.WriteString("] completedapps=[")
-	for i, a := range st.CompletedApps {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s/%s", a.ID, a.State)
-	}
-	b.WriteString("]")
-	return b.String()
-}
-
-// findWorker returns the worker with id in st.
-func findWorker(st deploy.MasterStateResponse, id string) (deploy.WorkerInfoJSON, bool) {
-	for _, w := range st.Workers {
-		if w.ID == id {
-			return w, true
-		}
-	}
-	return deploy.WorkerInfoJSON{}, false
 }
 
 // findApp returns the app with id among st's active apps.
@@ -425,7 +387,7 @@ func findApp(apps []deploy.ApplicationInfoJSON, id string) (deploy.ApplicationIn
 
 // workerState is the state of worker id in st ("" if not listed).
 func workerState(st deploy.MasterStateResponse, id string) deploy.WorkerState {
-	w, _ := findWorker(st, id)
+	w, _ := st.Worker(id)
 	return w.State
 }
 

@@ -58,8 +58,8 @@ func TestWorkerLostWithExecutors(t *testing.T) {
 		a, ok := findApp(st.ActiveApps, appID)
 		return workerState(st, w1.id) == deploy.WorkerDead && ok && a.Cores == 1
 	})
-	if ws, _ := findWorker(st, w2.id); ws.CoresUsed != 1 {
-		t.Errorf("worker2 uses %d cores, want its executor's 1: %s", ws.CoresUsed, summarize(st))
+	if ws, _ := st.Worker(w2.id); ws.CoresUsed != 1 {
+		t.Errorf("worker2 uses %d cores, want its executor's 1: %s", ws.CoresUsed, st.Summary())
 	}
 }
 

@@ -79,7 +79,7 @@ func TestFileSystemRecovery(t *testing.T) {
 		t.Errorf("the new master was not RECOVERING after its election:\n%s", tail(m2.output(), 4000))
 	}
 	if len(st.CompletedApps) != 0 {
-		t.Errorf("apps completed by the recovery: %s", summarize(st))
+		t.Errorf("apps completed by the recovery: %s", st.Summary())
 	}
 	// The worker answered the new master's MasterChanged, the driver too.
 	if w.countOutput(`msg="Master has changed"`) == 0 {
@@ -95,8 +95,8 @@ func TestFileSystemRecovery(t *testing.T) {
 		a, _ := findApp(st.ActiveApps, appID)
 		return a.Cores == 1 && a.State == deploy.AppRunning
 	})
-	if ws, _ := findWorker(st, w.id); ws.CoresUsed != 1 {
-		t.Errorf("worker uses %d cores after the recovery, want the executor's 1: %s", ws.CoresUsed, summarize(st))
+	if ws, _ := st.Worker(w.id); ws.CoresUsed != 1 {
+		t.Errorf("worker uses %d cores after the recovery, want the executor's 1: %s", ws.CoresUsed, st.Summary())
 	}
 	if ps := markedProcesses(marker); len(ps) != 1 || ps[0].PID != pid {
 		t.Errorf("executor processes after the recovery: %v, want only pid %d", ps, pid)
@@ -156,7 +156,7 @@ func TestZooKeeperFailover(t *testing.T) {
 	d := c.newDriver(false, m1, m2)
 	appID, pid := appWithExecutor(t, d, w, marker)
 	if st, err := standby.state(); err != nil || st.Status != deploy.StateStandby || len(st.Workers) != 0 || len(st.ActiveApps) != 0 {
-		t.Errorf("the standby master: %s (%v); want STANDBY with no worker and no app", summarize(st), err)
+		t.Errorf("the standby master: %s (%v); want STANDBY with no worker and no app", st.Summary(), err)
 	}
 
 	leader.kill9(t)
@@ -166,7 +166,7 @@ func TestZooKeeperFailover(t *testing.T) {
 			(a.State == deploy.AppRunning || a.State == deploy.AppWaiting)
 	})
 	if st.AliveWorkers != 1 {
-		t.Errorf("after the failover: %s; want the one worker", summarize(st))
+		t.Errorf("after the failover: %s; want the one worker", st.Summary())
 	}
 	ws := w.waitState(t, "the new leader as its master", func(st deploy.WorkerStateResponse) bool {
 		return st.MasterURL == standby.url

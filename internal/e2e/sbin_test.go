@@ -97,7 +97,7 @@ func TestSbinStartStopAll(t *testing.T) {
 		if st, err = m.state(); err != nil {
 			return false, err.Error() + "\n" + daemonLogs(s)
 		}
-		return st.AliveWorkers == 1 && st.Status == deploy.StateAlive, summarize(st) + "\n" + daemonLogs(s)
+		return st.AliveWorkers == 1 && st.Status == deploy.StateAlive, st.Summary() + "\n" + daemonLogs(s)
 	})
 	if st.URL != m.url {
 		t.Errorf("master url %q, want %q", st.URL, m.url)

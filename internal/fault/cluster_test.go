@@ -156,50 +156,13 @@ func (m *master) waitState(t *testing.T, what string, cond func(deploy.MasterSta
 			return false, err.Error()
 		}
 		st = s
-		return cond(s), summarize(s)
+		return cond(s), s.Summary()
 	})
 	return st
 }
 
-// summarize renders a master state briefly, for failure messages.
-func summarize(st deploy.MasterStateResponse) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "status=%s aliveworkers=%d workers=[", st.Status, st.AliveWorkers)
-	for i, w := range st.Workers {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s/%s(cores %d/%d)", w.ID, w.State, w.CoresUsed, w.Cores)
-	}
-	b.WriteString("] activeapps=[")
-	for i, a := range st.ActiveApps {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s/%s(cores %d)", a.ID, a.State, a.Cores)
-	}
-	b.WriteString("] completedapps=[")
-	for i, a := range st.CompletedApps {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "%s/%s", a.ID, a.State)
-	}
-	b.WriteString("]")
-	return b.String()
-}
-
-func findWorker(st deploy.MasterStateResponse, id string) (deploy.WorkerInfoJSON, bool) {
-	for _, w := range st.Workers {
-		if w.ID == id {
-			return w, true
-		}
-	}
-	return deploy.WorkerInfoJSON{}, false
-}
-
 func workerState(st deploy.MasterStateResponse, id string) deploy.WorkerState {
-	w, _ := findWorker(st, id)
+	w, _ := st.Worker(id)
 	return w.State
 }
 

@@ -85,7 +85,7 @@ func scenarioWorkerCut(t *testing.T, rec *record) {
 		t.Errorf("the master marked the cut worker DEAD after %v; spark.worker.timeout=%ss wants %v to %v", detected, workerTimeout, lo, hi)
 	}
 	if st.AliveWorkers != 2 {
-		t.Errorf("after the cut: %s; want the 2 other workers ALIVE", summarize(st))
+		t.Errorf("after the cut: %s; want the 2 other workers ALIVE", st.Summary())
 	}
 	j.waitExecutors(t, "executor "+lostExec+" lost", func(ex []string) bool { return !slices.Contains(ex, lostExec) })
 	rec.add(t, "executor lost at the driver", time.Since(cut))
@@ -95,8 +95,8 @@ func scenarioWorkerCut(t *testing.T, rec *record) {
 	rec.add(t, "failover (cut → replacement executor registered)", time.Since(cut))
 	st = m.waitState(t, "the app's 3 cores on the 2 live workers", func(st deploy.MasterStateResponse) bool {
 		a, ok := findApp(st.ActiveApps, appID)
-		w1, _ := findWorker(st, ws[0].id)
-		w2, _ := findWorker(st, ws[1].id)
+		w1, _ := st.Worker(ws[0].id)
+		w2, _ := st.Worker(ws[1].id)
 		return ok && a.Cores == 3 && w1.CoresUsed+w2.CoresUsed == 3
 	})
 	// The live workers run exactly the driver's executors.
@@ -149,7 +149,7 @@ func scenarioWorkerCut(t *testing.T, rec *record) {
 	})
 	rec.add(t, "recovery (heal → same worker ALIVE)", time.Since(healed))
 	if st.AliveWorkers != 3 || len(st.Workers) != 3 {
-		t.Errorf("after healing: %s; want the 3 workers, ALIVE, listed once", summarize(st))
+		t.Errorf("after healing: %s; want the 3 workers, ALIVE, listed once", st.Summary())
 	}
 	if !strings.Contains(victim.Output(), "Master asks re-registration") {
 		t.Errorf("%s re-registered without the master's ReconnectWorker; its log ends:\n%s", victim.Name, tail(victim.Output(), 3000))

@@ -124,7 +124,7 @@ func scenarioZooKeeper(t *testing.T, rec *record) {
 		return ok && a.State == deploy.AppRunning && a.Cores == 2
 	})
 	if st, err := standby.state(); err != nil || st.Status != deploy.StateStandby || len(st.Workers) != 0 || len(st.ActiveApps) != 0 {
-		t.Fatalf("the standby before the failover: %s (%v); want STANDBY, knowing nothing", summarize(st), err)
+		t.Fatalf("the standby before the failover: %s (%v); want STANDBY, knowing nothing", st.Summary(), err)
 	}
 	var pids []int
 	for _, e := range before {
@@ -150,7 +150,7 @@ func scenarioZooKeeper(t *testing.T, rec *record) {
 	})
 	rec.add(t, "failover (kill → new leader ALIVE, workers and app recovered)", time.Since(killed))
 	if len(st.Workers) != 2 || len(st.ActiveApps) != 1 || len(st.CompletedApps) != 0 {
-		t.Errorf("the new leader: %s; want the 2 workers and the one app, nothing completed", summarize(st))
+		t.Errorf("the new leader: %s; want the 2 workers and the one app, nothing completed", st.Summary())
 	}
 	for _, w := range ws {
 		w.waitState(t, "the new leader as its master", func(st deploy.WorkerStateResponse) bool {
@@ -298,7 +298,7 @@ func scenarioZooKeeperPartition(t *testing.T, rec *record) {
 	if st := m2.waitState(t, "still ALIVE with the worker", func(st deploy.MasterStateResponse) bool {
 		return st.Status == deploy.StateAlive && st.AliveWorkers == 1
 	}); len(st.Workers) != 1 {
-		t.Errorf("the new leader after the heal: %s", summarize(st))
+		t.Errorf("the new leader after the heal: %s", st.Summary())
 	}
 	if split {
 		knownBug(t, "two ALIVE masters: master2 was elected at %s (%v after the cut), but the cut-off master1 "+

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth/digest"
 )
@@ -109,7 +110,7 @@ func cryptoServer(t *testing.T, mode netpoll.IOMode) *env {
 func TestPlaintextAfterAuth(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			e := cryptoServer(t, mode)
 			p := dialPeer(t, e.srv.Port())
 			p.engineHandshake(1)
@@ -137,7 +138,7 @@ func TestPlaintextAfterAuth(t *testing.T) {
 func TestAuthMessageAfterAuth(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			e := cryptoServer(t, mode)
 			p := dialPeer(t, e.srv.Port())
 			seal, open := p.engineHandshake(1)
@@ -219,7 +220,7 @@ func TestBadChallenges(t *testing.T) {
 func TestCorruptSaslFrame(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			kv := authKV("spark.authenticate.enableSaslEncryption=true")
 			e := newEnv(t, mode, side{kv: kv}, side{kv: kv}, nil)
 			p := dialPeer(t, e.srv.Port())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 )
 
@@ -55,7 +56,7 @@ func TestSecuredTraffic(t *testing.T) {
 	for _, mode := range modes {
 		for _, v := range variants {
 			t.Run(string(mode)+"/"+v.name, func(t *testing.T) {
-				checkLeaks(t)
+				testutil.CheckLeaks(t)
 				data, path, unit := bigData, bigPath, 1<<20
 				if v.small {
 					data, path, unit = smallData, smallPath, 100<<10
@@ -162,7 +163,7 @@ func TestWrongSecret(t *testing.T) {
 	for _, mode := range modes {
 		for _, crypto := range []string{"true", "false"} {
 			t.Run(string(mode)+"/crypto="+crypto, func(t *testing.T) {
-				checkLeaks(t)
+				testutil.CheckLeaks(t)
 				good := side{kv: authKV("spark.network.crypto.enabled=" + crypto)}
 				bad := side{kv: []string{"spark.authenticate=true", "spark.authenticate.secret=wrong", "spark.network.crypto.enabled=" + crypto}}
 				e := newEnv(t, mode, good, bad, nil)
@@ -209,7 +210,7 @@ func mustConf(t *testing.T, kv []string) *Conf {
 func TestNoAuthClient(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			e := newEnv(t, mode, side{kv: authKV("spark.network.crypto.enabled=true", "spark.network.ember.authHandshakeTimeout=500ms")}, side{}, nil)
 			e.h.files["blob"] = writeFile(t, []byte("secret data"))
 
@@ -274,7 +275,7 @@ func TestSaslFallback(t *testing.T) {
 			srv, cli side
 		}{{"server", crypto, sasl}, {"client", sasl, crypto}} {
 			t.Run(string(mode)+"/"+tc.name, func(t *testing.T) {
-				checkLeaks(t)
+				testutil.CheckLeaks(t)
 				e := newEnv(t, mode, tc.srv, tc.cli, nil)
 				c, err := e.dial()
 				if err != nil {
@@ -294,7 +295,7 @@ func TestSaslFallback(t *testing.T) {
 
 // Without saslFallback the crypto server refuses a SASL client.
 func TestNoSaslFallback(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	e := newEnv(t, netpoll.NIO, side{kv: authKV("spark.network.crypto.enabled=true", "spark.network.crypto.saslFallback=false")}, side{kv: authKV()}, nil)
 	if c, err := e.dial(); err == nil {
 		c.Close()
@@ -305,7 +306,7 @@ func TestNoSaslFallback(t *testing.T) {
 // A server that insists on encryption refuses a SASL client that does not
 // ask for it.
 func TestServerAlwaysEncrypt(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	e := newEnv(t, netpoll.NIO, side{kv: authKV("spark.network.sasl.serverAlwaysEncrypt=true")}, side{kv: authKV()}, nil)
 	if c, err := e.dial(); err == nil {
 		c.Close()
@@ -327,7 +328,7 @@ func TestServerAlwaysEncrypt(t *testing.T) {
 func TestHandshakeTimeout(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			e := newEnv(t, mode, side{kv: authKV("spark.network.crypto.enabled=true", "spark.network.ember.authHandshakeTimeout=200ms")}, side{}, nil)
 			c, err := e.dial()
 			if err != nil {
