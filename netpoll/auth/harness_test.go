@@ -27,7 +27,6 @@ import (
 
 var modes = []netpoll.IOMode{netpoll.EPOLL, netpoll.NIO}
 
-
 // conf builds a spark conf from "key=value" pairs.
 func conf(kv ...string) *sparkconf.Conf {
 	sc := sparkconf.New()
