@@ -210,7 +210,7 @@ func runRawPingPong(b *testing.B, size, conns int) {
 	if err := failed.get(); err != nil {
 		b.Fatal(err)
 	}
-	reportLatency(b, lat, elapsed)
+	reportDist(b, lat, elapsed)
 }
 
 // BenchmarkRawSendfile is the baseline of BenchmarkChunkFetch: the client
@@ -312,5 +312,5 @@ func runRawSendfile(b *testing.B, inflight int) {
 	}
 	elapsed := time.Since(t0)
 	b.StopTimer()
-	reportLatency(b, lat, elapsed)
+	reportDist(b, lat, elapsed)
 }

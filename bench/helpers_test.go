@@ -177,17 +177,6 @@ func percentile(sorted []int64, p float64) int64 {
 	return sorted[i]
 }
 
-// reportLatency reports the p50 and p99 of the per-operation latencies
-// (nanoseconds, sorted in place) and the operations per second.
-func reportLatency(b *testing.B, lat []int64, elapsed time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
-	b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
-	if elapsed > 0 {
-		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "ops/s")
-	}
-}
-
 // firstError keeps the first error reported from any goroutine.
 type firstError struct {
 	mu  sync.Mutex

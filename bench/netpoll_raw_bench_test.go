@@ -117,5 +117,5 @@ func benchNetpollEcho(b *testing.B, size int) {
 		_ = r.Release()
 		lat[i] = nanotime() - t0
 	}
-	reportLatency(b, lat, time.Since(start))
+	reportDist(b, lat, time.Since(start))
 }

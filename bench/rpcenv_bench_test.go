@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,43 +98,7 @@ func rbLimit() time.Duration {
 // bounded (a timeout, a deadline or a watchdog).
 func rbDrive(b *testing.B, workers int, op func(w int) error) {
 	b.Helper()
-	lat := make([]int64, b.N)
-	var next atomic.Int64
-	var failed firstError
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(lat)) {
-					return
-				}
-				t0 := rbNanotime()
-				err := op(w)
-				lat[i] = rbNanotime() - t0
-				if err != nil {
-					failed.set(err)
-					next.Store(math.MaxInt64 / 2) // stop the others
-					return
-				}
-			}
-		}()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	elapsed := time.Since(t0)
-	b.StopTimer()
-	if err := failed.get(); err != nil {
-		b.Fatal(err)
-	}
-	reportLatency(b, lat, elapsed)
+	driveClosed(b, workers, op, func() {}) // ops time out on their own
 }
 
 // ---- envs and endpoints ----

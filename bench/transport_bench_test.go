@@ -125,7 +125,7 @@ func runRPC(b *testing.B, mode netpoll.IOMode, size, inflight, conns int, useSyn
 	elapsed := time.Since(t0)
 	b.StopTimer()
 	wd.check(b, failed.get())
-	reportLatency(b, lat, elapsed)
+	reportDist(b, lat, elapsed)
 }
 
 // BenchmarkOneWay measures Send throughput of 64-byte one-way messages on
@@ -254,7 +254,7 @@ func runChunkFetch(b *testing.B, mode netpoll.IOMode, inflight int, kv ...string
 	elapsed := time.Since(t0)
 	b.StopTimer()
 	wd.check(b, err)
-	reportLatency(b, lat, elapsed)
+	reportDist(b, lat, elapsed)
 }
 
 // BenchmarkStream measures Client.Stream of a whole page-cached file
