@@ -52,10 +52,9 @@ type Client struct {
 	out      frameWriter // what the flusher writes through: raw, or a sealing layer
 
 	// Session encryption (EnableEncryption).
-	layerOn   atomic.Bool
-	layerSrc  atomic.Pointer[layerSource] // EPOLL: the decrypted source, once installed
-	cr        *connReader                 // NIO: the reader under the BufReader
-	openerSet atomic.Bool                 // NIO: an opener was installed since the last check
+	layerOn  atomic.Bool
+	layerSrc atomic.Pointer[layerSource] // EPOLL: the decrypted source, once installed
+	cr       *connReader                 // NIO: the reader under the BufReader
 
 	mu           sync.Mutex // guards the outstanding requests below
 	rpcs         map[int64]RpcResponseCallback

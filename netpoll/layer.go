@@ -97,7 +97,6 @@ func (c *Client) installOpener(open Opener) {
 	}
 	if c.cr != nil {
 		c.cr.opener.Store(&openerBox{open})
-		c.openerSet.Store(true)
 	}
 }
 

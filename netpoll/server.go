@@ -434,11 +434,14 @@ func (c *Client) readLoopNIO() {
 			}
 			break
 		}
+		plain := !c.layerOn.Load()
 		err = c.dispatch(m)
 		_ = br.Release()
-		if err == nil && c.openerSet.Load() && c.openerSet.Swap(false) && br.Len() > 0 {
-			// The layer was installed by the handler of that frame: bytes
-			// already buffered were read as plaintext.
+		if err == nil && plain && c.layerOn.Load() && br.Len() > 0 {
+			// The layer was installed while that frame was handled (by
+			// its handler, on the server): bytes already buffered behind
+			// it were read before the layer and cannot be trusted. A
+			// correct peer sends nothing until it has the answer.
 			err = ErrEarlyData
 		}
 		if err != nil {

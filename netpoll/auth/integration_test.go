@@ -366,3 +366,46 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Right after the handshake, many requests at once: the first reads after
+// the layer was installed carry several frames, which must all be opened
+// and delivered (not taken for bytes that arrived before the layer).
+func TestPipelinedAfterAuth(t *testing.T) {
+	for _, mode := range modes {
+		for _, v := range variants {
+			if v.small || v.tls {
+				continue
+			}
+			t.Run(string(mode)+"/"+v.name, func(t *testing.T) {
+				testutil.CheckLeaks(t)
+				e := newEnv(t, mode, side{kv: v.kv}, side{kv: v.kv}, nil)
+				for round := 0; round < 5; round++ {
+					c, err := e.dial()
+					if err != nil {
+						t.Fatal(err)
+					}
+					const n = 64
+					done := make(chan error, n)
+					for i := 0; i < n; i++ {
+						c.SendRpc([]byte("pipelined"), netpoll.RpcFunc{
+							Success: func(r []byte) {
+								if string(r) != "pipelined" {
+									done <- errors.New("wrong answer " + string(r))
+									return
+								}
+								done <- nil
+							},
+							Failure: func(err error) { done <- err },
+						})
+					}
+					for i := 0; i < n; i++ {
+						if err := <-done; err != nil {
+							t.Fatalf("round %d: %v", round, err)
+						}
+					}
+					c.Close()
+				}
+			})
+		}
+	}
+}
