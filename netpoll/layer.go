@@ -185,7 +185,7 @@ func (n *netpollReader) Read(p []byte) (int, error) {
 type sealedConn struct {
 	inner frameWriter
 	seal  Sealer
-	out   *bytebufferpool.ByteBuffer // scratch, held during one writev
+	out   []byte // sealed bytes waiting to be written; owned by the flusher
 	one   [1][]byte
 }
 
@@ -194,14 +194,12 @@ func newSealedConn(inner frameWriter, seal Sealer) *sealedConn {
 }
 
 func (s *sealedConn) writev(bufs [][]byte) error {
-	s.out = bytebufferpool.Get()
 	defer func() {
-		if cap(s.out.B) > 4*sealChunk {
-			s.out.B = nil // do not pool an outsized scratch
+		if cap(s.out) > 4*sealChunk {
+			s.out = nil // do not keep an outsized scratch
 		}
-		bytebufferpool.Put(s.out)
-		s.out = nil
 	}()
+	s.out = s.out[:0]
 	for _, b := range bufs {
 		for len(b) > 0 {
 			n := len(b)
@@ -209,11 +207,11 @@ func (s *sealedConn) writev(bufs [][]byte) error {
 				n = sealChunk
 			}
 			var err error
-			if s.out.B, err = s.seal.Seal(s.out.B, b[:n]); err != nil {
+			if s.out, err = s.seal.Seal(s.out, b[:n]); err != nil {
 				return fmt.Errorf("encrypting: %w", err)
 			}
 			b = b[n:]
-			if len(s.out.B) >= sealChunk {
+			if len(s.out) >= sealChunk {
 				if err := s.flushOut(); err != nil {
 					return err
 				}
@@ -224,13 +222,13 @@ func (s *sealedConn) writev(bufs [][]byte) error {
 }
 
 func (s *sealedConn) flushOut() error {
-	if len(s.out.B) == 0 {
+	if len(s.out) == 0 {
 		return nil
 	}
-	s.one[0] = s.out.B
+	s.one[0] = s.out
 	err := s.inner.writev(s.one[:])
 	s.one[0] = nil
-	s.out.B = s.out.B[:0]
+	s.out = s.out[:0]
 	return err
 }
 
