@@ -52,11 +52,13 @@ func BenchmarkFetchMatrix(b *testing.B) {
 // share is connection k's part [lo, hi) of n operations over conns.
 func share(n, conns, k int) (lo, hi int) { return k * n / conns, (k + 1) * n / conns }
 
-func runFetchConns(b *testing.B, mode netpoll.IOMode, inflight, conns int) {
+// runFetchConns is the chunk-fetch driver; kv are extra settings of both
+// ends (see newEmber).
+func runFetchConns(b *testing.B, mode netpoll.IOMode, inflight, conns int, kv ...string) {
 	path, fsize := dataFile(b, chunkFileSize(b.N))
 	total := fsize / chunkSize
 	h := newBenchHandler()
-	env := newEmber(b, mode, h)
+	env := newEmber(b, mode, h, kv...)
 	clients := make([]*netpoll.Client, conns)
 	if conns == 1 {
 		clients[0] = env.client(b)

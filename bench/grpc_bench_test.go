@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 )
 
@@ -139,31 +138,7 @@ func grpcEchoStream(_ any, stream grpc.ServerStream) error {
 // outlives the run).
 func grpcPeer(b *testing.B) (*grpc.ClientConn, context.Context) {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	srv.RegisterService(&grpcEchoDesc, grpcEchoServer{})
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
-	b.Cleanup(func() {
-		srv.Stop()
-		<-served
-	})
-	conn, err := grpc.NewClient(ln.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(grpcRawCodec{})))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), rbLimit())
-	b.Cleanup(cancel)
-	return conn, ctx
+	return grpcPeerWith(b, &grpcEchoDesc, grpcEchoServer{})
 }
 
 var errGRPCEcho = errors.New("bench: echo reply differs in length")
@@ -335,7 +310,7 @@ func runNetRPC(b *testing.B, size, inflight int) {
 	client, conn := netRPCPeer(b)
 	// Watchdog: closing the connection makes every pending Call return.
 	var fired atomic.Bool
-	limit := rbLimit()
+	limit := runLimit()
 	wd := time.AfterFunc(limit, func() { fired.Store(true); conn.Close() })
 	b.Cleanup(func() { wd.Stop() })
 

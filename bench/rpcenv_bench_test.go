@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,21 +74,6 @@ func rbNanotime() int64 { return int64(time.Since(rbEpoch)) }
 
 // rbLogger keeps rpcenv's info chatter out of the benchmark output.
 var rbLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-// rbLimit bounds one run: two minutes, or three times -benchtime when that
-// is a longer duration.
-func rbLimit() time.Duration {
-	limit := 2 * time.Minute
-	if f := flag.Lookup("test.benchtime"); f != nil {
-		s := f.Value.String()
-		if !strings.HasSuffix(s, "x") {
-			if d, err := time.ParseDuration(s); err == nil && 3*d > limit {
-				limit = 3 * d
-			}
-		}
-	}
-	return limit
-}
 
 // rbDrive runs b.N operations on workers goroutines (each takes the next
 // operation until all are taken), timing each one, then reports latency
@@ -245,7 +229,7 @@ func BenchmarkSend(b *testing.B) {
 func runSend(b *testing.B, where, mode string) {
 	ref, ep := rbEchoRef(b, where, mode)
 	msg := rbNewMsg(0)
-	limit := rbLimit()
+	limit := runLimit()
 	deadline := time.Now().Add(limit)
 
 	send := func(n int) {
@@ -405,7 +389,7 @@ func runTransportRPC(b *testing.B, mode string, inflight int) {
 	}
 	// Watchdog: closing the connection fails every outstanding callback.
 	var fired atomic.Bool
-	limit := rbLimit()
+	limit := runLimit()
 	wd := time.AfterFunc(limit, func() { fired.Store(true); c.Close() })
 	b.Cleanup(func() { wd.Stop() })
 

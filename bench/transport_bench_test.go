@@ -196,65 +196,7 @@ func BenchmarkChunkFetch(b *testing.B) {
 }
 
 func runChunkFetch(b *testing.B, mode netpoll.IOMode, inflight int, kv ...string) {
-	path, fsize := dataFile(b, chunkFileSize(b.N))
-	total := fsize / chunkSize
-	h := newBenchHandler()
-	env := newEmber(b, mode, h, kv...)
-	c := env.client(b)
-	cb := &chunkWaiter{done: make(chan error, inflight)}
-
-	// Warm up: one short stream, fetched outside the timer.
-	warm := h.sm.RegisterStream("bench", &fileChunks{path: path, total: total, n: 2}, nil)
-	for i := range int32(2) {
-		c.FetchChunk(warm, i, cb)
-		if err := <-cb.done; err != nil {
-			b.Fatal(err)
-		}
-	}
-
-	// One stream per batch of chunksPerStream chunks, walking the file
-	// from where the previous batch ended.
-	type req struct {
-		stream int64
-		index  int32
-	}
-	reqs := make([]req, b.N)
-	for first := 0; first < b.N; first += chunksPerStream {
-		n := min(chunksPerStream, b.N-first)
-		sid := h.sm.RegisterStream("bench", &fileChunks{path: path, first: int64(first), total: total, n: n}, nil)
-		for j := range n {
-			reqs[first+j] = req{sid, int32(j)}
-		}
-	}
-	issuedAt := make([]int64, b.N)
-	lat := make([]int64, b.N)
-	wd := startWatchdog(b, func() { c.Close() })
-
-	b.SetBytes(chunkSize)
-	b.ReportAllocs()
-	b.ResetTimer()
-	t0 := time.Now()
-	var err error
-	issued := 0
-	for done := 0; done < b.N; done++ {
-		// Keep inflight requests outstanding, issued in order: a stream's
-		// chunks must be asked for in order, and one connection's chunks
-		// are served in order.
-		for issued < b.N && issued-done < inflight {
-			r := reqs[issued]
-			issuedAt[issued] = nanotime()
-			c.FetchChunk(r.stream, r.index, cb)
-			issued++
-		}
-		if e := <-cb.done; e != nil && err == nil {
-			err = e
-		}
-		lat[done] = nanotime() - issuedAt[done]
-	}
-	elapsed := time.Since(t0)
-	b.StopTimer()
-	wd.check(b, err)
-	reportDist(b, lat, elapsed)
+	runFetchConns(b, mode, inflight, 1, kv...)
 }
 
 // BenchmarkStream measures Client.Stream of a whole page-cached file

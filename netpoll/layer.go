@@ -187,10 +187,20 @@ type sealedConn struct {
 	seal  Sealer
 	out   []byte // sealed bytes waiting to be written; owned by the flusher
 	one   [1][]byte
+
+	// For a stream cipher: the sealer, and writeInPlace bound once (a
+	// method value made per file region would allocate).
+	stream   StreamSealer
+	xorWrite func([][]byte) error
 }
 
 func newSealedConn(inner frameWriter, seal Sealer) *sealedConn {
-	return &sealedConn{inner: inner, seal: seal}
+	s := &sealedConn{inner: inner, seal: seal}
+	if ss, ok := seal.(StreamSealer); ok {
+		s.stream = ss
+		s.xorWrite = s.writeInPlace
+	}
+	return s
 }
 
 func (s *sealedConn) writev(bufs [][]byte) error {
@@ -235,15 +245,18 @@ func (s *sealedConn) flushOut() error {
 // sendFile reads the region in pieces and writes each sealed. A stream
 // cipher encrypts each piece in place, saving a copy.
 func (s *sealedConn) sendFile(f *os.File, off, n int64) error {
-	if ss, ok := s.seal.(StreamSealer); ok {
-		return copyFileChunks(f, off, n, sealFileChunk, func(b [][]byte) error {
-			for _, p := range b {
-				ss.XORInPlace(p)
-			}
-			return s.inner.writev(b)
-		})
+	if s.xorWrite != nil {
+		return copyFileChunks(f, off, n, sealFileChunk, s.xorWrite)
 	}
 	return copyFileChunks(f, off, n, sealChunk, s.writev)
+}
+
+// writeInPlace encrypts pieces the transport owns in place and writes them.
+func (s *sealedConn) writeInPlace(b [][]byte) error {
+	for _, p := range b {
+		s.stream.XORInPlace(p)
+	}
+	return s.inner.writev(b)
 }
 
 // StreamSealer is a Sealer whose output has the length of its input (a

@@ -193,25 +193,7 @@ func (c *epollConn) waitWritable(fd int) error {
 
 // copyFile is the fallback when no fd is available.
 func (c *epollConn) copyFile(f *os.File, off, n int64) error {
-	buf := make([]byte, 256<<10)
-	for n > 0 {
-		k := int64(len(buf))
-		if k > n {
-			k = n
-		}
-		m, err := f.ReadAt(buf[:k], off)
-		if m > 0 {
-			if err := c.writevLocked([][]byte{buf[:m]}); err != nil {
-				return err
-			}
-			off += int64(m)
-			n -= int64(m)
-		}
-		if err != nil && n > 0 {
-			return err
-		}
-	}
-	return nil
+	return copyFileChunks(f, off, n, 256<<10, c.writevLocked)
 }
 
 // close closes the connection; sendFD goes in onClosed, once no write is
