@@ -452,7 +452,11 @@ func startFakeMaster(t *testing.T, f *fakeMaster) *fakeMaster {
 	}
 	t.Cleanup(env.Shutdown)
 	f.env = env
-	if f.self, err = env.SetupEndpoint(deploy.MasterEndpointName, f); err != nil {
+	// self is set before the endpoint starts, so its message loop sees it:
+	// messages arrive over sockets, which the race detector cannot order
+	// after a write made once SetupEndpoint returned.
+	f.self = env.RefFor(rpcenv.EndpointAddress{Addr: env.Address(), Name: deploy.MasterEndpointName})
+	if _, err = env.SetupEndpoint(deploy.MasterEndpointName, f); err != nil {
 		t.Fatal(err)
 	}
 	return f
