@@ -31,6 +31,12 @@ echo "== network namespaces (internal/fault: hosts on a private bridge)"
 scripts/netns.sh
 export EMBER_REQUIRE_NETNS=1
 
+echo "== spark (a pinned Spark 4.1 from PyPI: the live interop peer)"
+SPARK_HOME=$(scripts/spark.sh | tail -n1)
+export SPARK_HOME
+export EMBER_REQUIRE_SPARK=1
+echo "SPARK_HOME=$SPARK_HOME"
+
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
