@@ -80,7 +80,7 @@ func (b *ClientBootstrap) engine(c *netpoll.Client) error {
 	if err := e.Finish(ch, rm); err != nil {
 		return fmt.Errorf("auth: AuthEngine handshake with %s: %w", c.RemoteAddr(), err)
 	}
-	seal, open, err := CTRLayer(e.Keys(), true)
+	seal, open, err := SessionLayer(b.conf.Cipher, e.Keys(), true)
 	if err != nil {
 		return err
 	}

@@ -33,11 +33,13 @@ type Conf struct {
 	// Base64 of spark.authenticate.secret.file). Never log it.
 	Secret string
 	// CryptoEnabled is spark.network.crypto.enabled: the AuthEngine
-	// protocol with AES-CTR session encryption instead of SASL.
+	// protocol with AES-CTR or AES-GCM session encryption instead of SASL.
 	CryptoEnabled bool
 	// SaslFallback is spark.network.crypto.saslFallback.
 	SaslFallback bool
-	// Cipher is spark.network.crypto.cipher.
+	// Cipher is spark.network.crypto.cipher: CipherCTR (the default) or
+	// CipherGCM. Both ends must agree; a mismatch shows as records that do
+	// not decode, after the handshake.
 	Cipher string
 	// EngineVersion is spark.network.crypto.authEngineVersion (1 or 2).
 	EngineVersion int
@@ -150,11 +152,8 @@ func (c *Conf) Validate() error {
 	switch {
 	case strings.EqualFold(c.Cipher, CipherCTR):
 	case strings.EqualFold(c.Cipher, CipherGCM):
-		if c.CryptoEnabled {
-			return errors.New("auth: spark.network.crypto.cipher=AES/GCM/NoPadding is not supported by Ember; use AES/CTR/NoPadding (the default)")
-		}
 	default:
-		return fmt.Errorf("auth: spark.network.crypto.cipher: unknown cipher %q (want %s)", c.Cipher, CipherCTR)
+		return fmt.Errorf("auth: spark.network.crypto.cipher: unknown cipher %q (want %s or %s)", c.Cipher, CipherCTR, CipherGCM)
 	}
 	if c.MaxEncryptedBlock <= 0 {
 		return fmt.Errorf("auth: spark.network.sasl.maxEncryptedBlockSize must be positive, got %d", c.MaxEncryptedBlock)

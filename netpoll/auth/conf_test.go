@@ -30,7 +30,6 @@ func TestConfErrors(t *testing.T) {
 	cases := map[string][]string{
 		"spark.authenticate.secret":                {"spark.authenticate=true"},
 		"authEngineVersion":                        {"spark.authenticate=true", "spark.authenticate.secret=s", "spark.network.crypto.authEngineVersion=3"},
-		"not supported":                            {"spark.authenticate=true", "spark.authenticate.secret=s", "spark.network.crypto.enabled=true", "spark.network.crypto.cipher=AES/GCM/NoPadding"},
 		"unknown cipher":                           {"spark.authenticate=true", "spark.authenticate.secret=s", "spark.network.crypto.cipher=RC4"},
 		"spark.network.sasl.maxEncryptedBlockSize": {"spark.authenticate=true", "spark.authenticate.secret=s", "spark.network.sasl.maxEncryptedBlockSize=0"},
 		"spark.authenticate":                       {"spark.authenticate=maybe"},
@@ -39,6 +38,19 @@ func TestConfErrors(t *testing.T) {
 		_, err := NewConf(conf(kv...), "rpc")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: want error with %q, got %v", kv, want, err)
+		}
+	}
+}
+
+func TestConfCiphers(t *testing.T) {
+	for _, c := range []string{"AES/CTR/NoPadding", "AES/GCM/NoPadding", "aes/gcm/nopadding"} {
+		got, err := NewConf(conf("spark.authenticate=true", "spark.authenticate.secret=s",
+			"spark.network.crypto.enabled=true", "spark.network.crypto.cipher="+c), "rpc")
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		if _, _, err := SessionLayer(got.Cipher, &SessionKeys{Key: make([]byte, 16), InputIV: make([]byte, 16), OutputIV: make([]byte, 16)}, true); err != nil {
+			t.Fatalf("%s: session layer: %v", c, err)
 		}
 	}
 }

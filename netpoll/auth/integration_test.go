@@ -28,6 +28,8 @@ var variants = []struct {
 }{
 	{"ctr-v1", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}, false, true, false},
 	{"ctr-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true", "spark.network.crypto.authEngineVersion=2"}, false, true, false},
+	{"gcm-v1", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true", "spark.network.crypto.cipher=AES/GCM/NoPadding"}, false, true, false},
+	{"gcm-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true", "spark.network.crypto.authEngineVersion=2", "spark.network.crypto.cipher=AES/GCM/NoPadding"}, false, true, false},
 	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}, false, false, false},
 	{"sasl-conf", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true", "spark.network.sasl.maxEncryptedBlockSize=10k"}, false, true, true},
 	{"tls", nil, true, true, false},

@@ -113,7 +113,8 @@ func (g *gate) Receive(c *netpoll.Client, msg []byte, reply *netpoll.Responder) 
 	g.saslStep(c, msg, reply)
 }
 
-// engine answers an AuthEngine challenge and switches on AES-CTR.
+// engine answers an AuthEngine challenge and switches on the session
+// cipher (AES-CTR or AES-GCM).
 func (g *gate) engine(c *netpoll.Client, ch *AuthMessage, reply *netpoll.Responder) {
 	secret, ok := g.b.secrets.SecretKey(ch.AppID)
 	if !ok {
@@ -130,7 +131,7 @@ func (g *gate) engine(c *netpoll.Client, ch *AuthMessage, reply *netpoll.Respond
 		g.fail(c, reply, err)
 		return
 	}
-	seal, open, err := CTRLayer(e.Keys(), false)
+	seal, open, err := SessionLayer(g.b.conf.Cipher, e.Keys(), false)
 	if err != nil {
 		g.fail(c, reply, err)
 		return
