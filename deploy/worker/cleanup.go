@@ -50,17 +50,10 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// cleanupWorkDir is WorkDirCleanup: it snapshots the ids in use on the
-// endpoint's loop and deletes, off the loop, the app dirs of workDir that
-// are not in use and hold no file newer than spark.worker.cleanup.appDataTtl.
-func (w *Worker) cleanupWorkDir() {
-	inUse := map[string]bool{shuffleDBDir: true}
-	for _, r := range w.executors {
-		inUse[r.appID] = true
-	}
-	for id := range w.drivers {
-		inUse[id] = true
-	}
+// cleanupWorkDir is WorkDirCleanup: with the ids in use (the core's
+// snapshot) it deletes, off the loop, the app dirs of workDir that are not
+// in use and hold no file newer than spark.worker.cleanup.appDataTtl.
+func (w *Worker) cleanupWorkDir(inUse map[string]bool) {
 	svc := w.shuffle
 	tellShuffle := svc != nil && w.cfg.shuffleEnabled && w.cfg.shuffleDBEnabled
 	dir, ttl := w.cfg.workDir, w.cfg.appDataTTL

@@ -85,6 +85,8 @@ type config struct {
 	authSecret             string
 	redact                 *regexp.Regexp // spark.redaction.regex
 	localRoots             []string       // spark.local.dir / SPARK_LOCAL_DIRS
+	sparkHome              string         // Options.SparkHome, $SPARK_HOME, else "." (absolute)
+	hostEnv                hostEnv        // the environment and files JVM launches read
 }
 
 // heartbeatInterval is spark.worker.timeout / 4.
@@ -224,6 +226,19 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 		errs = append(errs, fmt.Errorf("worker: spark.redaction.regex: %w", err))
 	}
 	c.localRoots = localRootDirs(conf)
+	c.sparkHome = opts.SparkHome
+	if c.sparkHome == "" {
+		c.sparkHome = os.Getenv("SPARK_HOME")
+	}
+	if c.sparkHome == "" {
+		c.sparkHome = "." // as Spark's worker
+	}
+	if abs, err := filepath.Abs(c.sparkHome); err == nil {
+		c.sparkHome = abs
+	} else {
+		errs = append(errs, err)
+	}
+	c.hostEnv = osHostEnv()
 	return c, errors.Join(errs...)
 }
 

@@ -29,25 +29,20 @@ const (
 // only touched by the worker's endpoint.
 type driverRunner struct {
 	w    *Worker
-	id   string
-	desc deploy.DriverDescription
-	dir  string // workDir/<driverId>
-
-	// Loop-owned.
-	state     deploy.DriverState // RUNNING until the final state arrives
-	exception *string
+	spec DriverSpec
+	id   string                   // spec.ID
+	desc deploy.DriverDescription // spec.Desc
+	dir  string                   // spec.Dir: workDir/<driverId>
 
 	ctx      context.Context // cancelled by kill (jar downloads)
 	cancel   context.CancelFunc
 	killed   atomic.Bool
 	killCh   chan struct{}
 	killOnce sync.Once
-	pid      atomic.Int64 // the current run's process id (logs, tests)
 }
 
 // driverStateFromRunner is a driver's final state, runner → endpoint.
 type driverStateFromRunner struct {
-	d   *driverRunner
 	msg deploy.DriverStateChanged
 }
 
@@ -67,7 +62,7 @@ func (d *driverRunner) run() {
 	if exc != nil {
 		d.w.log.Warn("driver failed with an exception", "driver", d.id, "err", *exc)
 	}
-	_ = d.w.self.Send(driverStateFromRunner{d: d, msg: deploy.DriverStateChanged{DriverID: d.id, State: st, Exception: exc}})
+	_ = d.w.self.Send(driverStateFromRunner{msg: deploy.DriverStateChanged{DriverID: d.id, State: st, Exception: exc}})
 }
 
 func (d *driverRunner) prepareAndRun() (deploy.DriverState, *string) {
@@ -101,25 +96,32 @@ func (d *driverRunner) prepareAndRun() (deploy.DriverState, *string) {
 	}
 }
 
-// command is the driver's argv ({{WORKER_URL}} and {{USER_JAR}} replaced)
-// and environment.
+// command is the driver's argv and environment, as DriverRunner hands
+// CommandUtils: {{WORKER_URL}} and {{USER_JAR}} replaced, the driver's
+// memory, and -Dspark.driver.resourcesFile when resources are assigned.
 func (d *driverRunner) command(jar string) (argv, env []string, err error) {
-	prog, err := resolveProgram(d.desc.Command.MainClass)
+	c := d.w.cfg
+	resFile, err := writeResourcesFile("spark.driver", d.spec.Resources, d.dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	argv = append(argv, prog)
-	argv = append(argv, filterJavaOpts(d.desc.Command.JavaOpts, nil)...)
-	for _, a := range d.desc.Command.Arguments {
-		switch a {
-		case "{{WORKER_URL}}":
-			a = d.w.workerURI
-		case "{{USER_JAR}}":
-			a = jar
-		}
-		argv = append(argv, a)
+	ls := launchSpec{cmd: d.desc.Command, memoryMB: d.desc.MemoryMB, sparkHome: c.sparkHome,
+		argSubst: func(a string) string {
+			switch a {
+			case "{{WORKER_URL}}":
+				return d.w.workerURI
+			case "{{USER_JAR}}":
+				return jar
+			}
+			return a
+		}}
+	if resFile != "" {
+		ls.extraJavaOpts = []string{"-Dspark.driver.resourcesFile=" + resFile}
 	}
-	return argv, childEnv(d.w.cfg, d.desc.Command.Environment), nil
+	if c.authEnabled {
+		ls.authSecret = c.authSecret
+	}
+	return buildLaunch(ls, c.hostEnv)
 }
 
 // runWithRetry is Spark's runCommandWithRetry: run, and while supervised
@@ -139,7 +141,6 @@ func (d *driverRunner) runWithRetry(argv, env []string) (int, error) {
 		if err != nil {
 			return exit, err
 		}
-		d.pid.Store(int64(p.pid()))
 		started := time.Now()
 		select {
 		case <-p.done:

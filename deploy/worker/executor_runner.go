@@ -8,50 +8,35 @@ import (
 	"sync"
 
 	"github.com/ember-rpc/ember/deploy"
-	"go.uber.org/atomic"
 )
 
 // executorRunner runs one executor process (Spark's ExecutorRunner). Its
 // goroutine launches the command and reports every state change to the
-// worker's endpoint; the fields marked loop-owned are only touched there.
+// worker's endpoint, which feeds them to the core.
 type executorRunner struct {
-	w         *Worker
-	appID     string
-	execID    int
-	rpID      int
-	desc      deploy.ApplicationDescription
-	cores     int
-	memoryMB  int
-	dir       string   // workDir/<appId>/<execId>
-	localDirs []string // the app's executor-<uuid> dirs
-
-	// Loop-owned.
-	state      deploy.ExecutorState
-	message    *string
-	exitStatus *int
+	w    *Worker
+	spec ExecutorSpec
 
 	killCh   chan struct{} // closed by kill
 	killOnce sync.Once
-	pid      atomic.Int64 // 0 until the process started (logs, tests)
 }
 
 // executorStateFromRunner is what a runner tells the worker's endpoint.
 type executorStateFromRunner struct {
-	r   *executorRunner
 	msg deploy.ExecutorStateChanged
 }
-
-func (r *executorRunner) fullID() string { return r.appID + "/" + strconv.Itoa(r.execID) }
 
 // kill asks the runner to stop its process; it does not wait.
 func (r *executorRunner) kill() { r.killOnce.Do(func() { close(r.killCh) }) }
 
 func (r *executorRunner) report(st deploy.ExecutorState, msg *string, exit *int) {
-	_ = r.w.self.Send(executorStateFromRunner{r: r, msg: deploy.ExecutorStateChanged{
-		AppID: r.appID, ExecID: r.execID, State: st, Message: msg, ExitStatus: exit}})
+	_ = r.w.self.Send(executorStateFromRunner{msg: deploy.ExecutorStateChanged{
+		AppID: r.spec.AppID, ExecID: r.spec.ExecID, State: st, Message: msg, ExitStatus: exit}})
 }
 
-// run is the runner's goroutine (Spark's fetchAndRunExecutor).
+// run is the runner's goroutine (Spark's fetchAndRunExecutor): RUNNING once
+// the process started, then EXITED with its code, KILLED when killed
+// (SIGTERM, SIGKILL after the grace), FAILED when it cannot start.
 func (r *executorRunner) run() {
 	select {
 	case <-r.killCh:
@@ -61,94 +46,101 @@ func (r *executorRunner) run() {
 	}
 	p, err := r.start()
 	if err != nil {
-		r.w.log.Error("Error running executor", "executor", r.fullID(), "err", err)
+		r.w.log.Error("Error running executor", "executor", r.spec.FullID(), "err", err)
 		r.report(deploy.ExecutorFailed, ptr("Error running executor: "+err.Error()), nil)
 		return
 	}
-	r.pid.Store(int64(p.pid()))
 	r.report(deploy.ExecutorRunning, nil, nil)
 	select {
 	case <-p.done:
 		r.report(deploy.ExecutorExited, ptr(fmt.Sprintf("Command exited with code %d", p.exit)), ptr(p.exit))
 	case <-r.killCh:
-		r.w.log.Info("Killing process!", "executor", r.fullID(), "pid", p.pid())
+		r.w.log.Info("Killing process!", "executor", r.spec.FullID(), "pid", p.pid())
 		code := p.terminate(r.w.cfg.executorKillGrace)
 		r.report(deploy.ExecutorKilled, nil, ptr(code))
 	}
 }
 
-// start builds the command, writes the stderr header and starts the
-// process.
+// start writes the resources file, builds the command, writes the stderr
+// header and starts the process.
 func (r *executorRunner) start() (*process, error) {
 	c := r.w.cfg
-	argv, env, err := r.command()
+	resFile, err := writeResourcesFile("spark.executor", r.spec.Resources, r.spec.Dir)
+	if err != nil {
+		return nil, err
+	}
+	argv, env, err := buildLaunch(r.w.executorLaunchSpec(r.spec, resFile), c.hostEnv)
 	if err != nil {
 		return nil, err
 	}
 	header := commandHeader("Spark Executor Command", c.redact, argv)
-	r.w.log.Info("Launch command", "executor", r.fullID(), "command", quoteCommand(redactArgs(c.redact, argv)))
-	stdout, err := openOutput(filepath.Join(r.dir, "stdout"), "", false)
+	r.w.log.Info("Launch command", "executor", r.spec.FullID(), "command", quoteCommand(redactArgs(c.redact, argv)))
+	stdout, err := openOutput(filepath.Join(r.spec.Dir, "stdout"), "", false)
 	if err != nil {
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr, err := openOutput(filepath.Join(r.dir, "stderr"), header, true)
+	stderr, err := openOutput(filepath.Join(r.spec.Dir, "stderr"), header, true)
 	if err != nil {
 		return nil, err
 	}
 	defer stderr.Close()
-	return startProcess(procSpec{argv: argv, env: env, dir: r.dir, stdout: stdout, stderr: stderr}, &r.w.runners)
+	return startProcess(procSpec{argv: argv, env: env, dir: r.spec.Dir, stdout: stdout, stderr: stderr}, &r.w.runners)
 }
 
-// command is the executor's argv and environment: the program
-// (Command.MainClass), the javaOpts (with {{APP_ID}} and {{EXECUTOR_ID}}
-// replaced and any auth secret dropped), then the arguments with the exact
-// placeholders replaced.
-func (r *executorRunner) command() (argv, env []string, err error) {
-	w, c := r.w, r.w.cfg
-	prog, err := resolveProgram(r.desc.Command.MainClass)
-	if err != nil {
-		return nil, nil, err
+// executorLaunchSpec is what ExecutorRunner hands CommandUtils: the
+// placeholders of the arguments ({{WORKER_URL}}, {{EXECUTOR_ID}},
+// {{HOSTNAME}}, {{CORES}}, {{APP_ID}}, {{RESOURCE_PROFILE_ID}}) and of the
+// javaOpts ({{APP_ID}}, {{EXECUTOR_ID}} anywhere), --resourcesFile, the
+// executor memory, and the environment: SPARK_EXECUTOR_DIRS,
+// SPARK_LAUNCH_WITH_SCALA=0 and the log page URLs.
+func (w *Worker) executorLaunchSpec(s ExecutorSpec, resourcesFile string) launchSpec {
+	c := w.cfg
+	execID := strconv.Itoa(s.ExecID)
+	ls := launchSpec{cmd: s.Desc.Command, memoryMB: s.MemoryMB, sparkHome: c.sparkHome,
+		argSubst: func(a string) string {
+			switch a {
+			case "{{WORKER_URL}}":
+				return w.workerURI
+			case "{{EXECUTOR_ID}}":
+				return execID
+			case "{{HOSTNAME}}":
+				return w.host
+			case "{{CORES}}":
+				return strconv.Itoa(s.Cores)
+			case "{{APP_ID}}":
+				return s.AppID
+			case "{{RESOURCE_PROFILE_ID}}":
+				return strconv.Itoa(s.RPID)
+			}
+			return a
+		},
+		optSubst: func(o string) string {
+			o = strings.ReplaceAll(o, "{{APP_ID}}", s.AppID)
+			return strings.ReplaceAll(o, "{{EXECUTOR_ID}}", execID)
+		},
 	}
-	execID := strconv.Itoa(r.execID)
-	argv = append(argv, prog)
-	argv = append(argv, filterJavaOpts(r.desc.Command.JavaOpts, func(s string) string {
-		s = strings.ReplaceAll(s, "{{APP_ID}}", r.appID)
-		return strings.ReplaceAll(s, "{{EXECUTOR_ID}}", execID)
-	})...)
-	for _, a := range r.desc.Command.Arguments {
-		switch a {
-		case "{{WORKER_URL}}":
-			a = w.workerURI
-		case "{{EXECUTOR_ID}}":
-			a = execID
-		case "{{HOSTNAME}}":
-			a = w.host
-		case "{{CORES}}":
-			a = strconv.Itoa(r.cores)
-		case "{{APP_ID}}":
-			a = r.appID
-		case "{{RESOURCE_PROFILE_ID}}":
-			a = strconv.Itoa(r.rpID)
-		}
-		argv = append(argv, a)
+	if resourcesFile != "" {
+		ls.extraArgs = []string{"--resourcesFile", resourcesFile}
 	}
-	logURL := fmt.Sprintf("http://%s:%d/logPage/?appId=%s&executorId=%d&logType=", c.publicAddr, c.uiPort, r.appID, r.execID)
-	env = childEnv(c, r.desc.Command.Environment,
-		"SPARK_EXECUTOR_DIRS="+strings.Join(r.localDirs, string(filepath.ListSeparator)),
+	if c.authEnabled {
+		ls.authSecret = c.authSecret
+	}
+	logURL := w.logURL(fmt.Sprintf("appId=%s&executorId=%d", s.AppID, s.ExecID))
+	ls.extraEnv = []string{
+		"SPARK_EXECUTOR_DIRS=" + strings.Join(s.LocalDirs, string(filepath.ListSeparator)),
 		"SPARK_LAUNCH_WITH_SCALA=0",
-		"SPARK_LOG_URL_STDERR="+logURL+"stderr",
-		"SPARK_LOG_URL_STDOUT="+logURL+"stdout",
-		"SPARK_EXECUTOR_MEMORY="+strconv.Itoa(r.memoryMB)+"m",
-		"SPARK_EXECUTOR_CORES="+strconv.Itoa(r.cores),
-	)
-	return argv, env, nil
+		"SPARK_LOG_URL_STDERR=" + logURL + "stderr",
+		"SPARK_LOG_URL_STDOUT=" + logURL + "stdout",
+	}
+	ls.programEnv = []string{
+		"SPARK_EXECUTOR_MEMORY=" + strconv.Itoa(s.MemoryMB) + "m",
+		"SPARK_EXECUTOR_CORES=" + strconv.Itoa(s.Cores),
+	}
+	return ls
 }
 
-// description is the executor as the worker reports it to the master.
-func (r *executorRunner) description() deploy.ExecutorDescription {
-	return deploy.ExecutorDescription{AppID: r.appID, ExecID: r.execID, RPID: r.rpID, Cores: r.cores,
-		MemoryMB: r.memoryMB, State: r.state}
+// logURL is the worker UI's log page for query, up to "logType=".
+func (w *Worker) logURL(query string) string {
+	return fmt.Sprintf("http://%s:%d/logPage/?%s&logType=", w.cfg.publicAddr, w.cfg.uiPort, query)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -102,45 +102,27 @@ func resolveProgram(name string) (string, error) {
 	return filepath.Abs(name)
 }
 
-// filterJavaOpts drops -Dspark.authenticate.secret* (the secret travels in
-// the environment, never on a command line) and applies subst.
+// filterJavaOpts applies subst, then drops -Dspark.authenticate.secret*
+// and the RPC SSL passwords (secrets travel in the environment, never on
+// a command line).
 func filterJavaOpts(opts []string, subst func(string) string) []string {
 	out := make([]string, 0, len(opts))
+next:
 	for _, o := range opts {
+		if subst != nil {
+			o = subst(o)
+		}
 		if strings.HasPrefix(o, "-D"+authSecretKey) {
 			continue
 		}
-		if subst != nil {
-			o = subst(o)
+		for _, k := range rpcSSLPasswordKeys {
+			if strings.HasPrefix(o, "-D"+k) {
+				continue next
+			}
 		}
 		out = append(out, o)
 	}
 	return out
-}
-
-// childEnv is the worker's environment (without any inherited auth
-// secret), then the command's, then the auth secret when spark.authenticate
-// is on, then extra. Later entries win.
-func childEnv(c *config, cmdEnv map[string]string, extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, envAuthSecret+"=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	keys := make([]string, 0, len(cmdEnv))
-	for k := range cmdEnv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+cmdEnv[k])
-	}
-	if c.authEnabled && c.authSecret != "" {
-		env = append(env, envAuthSecret+"="+c.authSecret)
-	}
-	return append(env, extra...)
 }
 
 // commandLineArg is Spark's PATTERN_FOR_COMMAND_LINE_ARG.

@@ -1,56 +1,67 @@
 package worker
 
 import (
-	"sort"
-
 	"github.com/ember-rpc/ember/deploy"
 )
 
 // snapshot renders the worker's state as Spark's worker JSON (plus
 // Ember's host, port and drivers). Loop-only.
 func (w *Worker) snapshot() deploy.WorkerStateResponse {
-	r := deploy.WorkerStateResponse{ID: w.id, MasterURL: w.activeMasterURL, MasterWebUIURL: w.activeMasterWebUIURL,
-		Cores: w.cfg.cores, CoresUsed: w.coresUsed, Memory: w.cfg.memoryMB, MemoryUsed: w.memoryUsed,
+	r := w.core.Snapshot()
+	r.Host, r.Port = w.host, w.port
+	return r
+}
+
+// Snapshot renders the core's state as Spark's worker JSON (without
+// Ember's host and port, which the shell adds).
+func (c *Core) Snapshot() deploy.WorkerStateResponse {
+	r := deploy.WorkerStateResponse{ID: c.cfg.ID, MasterURL: c.activeMasterURL, MasterWebUIURL: c.activeMasterWebUIURL,
+		Cores: c.cfg.Cores, CoresUsed: c.coresUsed, Memory: c.cfg.MemoryMB, MemoryUsed: c.memoryUsed,
 		Resources: map[string]deploy.ResourceInformation{}, ResourcesUsed: map[string]deploy.ResourceInformation{},
 		Executors: []deploy.ExecutorRunnerJSON{}, FinishedExecutors: []deploy.ExecutorRunnerJSON{},
-		Host: w.host, Port: w.port, Drivers: []deploy.DriverRunnerJSON{}, FinishedDrivers: []deploy.DriverRunnerJSON{}}
-	for _, e := range w.sortedExecutors() {
-		r.Executors = append(r.Executors, w.executorJSON(e))
+		Drivers: []deploy.DriverRunnerJSON{}, FinishedDrivers: []deploy.DriverRunnerJSON{}}
+	for name, ri := range c.cfg.Resources {
+		r.Resources[name] = deploy.ResourceInformation{Name: name, Addresses: append([]string{}, ri.Addresses...)}
 	}
-	for _, e := range w.finishedExecutors {
-		r.FinishedExecutors = append(r.FinishedExecutors, w.executorJSON(e))
+	for name, addrs := range c.resourcesUsed {
+		r.ResourcesUsed[name] = deploy.ResourceInformation{Name: name, Addresses: append([]string{}, addrs...)}
 	}
-	ids := make([]string, 0, len(w.drivers))
-	for id := range w.drivers {
-		ids = append(ids, id)
+	for _, e := range c.Executors() {
+		r.Executors = append(r.Executors, c.executorJSON(e))
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		r.Drivers = append(r.Drivers, driverJSON(w.drivers[id]))
+	for _, e := range c.finishedExecutors {
+		r.FinishedExecutors = append(r.FinishedExecutors, c.executorJSON(e))
 	}
-	for _, d := range w.finishedDrivers {
+	for _, d := range c.Drivers() {
+		r.Drivers = append(r.Drivers, driverJSON(d))
+	}
+	for _, d := range c.finishedDrivers {
 		r.FinishedDrivers = append(r.FinishedDrivers, driverJSON(d))
 	}
 	return r
 }
 
-func (w *Worker) executorJSON(e *executorRunner) deploy.ExecutorRunnerJSON {
-	d := e.desc
+func (c *Core) executorJSON(e *Executor) deploy.ExecutorRunnerJSON {
+	d := e.Desc
 	maxCores := 0
 	if d.MaxCores != nil {
 		maxCores = *d.MaxCores
 	}
-	return deploy.ExecutorRunnerJSON{ID: e.execID, Memory: e.memoryMB, Resources: map[string]deploy.ResourceInformation{},
-		AppID: e.appID, State: e.state,
+	res := map[string]deploy.ResourceInformation{}
+	for name, ri := range e.Resources {
+		res[name] = deploy.ResourceInformation{Name: name, Addresses: append([]string{}, ri.Addresses...)}
+	}
+	return deploy.ExecutorRunnerJSON{ID: e.ExecID, Memory: e.MemoryMB, Resources: res,
+		AppID: e.AppID, State: e.State,
 		AppDesc: deploy.AppDescJSON{Name: d.Name, Cores: maxCores, MemoryPerExecutor: d.MemoryPerExecutorMB,
 			ResourcesPerExecutor: []deploy.ResourceAmount{}, MemoryPerSlave: d.MemoryPerExecutorMB,
-			ResourcesPerSlave: []deploy.ResourceAmount{}, User: d.User, Command: commandString(d.Command, w.cfg.redact)}}
+			ResourcesPerSlave: []deploy.ResourceAmount{}, User: d.User, Command: commandString(d.Command, c.cfg.Redact)}}
 }
 
-func driverJSON(d *driverRunner) deploy.DriverRunnerJSON {
-	main := d.desc.Command.MainClass
-	if len(d.desc.Command.Arguments) > 2 {
-		main = d.desc.Command.Arguments[2] // as the master's JSON: the user's main class
+func driverJSON(d *Driver) deploy.DriverRunnerJSON {
+	main := d.Desc.Command.MainClass
+	if len(d.Desc.Command.Arguments) > 2 {
+		main = d.Desc.Command.Arguments[2] // as the master's JSON: the user's main class
 	}
-	return deploy.DriverRunnerJSON{ID: d.id, State: d.state, Cores: d.desc.Cores, Memory: d.desc.MemoryMB, MainClass: main}
+	return deploy.DriverRunnerJSON{ID: d.ID, State: d.State, Cores: d.Desc.Cores, Memory: d.Desc.MemoryMB, MainClass: main}
 }

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -51,6 +50,10 @@ type Options struct {
 	// Instance numbers the workers of one host (>= 1; 0 means 1): the RPC
 	// env is sparkWorker<Instance>.
 	Instance int
+	// SparkHome is the Spark installation JVM executors and drivers run
+	// from ($SPARK_HOME/jars, $SPARK_HOME/conf): "" means $SPARK_HOME,
+	// else the current directory, as Spark's worker.
+	SparkHome string
 	// OnExit replaces os.Exit where Spark's worker exits: registration
 	// given up, RegisterWorkerFailed before registering, executor state
 	// sync given up. It is called at most once, possibly on the endpoint's
@@ -61,7 +64,8 @@ type Options struct {
 
 // Worker is the standalone worker daemon: the Worker endpoint on its own
 // RPC env, its executor and driver runners, and the optional external
-// shuffle service.
+// shuffle service. Its decisions are taken by a Core, which the endpoint
+// feeds with messages; Worker performs the Core's effects.
 type Worker struct {
 	cfg       *config
 	conf      *sparkconf.Conf
@@ -76,44 +80,29 @@ type Worker struct {
 	shuffle   *shuffle.Service
 	onExit    func(int)
 
-	initialInterval   time.Duration // registration retry, INITIAL_REGISTRATION_RETRY_INTERVAL
-	prolongedInterval time.Duration // PROLONGED_REGISTRATION_RETRY_INTERVAL
-
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
 	stop   chan struct{} // closed by Shutdown
 
-	mu      sync.Mutex // guards closing, live, and Add on wg and runners
+	mu      sync.Mutex // guards closing, live, byID, and Add on wg and runners
 	closing bool
-	live    map[interface{ kill() }]struct{} // runners not yet finished
-	wg      sync.WaitGroup                   // timers, registrations, state sync, cleanup
-	runners sync.WaitGroup                   // runner goroutines and their process reapers
+	live    map[killer]struct{} // runners not yet finished
+	byID    map[string]killer   // the live runner of each executor (app/exec) and driver id
+	wg      sync.WaitGroup      // timers, state sync, cleanup
+	runners sync.WaitGroup      // runner goroutines and their process reapers
 
 	shutdownOnce sync.Once
 	exitOnce     sync.Once
-	registeredA  atomic.Bool // mirrors registered for Registered()
+	registeredA  atomic.Bool // mirrors core.Registered() for Registered()
 	syncq        syncQueue
 
 	// Loop-owned: touched only by the endpoint's methods.
-	registered             bool
-	connected              bool
-	master                 *rpcenv.Ref
-	activeMasterURL        string
-	activeMasterWebUIURL   string
-	masterAddressToConnect *rpcenv.Address
-	retryTimer             *repeater
-	attempts               int
-	heartbeatTimer         *repeater
-	cleanupTimer           *repeater
-	executors              map[string]*executorRunner // appId/execId
-	finishedExecutors      []*executorRunner          // oldest first
-	drivers                map[string]*driverRunner
-	finishedDrivers        []*driverRunner
-	appDirs                map[string][]string // appId → executor-<uuid> dirs
-	finishedApps           map[string]bool
-	coresUsed              int
-	memoryUsed             int
+	core   *Core
+	timers map[Timer]*repeater
 }
+
+// killer is a runner: kill asks it to stop and does not wait.
+type killer interface{ kill() }
 
 // Start validates the options, starts the shuffle service when
 // spark.shuffle.service.enabled, creates the RPC env and the Worker
@@ -136,8 +125,7 @@ func Start(opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: cannot create work dir %s: %w", cfg.workDir, err)
 	}
 	w := &Worker{cfg: cfg, conf: conf, log: log, onExit: opts.OnExit, stop: make(chan struct{}),
-		live: map[interface{ kill() }]struct{}{}, executors: map[string]*executorRunner{},
-		drivers: map[string]*driverRunner{}, appDirs: map[string][]string{}, finishedApps: map[string]bool{}}
+		live: map[killer]struct{}{}, byID: map[string]killer{}, timers: map[Timer]*repeater{}}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.syncq.ready = make(chan struct{}, 1)
 	if cfg.shuffleEnabled {
@@ -180,9 +168,15 @@ func Start(opts Options) (*Worker, error) {
 	w.workerURI = selfAddr.String()
 	w.webUIURL = fmt.Sprintf("http://%s:%d", cfg.publicAddr, cfg.uiPort)
 	fuzz := 0.5 + rand.Float64() // [0.5, 1.5), fixed per worker
-	w.initialInterval = cfg.scaledInterval(math.Round(10 * fuzz))
-	w.prolongedInterval = cfg.scaledInterval(math.Round(60 * fuzz))
 	w.log = log.With("worker", w.id)
+	w.core = NewCore(CoreConfig{ID: w.id, Host: w.host, Port: w.port, WebUIURL: w.webUIURL, Cores: cfg.cores,
+		MemoryMB: cfg.memoryMB, WorkDir: cfg.workDir, Masters: cfg.masters,
+		InitialInterval: cfg.scaledInterval(math.Round(10 * fuzz)), ProlongedInterval: cfg.scaledInterval(math.Round(60 * fuzz)),
+		InitialRetries: cfg.initialRetries, MaxRetries: cfg.maxRetries, PreferConfiguredMaster: cfg.preferConfiguredMaster,
+		HeartbeatInterval: cfg.heartbeatInterval(), CleanupEnabled: cfg.cleanupEnabled, CleanupInterval: cfg.cleanupInterval,
+		ExecutorFilesCleanup: cfg.cleanupAfterExit && w.shuffle != nil, ShuffleService: w.shuffle != nil,
+		RetainedExecutors: cfg.retainedExecutors, RetainedDrivers: cfg.retainedDrivers, Redact: cfg.redact, Logger: w.log},
+		(*effects)(w))
 	w.spawn(w.syncLoop)
 	if _, err := w.env.SetupEndpoint(deploy.WorkerEndpointName, &endpoint{w: w}); err != nil {
 		w.shutdown()
@@ -208,6 +202,9 @@ func (w *Worker) Address() rpcenv.Address { return w.env.Address() }
 
 // WorkDir returns the absolute work dir.
 func (w *Worker) WorkDir() string { return w.cfg.workDir }
+
+// SparkHome returns the Spark installation JVM children run from.
+func (w *Worker) SparkHome() string { return w.cfg.sparkHome }
 
 // ShuffleService returns the external shuffle service, nil when disabled.
 func (w *Worker) ShuffleService() *shuffle.Service { return w.shuffle }
@@ -240,7 +237,7 @@ func (w *Worker) shutdown() {
 	w.shutdownOnce.Do(func() {
 		w.mu.Lock()
 		w.closing = true
-		live := make([]interface{ kill() }, 0, len(w.live))
+		live := make([]killer, 0, len(w.live))
 		for r := range w.live {
 			live = append(live, r)
 		}
@@ -279,25 +276,40 @@ func (w *Worker) spawn(fn func()) bool {
 	return true
 }
 
-// startRunner runs a runner's goroutine; Shutdown kills it and waits.
-func (w *Worker) startRunner(r interface{ kill() }, run func()) bool {
+// startRunner runs a runner's goroutine under id; Shutdown kills it and
+// waits.
+func (w *Worker) startRunner(id string, r killer, run func()) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closing {
 		return false
 	}
 	w.live[r] = struct{}{}
+	w.byID[id] = r
 	w.runners.Add(1)
 	go func() {
 		defer w.runners.Done()
 		defer func() {
 			w.mu.Lock()
 			delete(w.live, r)
+			if w.byID[id] == r {
+				delete(w.byID, id)
+			}
 			w.mu.Unlock()
 		}()
 		run()
 	}()
 	return true
+}
+
+// killRunner asks the live runner of id to stop.
+func (w *Worker) killRunner(id string) {
+	w.mu.Lock()
+	r := w.byID[id]
+	w.mu.Unlock()
+	if r != nil {
+		r.kill()
+	}
 }
 
 // exit is Spark's System.exit: once, through Options.OnExit.
@@ -323,40 +335,21 @@ func (r *repeater) cancel() {
 	}
 }
 
-// every sends msg to the endpoint after first, then every period, until
-// cancelled or Shutdown.
-func (w *Worker) every(first, period time.Duration, msg any) *repeater {
-	r := &repeater{stopCh: make(chan struct{})}
-	w.spawn(func() {
-		t := time.NewTimer(first)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = w.self.Send(msg)
-				t.Reset(period)
-			case <-r.stopCh:
-				return
-			case <-w.stop:
-				return
-			}
-		}
-	})
-	return r
-}
-
 // ---- the endpoint ----
 
 // endpoint is the Worker endpoint (thread-safe: one message at a time).
-// All the loop-owned state of Worker is touched only from here.
+// It turns messages into the core's events.
 type endpoint struct{ w *Worker }
 
 // Self messages.
 type (
-	reregisterWithMaster struct{}
-	sendHeartbeat        struct{}
-	workDirCleanup       struct{}
-	resyncExecutorState  struct{ msg deploy.ExecutorStateChanged }
+	// tick is a timer's firing; gen tells a cancelled timer's late tick
+	// from the current one's.
+	tick struct {
+		t   Timer
+		gen *repeater
+	}
+	resyncExecutorState struct{ msg deploy.ExecutorStateChanged }
 	// executorInfoRequest asks for every executor's state, final message
 	// and exit status (tests).
 	executorInfoRequest struct{}
@@ -370,26 +363,22 @@ type executorInfo struct {
 	Message    *string
 	ExitStatus *int
 	Finished   bool
-	PID        int
 }
 
 // OnStart registers with the masters.
 func (e *endpoint) OnStart() error {
 	w := e.w
 	w.log.Info("Starting Spark worker", "address", w.env.Address().String(), "cores", w.cfg.cores,
-		"memoryMB", w.cfg.memoryMB, "workDir", w.cfg.workDir)
-	w.registerWithMaster()
+		"memoryMB", w.cfg.memoryMB, "workDir", w.cfg.workDir, "sparkHome", w.cfg.sparkHome)
+	w.core.Start()
+	w.registeredA.Store(w.core.Registered())
 	return nil
 }
 
 // OnDisconnected re-registers when the master goes away.
 func (e *endpoint) OnDisconnected(addr rpcenv.Address) {
-	w := e.w
-	if (w.master != nil && w.master.Address().Addr == addr) ||
-		(w.masterAddressToConnect != nil && *w.masterAddressToConnect == addr) {
-		w.log.Info("master disassociated", "master", addr.String())
-		w.masterDisconnected()
-	}
+	e.w.core.Disconnected(addr)
+	e.w.registeredA.Store(e.w.core.Registered())
 }
 
 // OnError logs endpoint errors.
@@ -397,52 +386,39 @@ func (e *endpoint) OnError(err error) { e.w.log.Warn("worker endpoint error", "e
 
 // Receive handles one-way messages.
 func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
-	w := e.w
+	w, c := e.w, e.w.core
+	defer func() { w.registeredA.Store(c.Registered()) }()
 	switch x := msg.(type) {
 	case deploy.RegisteredWorker:
-		w.handleRegistered(x)
+		c.RegisteredWorker(w.masterPeer(x.Master), x.MasterWebUIURL, x.MasterAddress, x.Duplicate)
 	case deploy.RegisterWorkerFailed:
-		if !w.registered {
-			w.log.Error("Worker registration failed", "message", x.Message)
-			w.exit(1)
-		}
+		c.RegisterWorkerFailed(x.Message)
 	case deploy.MasterInStandby:
-		// a standby master: wait for the leader's answer
-	case reregisterWithMaster:
-		w.reregisterWithMaster()
-	case sendHeartbeat:
-		if w.connected && w.master != nil {
-			w.sendToMaster(deploy.Heartbeat{WorkerID: w.id, Worker: w.self})
+		c.MasterInStandby()
+	case tick:
+		if w.timers[x.t] == x.gen {
+			c.Tick(x.t)
 		}
 	case deploy.ReconnectWorker:
-		w.log.Info("Master asks re-registration", "master", x.MasterURL)
-		w.registerWithMaster()
+		c.ReconnectWorker(x.MasterURL)
 	case deploy.MasterChanged:
-		w.handleMasterChanged(x)
-	case workDirCleanup:
-		w.cleanupWorkDir()
+		c.MasterChanged(w.masterPeer(x.Master), x.MasterWebUIURL)
 	case deploy.LaunchExecutor:
-		w.launchExecutor(x)
+		c.LaunchExecutor(x)
 	case deploy.KillExecutor:
-		w.killExecutor(x)
+		c.KillExecutor(x)
 	case executorStateFromRunner:
-		w.executorStateChanged(x.r, x.msg)
+		c.ExecutorStateChanged(x.msg)
 	case resyncExecutorState:
-		w.syncExecutorState(x.msg)
+		c.ResyncExecutorState(x.msg)
 	case deploy.ApplicationFinished:
-		w.finishedApps[x.ID] = true
-		w.maybeCleanupApplication(x.ID)
+		c.ApplicationFinished(x.ID)
 	case deploy.LaunchDriver:
-		w.launchDriver(x)
+		c.LaunchDriver(x)
 	case deploy.KillDriver:
-		if d := w.drivers[x.DriverID]; d != nil {
-			w.log.Info("Asked to kill driver", "driver", x.DriverID)
-			d.kill()
-		} else {
-			w.log.Error("Asked to kill unknown driver", "driver", x.DriverID)
-		}
+		c.KillDriver(x.DriverID)
 	case driverStateFromRunner:
-		w.driverStateChanged(x.d, x.msg)
+		c.DriverStateChanged(x.msg)
 	default:
 		return fmt.Errorf("%w: worker got %T from %s", rpcenv.ErrUnsupported, msg, sender)
 	}
@@ -463,310 +439,146 @@ func (e *endpoint) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 	return nil
 }
 
-// ---- registration ----
-
-// registerWithMaster starts a registration round unless one is running.
-func (w *Worker) registerWithMaster() {
-	if w.retryTimer != nil {
-		w.log.Info("Not spawning another attempt to register with the master, since there is an attempt scheduled already.")
-		return
+// masterPeer is the master a message names, as a ref by address: sends
+// then reconnect through the env's outbox rather than stick to the
+// connection the ref arrived on. A nil ref is a nil Peer.
+func (w *Worker) masterPeer(ref *rpcenv.Ref) Peer {
+	if ref == nil {
+		return nil
 	}
-	w.setRegistered(false)
-	w.tryRegisterAllMasters()
-	w.attempts = 0
-	w.retryTimer = w.every(w.initialInterval, w.initialInterval, reregisterWithMaster{})
-}
-
-func (w *Worker) setRegistered(v bool) {
-	w.registered = v
-	w.registeredA.Store(v)
-}
-
-func (w *Worker) tryRegisterAllMasters() {
-	for _, a := range w.cfg.masters {
-		w.registerAt(a)
+	if a := ref.Address(); !a.Addr.IsZero() {
+		ref = w.env.RefFor(a)
 	}
+	return ref
 }
 
-// registerAt sends RegisterWorker to the master at addr. Spark first
-// looks the endpoint up (an ask to the remote endpoint-verifier); Ember
-// sends at once, from the endpoint's loop, so that nothing waits on a
-// lookup (which only spark.rpc.lookupTimeout or the env's end would
-// interrupt): a master that is down or unknown simply never answers, and
-// the retry schedule goes on.
-func (w *Worker) registerAt(addr rpcenv.Address) {
-	w.log.Info("Connecting to master", "master", addr.String())
+func (w *Worker) executorInfos() []executorInfo {
+	var out []executorInfo
+	add := func(e *Executor, finished bool) {
+		out = append(out, executorInfo{AppID: e.AppID, ExecID: e.ExecID, State: e.State, Message: e.Message,
+			ExitStatus: e.ExitStatus, Finished: finished})
+	}
+	for _, e := range w.core.Executors() {
+		add(e, false)
+	}
+	for _, e := range w.core.FinishedExecutors() {
+		add(e, true)
+	}
+	return out
+}
+
+// ---- effects: what the core asks of the daemon (on the endpoint's loop) ----
+
+// effects is Worker seen as the core's Effects.
+type effects Worker
+
+func (f *effects) Register(addr rpcenv.Address, msg deploy.RegisterWorker) {
+	w := (*Worker)(f)
+	msg.Worker = w.self
+	// Spark first looks the endpoint up (an ask to the remote
+	// endpoint-verifier); Ember sends at once, so that nothing waits on a
+	// lookup: a master that is down or unknown simply never answers, and
+	// the retry schedule goes on.
 	ref := w.env.RefFor(rpcenv.EndpointAddress{Addr: addr, Name: deploy.MasterEndpointName})
-	msg := deploy.RegisterWorker{ID: w.id, Host: w.host, Port: w.port, Worker: w.self, Cores: w.cfg.cores,
-		MemoryMB: w.cfg.memoryMB, WorkerWebUIURL: w.webUIURL, MasterAddress: addr}
 	if err := ref.Send(msg); err != nil {
 		w.log.Warn("Failed to send RegisterWorker", "master", addr.String(), "err", err)
 	}
 }
 
-// reregisterWithMaster is one retry of the registration schedule.
-func (w *Worker) reregisterWithMaster() {
-	w.attempts++
-	switch {
-	case w.registered:
-		w.cancelRegistrationRetry()
-	case w.attempts <= w.cfg.maxRetries:
-		w.log.Info("Retrying connection to master", "attempt", w.attempts)
-		if w.master != nil {
-			addr := w.master.Address().Addr
-			if w.cfg.preferConfiguredMaster && w.masterAddressToConnect != nil {
-				addr = *w.masterAddressToConnect
-			}
-			w.registerAt(addr)
-		} else {
-			w.tryRegisterAllMasters()
-		}
-		if w.attempts == w.cfg.initialRetries {
-			w.retryTimer.cancel()
-			w.retryTimer = w.every(w.prolongedInterval, w.prolongedInterval, reregisterWithMaster{})
-		}
-	default:
-		w.log.Error("All masters are unresponsive! Giving up.")
-		w.cancelRegistrationRetry()
-		w.exit(1)
+func (f *effects) Send(to Peer, msg any) {
+	w := (*Worker)(f)
+	if hb, ok := msg.(deploy.Heartbeat); ok {
+		hb.Worker = w.self
+		msg = hb
 	}
-}
-
-func (w *Worker) cancelRegistrationRetry() {
-	w.retryTimer.cancel()
-	w.retryTimer = nil
-}
-
-func (w *Worker) handleRegistered(x deploy.RegisteredWorker) {
-	if x.Master == nil {
-		w.log.Warn("RegisteredWorker without a master ref; ignored")
+	ref, ok := to.(*rpcenv.Ref)
+	if !ok {
+		w.log.Warn("send to a master that is no ref", "msg", fmt.Sprintf("%T", msg))
 		return
 	}
-	if x.Duplicate {
-		w.log.Warn("Duplicate registration at master", "master", x.Master.Address().Addr.String())
-	}
-	w.log.Info("Successfully registered with master", "master", x.Master.Address().Addr.SparkURL())
-	w.setRegistered(true)
-	w.changeMaster(x.Master, x.MasterWebUIURL, x.MasterAddress)
-	if w.heartbeatTimer == nil {
-		w.heartbeatTimer = w.every(0, w.cfg.heartbeatInterval(), sendHeartbeat{})
-	}
-	if w.cfg.cleanupEnabled && w.cleanupTimer == nil {
-		w.log.Info("Worker cleanup enabled; old application directories will be deleted", "workDir", w.cfg.workDir)
-		w.cleanupTimer = w.every(w.cfg.cleanupInterval, w.cfg.cleanupInterval, workDirCleanup{})
-	}
-	execs, drivers := w.runningDescriptions()
-	w.sendToMaster(deploy.WorkerLatestState{ID: w.id, Executors: execs, DriverIDs: drivers})
-}
-
-// changeMaster switches to a new active master.
-func (w *Worker) changeMaster(ref *rpcenv.Ref, uiURL string, masterAddress rpcenv.Address) {
-	// A ref by address: sends reconnect through the env's outbox rather
-	// than stick to the connection the ref arrived on.
-	if a := ref.Address(); !a.Addr.IsZero() {
-		ref = w.env.RefFor(a)
-	}
-	w.activeMasterURL = ref.Address().Addr.SparkURL()
-	w.activeMasterWebUIURL = uiURL
-	if masterAddress.IsZero() {
-		masterAddress = ref.Address().Addr
-	}
-	w.masterAddressToConnect = &masterAddress
-	w.master = ref
-	w.connected = true
-	w.cancelRegistrationRetry()
-}
-
-func (w *Worker) handleMasterChanged(x deploy.MasterChanged) {
-	if x.Master == nil {
-		return
-	}
-	w.log.Info("Master has changed", "master", x.Master.Address().Addr.SparkURL())
-	w.changeMaster(x.Master, x.MasterWebUIURL, x.Master.Address().Addr)
-	execs, drivers := w.runningDescriptions()
-	w.sendToMaster(deploy.WorkerSchedulerStateResponse{ID: w.id, Executors: execs, DriverIDs: drivers})
-}
-
-func (w *Worker) masterDisconnected() {
-	w.log.Error("Connection to master failed! Waiting for master to reconnect...")
-	w.connected = false
-	w.registerWithMaster()
-}
-
-func (w *Worker) sendToMaster(msg any) {
-	if w.master == nil {
-		w.log.Warn("Dropping message because the connection to master has not yet been established", "msg", fmt.Sprintf("%T", msg))
-		return
-	}
-	if err := w.master.Send(msg); err != nil {
+	if err := ref.Send(msg); err != nil {
 		w.log.Warn("send to master failed", "msg", fmt.Sprintf("%T", msg), "err", err)
 	}
 }
 
-// runningDescriptions lists the running executors and drivers, sorted.
-func (w *Worker) runningDescriptions() ([]deploy.ExecutorDescription, []string) {
-	execs := make([]deploy.ExecutorDescription, 0, len(w.executors))
-	for _, r := range w.sortedExecutors() {
-		execs = append(execs, r.description())
+func (f *effects) SyncExecutorState(to Peer, msg deploy.ExecutorStateChanged) {
+	if ref, ok := to.(*rpcenv.Ref); ok {
+		f.syncq.push(syncItem{master: ref, msg: msg})
 	}
-	ids := make([]string, 0, len(w.drivers))
-	for id := range w.drivers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return execs, ids
 }
 
-func (w *Worker) sortedExecutors() []*executorRunner {
-	out := make([]*executorRunner, 0, len(w.executors))
-	for _, r := range w.executors {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].appID != out[j].appID {
-			return out[i].appID < out[j].appID
+func (f *effects) StartTimer(t Timer, first, period time.Duration) {
+	w := (*Worker)(f)
+	w.timers[t].cancel()
+	r := &repeater{stopCh: make(chan struct{})}
+	w.timers[t] = r
+	msg := tick{t: t, gen: r}
+	w.spawn(func() {
+		tm := time.NewTimer(first)
+		defer tm.Stop()
+		for {
+			select {
+			case <-tm.C:
+				_ = w.self.Send(msg)
+				tm.Reset(period)
+			case <-r.stopCh:
+				return
+			case <-w.stop:
+				return
+			}
 		}
-		return out[i].execID < out[j].execID
 	})
-	return out
 }
 
-// ---- executors ----
+func (f *effects) StopTimer(t Timer) {
+	f.timers[t].cancel()
+	delete(f.timers, t)
+}
 
-// validPathName accepts an id that is one path element.
-func validPathName(s string) error {
-	if s == "" || s == "." || s == ".." || filepath.Base(s) != s || filepath.IsAbs(s) {
-		return fmt.Errorf("invalid id %q for a directory name", s)
-	}
-	for _, r := range s {
-		if r == '/' || r == '\\' || r == 0 {
-			return fmt.Errorf("invalid id %q for a directory name", s)
-		}
+func (f *effects) PrepareExecutorDir(dir string) error { return os.MkdirAll(dir, 0o755) }
+
+func (f *effects) CreateAppLocalDirs(string) ([]string, error) {
+	return createAppLocalDirs(f.cfg.localRoots, f.log)
+}
+
+var errShuttingDown = errors.New("the worker is shutting down")
+
+func (f *effects) LaunchExecutor(spec ExecutorSpec) error {
+	w := (*Worker)(f)
+	r := &executorRunner{w: w, spec: spec, killCh: make(chan struct{})}
+	if !w.startRunner(spec.FullID(), r, r.run) {
+		return errShuttingDown
 	}
 	return nil
 }
 
-func (w *Worker) launchExecutor(m deploy.LaunchExecutor) {
-	if m.MasterURL != w.activeMasterURL {
-		w.log.Warn("Invalid Master attempted to launch executor", "master", m.MasterURL, "executor", m.ExecID)
-		return
+func (f *effects) KillExecutor(appID string, execID int) {
+	(*Worker)(f).killRunner(appID + "/" + strconv.Itoa(execID))
+}
+
+func (f *effects) LaunchDriver(spec DriverSpec) error {
+	w := (*Worker)(f)
+	d := &driverRunner{w: w, spec: spec, id: spec.ID, desc: spec.Desc, dir: spec.Dir, killCh: make(chan struct{})}
+	d.ctx, d.cancel = context.WithCancel(w.ctx)
+	if !w.startRunner(spec.ID, d, d.run) {
+		d.cancel()
+		return errShuttingDown
 	}
-	fullID := m.AppID + "/" + strconv.Itoa(m.ExecID)
-	w.log.Info("Asked to launch executor", "executor", fullID, "app", m.AppDesc.Name)
-	err := func() error {
-		if err := validPathName(m.AppID); err != nil {
-			return err
-		}
-		if w.executors[fullID] != nil {
-			return fmt.Errorf("executor %s is running already", fullID)
-		}
-		dir := filepath.Join(w.cfg.workDir, m.AppID, strconv.Itoa(m.ExecID))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("failed to create directory %s: %w", dir, err)
-		}
-		dirs, ok := w.appDirs[m.AppID]
-		if !ok {
-			var err error
-			if dirs, err = createAppLocalDirs(w.cfg.localRoots, w.log); err != nil {
-				return err
-			}
-			w.appDirs[m.AppID] = dirs
-		}
-		r := &executorRunner{w: w, appID: m.AppID, execID: m.ExecID, rpID: m.RPID, desc: m.AppDesc, cores: m.Cores,
-			memoryMB: m.MemoryMB, dir: dir, localDirs: dirs, state: deploy.ExecutorLaunching, killCh: make(chan struct{})}
-		if !w.startRunner(r, r.run) {
-			return errors.New("the worker is shutting down")
-		}
-		w.executors[fullID] = r
-		w.coresUsed += m.Cores
-		w.memoryUsed += m.MemoryMB
-		return nil
-	}()
-	if err != nil {
-		w.log.Error("Failed to launch executor", "executor", fullID, "app", m.AppDesc.Name, "err", err)
-		if r := w.executors[fullID]; r != nil {
-			r.kill() // as Spark: a launch that fails kills what runs under that id
-		}
-		w.syncExecutorState(deploy.ExecutorStateChanged{AppID: m.AppID, ExecID: m.ExecID, State: deploy.ExecutorFailed,
-			Message: ptr(err.Error())})
+	return nil
+}
+
+func (f *effects) KillDriver(id string) { (*Worker)(f).killRunner(id) }
+
+func (f *effects) ExecutorRemoved(appID string, execID int) {
+	w := (*Worker)(f)
+	if svc := w.shuffle; svc != nil {
+		w.spawn(func() { svc.ExecutorRemoved(appID, strconv.Itoa(execID)) })
 	}
 }
 
-func (w *Worker) killExecutor(m deploy.KillExecutor) {
-	if m.MasterURL != w.activeMasterURL {
-		w.log.Warn("Invalid Master attempted to kill executor", "master", m.MasterURL, "executor", m.ExecID)
-		return
-	}
-	fullID := m.AppID + "/" + strconv.Itoa(m.ExecID)
-	r := w.executors[fullID]
-	if r == nil {
-		w.log.Info("Asked to kill unknown executor", "executor", fullID)
-		return
-	}
-	w.log.Info("Asked to kill executor", "executor", fullID)
-	if !r.state.IsFinished() {
-		r.state = deploy.ExecutorKilled
-	}
-	r.kill()
-}
-
-// executorStateChanged handles a runner's report (Spark's
-// handleExecutorStateChanged).
-func (w *Worker) executorStateChanged(r *executorRunner, m deploy.ExecutorStateChanged) {
-	r.state = m.State
-	if m.State.IsFinished() {
-		r.message, r.exitStatus = m.Message, m.ExitStatus
-	}
-	w.syncExecutorState(m)
-	if !m.State.IsFinished() {
-		return
-	}
-	fullID := r.fullID()
-	if w.executors[fullID] == r {
-		w.log.Info("Executor finished", "executor", fullID, "state", m.State, "message", deref(m.Message), "exitStatus", derefInt(m.ExitStatus))
-		delete(w.executors, fullID)
-		w.finishedExecutors = trimFinished(append(w.finishedExecutors, r), w.cfg.retainedExecutors)
-		w.coresUsed -= r.cores
-		w.memoryUsed -= r.memoryMB
-		if w.cfg.cleanupAfterExit && w.shuffle != nil {
-			svc, appID, execID := w.shuffle, r.appID, strconv.Itoa(r.execID)
-			w.spawn(func() { svc.ExecutorRemoved(appID, execID) })
-		}
-	} else {
-		w.log.Info("Unknown Executor finished", "executor", fullID, "state", m.State)
-	}
-	w.maybeCleanupApplication(r.appID)
-}
-
-// trimFinished drops the oldest max(n/10, 1) entries once there are more
-// than retained.
-func trimFinished[T any](list []T, retained int) []T {
-	if len(list) > retained {
-		drop := min(max(len(list)/10, 1), len(list))
-		list = append(list[:0:0], list[drop:]...)
-	}
-	return list
-}
-
-// maybeCleanupApplication deletes a finished app's local dirs once none of
-// its executors runs, and tells the shuffle service.
-func (w *Worker) maybeCleanupApplication(appID string) {
-	if !w.finishedApps[appID] {
-		return
-	}
-	for _, r := range w.executors {
-		if r.appID == appID {
-			return
-		}
-	}
-	delete(w.finishedApps, appID)
-	dirs, ok := w.appDirs[appID]
-	delete(w.appDirs, appID)
+func (f *effects) CleanupApp(appID string, dirs []string) {
+	w := (*Worker)(f)
 	svc := w.shuffle
-	if !ok && svc == nil {
-		return
-	}
-	w.log.Info("Cleaning up local directories for application", "app", appID)
 	w.spawn(func() {
 		for _, d := range dirs {
 			if err := os.RemoveAll(d); err != nil {
@@ -778,6 +590,10 @@ func (w *Worker) maybeCleanupApplication(appID string) {
 		}
 	})
 }
+
+func (f *effects) CleanWorkDir(inUse map[string]bool) { (*Worker)(f).cleanupWorkDir(inUse) }
+
+func (f *effects) Exit(code int) { (*Worker)(f).exit(code) }
 
 // ---- executor state sync (worker → master asks) ----
 
@@ -811,17 +627,6 @@ func (q *syncQueue) drain() []syncItem {
 	out := q.items
 	q.items = nil
 	return out
-}
-
-// syncExecutorState asks the master to take the state (Spark's
-// syncExecutorStateWithMaster), from the sync goroutine.
-func (w *Worker) syncExecutorState(m deploy.ExecutorStateChanged) {
-	if w.master == nil {
-		w.log.Warn("Dropping executor state because the connection to master has not yet been established",
-			"executor", m.AppID+"/"+strconv.Itoa(m.ExecID), "state", m.State)
-		return
-	}
-	w.syncq.push(syncItem{master: w.master, msg: m})
 }
 
 // syncLoop asks the master for each queued state in turn. A failed ask is
@@ -875,86 +680,4 @@ func (w *Worker) syncLoop() {
 			})
 		}
 	}
-}
-
-// ---- drivers ----
-
-func (w *Worker) launchDriver(m deploy.LaunchDriver) {
-	w.log.Info("Asked to launch driver", "driver", m.DriverID)
-	if w.drivers[m.DriverID] != nil {
-		w.log.Warn("Asked to launch a driver that runs already; ignored", "driver", m.DriverID)
-		return
-	}
-	if err := validPathName(m.DriverID); err != nil {
-		w.log.Error("Cannot launch driver", "driver", m.DriverID, "err", err)
-		w.sendToMaster(deploy.DriverStateChanged{DriverID: m.DriverID, State: deploy.DriverError, Exception: ptr(err.Error())})
-		return
-	}
-	d := &driverRunner{w: w, id: m.DriverID, desc: m.Desc, dir: filepath.Join(w.cfg.workDir, m.DriverID),
-		state: deploy.DriverRunning, killCh: make(chan struct{})}
-	d.ctx, d.cancel = context.WithCancel(w.ctx)
-	if !w.startRunner(d, d.run) {
-		d.cancel()
-		return
-	}
-	w.drivers[m.DriverID] = d
-	w.coresUsed += m.Desc.Cores
-	w.memoryUsed += m.Desc.MemoryMB
-}
-
-// driverStateChanged handles a driver's final state (Spark's
-// handleDriverStateChanged).
-func (w *Worker) driverStateChanged(d *driverRunner, m deploy.DriverStateChanged) {
-	switch m.State {
-	case deploy.DriverError:
-		w.log.Warn("Driver failed with exception", "driver", m.DriverID, "exception", deref(m.Exception))
-	case deploy.DriverFailed:
-		w.log.Warn("Driver exited with failure", "driver", m.DriverID)
-	case deploy.DriverFinished:
-		w.log.Info("Driver exited successfully", "driver", m.DriverID)
-	case deploy.DriverKilled:
-		w.log.Info("Driver was killed by user", "driver", m.DriverID)
-	default:
-		w.log.Debug("Driver changed state", "driver", m.DriverID, "state", m.State)
-	}
-	w.sendToMaster(m)
-	if w.drivers[m.DriverID] != d {
-		return
-	}
-	delete(w.drivers, m.DriverID)
-	d.state, d.exception = m.State, m.Exception
-	w.finishedDrivers = trimFinished(append(w.finishedDrivers, d), w.cfg.retainedDrivers)
-	w.coresUsed -= d.desc.Cores
-	w.memoryUsed -= d.desc.MemoryMB
-}
-
-// ---- state ----
-
-func (w *Worker) executorInfos() []executorInfo {
-	var out []executorInfo
-	add := func(r *executorRunner, finished bool) {
-		out = append(out, executorInfo{AppID: r.appID, ExecID: r.execID, State: r.state, Message: r.message,
-			ExitStatus: r.exitStatus, Finished: finished, PID: int(r.pid.Load())})
-	}
-	for _, r := range w.sortedExecutors() {
-		add(r, false)
-	}
-	for _, r := range w.finishedExecutors {
-		add(r, true)
-	}
-	return out
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func derefInt(p *int) any {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
