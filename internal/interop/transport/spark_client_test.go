@@ -1,0 +1,142 @@
+package transport
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll"
+)
+
+// TestSparkClientEmberServer drives Spark's TransportClient against an
+// Ember server in each io mode: RPCs of every size, one-way messages, a
+// multi-chunk file-backed chunk fetch, named streams (a file, an empty
+// file, a missing one), an upload, an RPC failure and 500 concurrent RPCs.
+func TestSparkClientEmberServer(t *testing.T) {
+	p := startPeer(t)
+	fs := newFiles(t)
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			checkLeaks(t)
+			h := newHandler()
+			ctx := netpoll.NewContext(emberConf(t, mode), h)
+			srv, err := ctx.NewServer("127.0.0.1", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				srv.Close()
+				ctx.Close()
+			})
+			conn := p.ok(t, 2, "CONNECT %s %d", mode, srv.Port())
+			cid := conn[0]
+			if want := sparkChannel[mode]; conn[1] != want {
+				t.Fatalf("Spark's client connection is a %s, want a %s", conn[1], want)
+			}
+
+			t.Run("rpc", func(t *testing.T) {
+				for i, c := range rpcSizes {
+					t.Run(c.name, func(t *testing.T) {
+						f := p.ok(t, 3, "RPC %s %d %d", cid, c.size, 100+i)
+						if f[0] != strconv.Itoa(c.size) || f[1] != f[2] {
+							t.Fatalf("Spark got a %s-byte reply with sha %s to a %d-byte request with sha %s", f[0], f[2], c.size, f[1])
+						}
+						if n := h.gotRPC(f[1]); n != 1 {
+							t.Fatalf("the Ember server saw the request %d times, want once", n)
+						}
+					})
+				}
+			})
+
+			t.Run("oneway", func(t *testing.T) {
+				var want []string
+				for i, size := range []int{0, 1000, 1 << 20} {
+					want = append(want, p.ok(t, 1, "ONEWAY %s %d %d", cid, size, 200+i)[0])
+				}
+				testutil.Eventually(t, testutil.WaitLimit, "the one-way messages at the Ember server", func() (bool, string) {
+					got := h.oneWays()
+					return slices.Equal(got, want), fmt.Sprint(got)
+				})
+			})
+
+			t.Run("chunkfetch", func(t *testing.T) {
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(fmt.Sprintf("%sopen:%d:%s", cmdPrefix, chunkSize, fs.path)))
+				if st != "OK" {
+					t.Fatalf("open: %s %q", st, decodeFields(f))
+				}
+				open := strings.Fields(unb64(t, f[0]))
+				lens := chunkLens(len(fs.data))
+				if len(open) != 2 || open[1] != strconv.Itoa(len(lens)) {
+					t.Fatalf("open answered %q, want a stream id and %d chunks", open, len(lens))
+				}
+				got := p.ok(t, 3, "FETCH %s %s %s", cid, open[0], open[1])
+				if got[0] != strconv.Itoa(len(fs.data)) || got[1] != sha(fs.data) || got[2] != strings.Join(lens, ",") {
+					t.Fatalf("Spark fetched %s bytes, sha %s, chunks %s; want %d, %s, %s",
+						got[0], got[1], got[2], len(fs.data), sha(fs.data), strings.Join(lens, ","))
+				}
+				// The stream is gone once its last chunk was handed out.
+				testutil.Eventually(t, testutil.WaitLimit, "the stream to be released", func() (bool, string) {
+					n := h.streams.NumStreams()
+					return n == 0, fmt.Sprintf("%d streams", n)
+				})
+			})
+
+			t.Run("stream", func(t *testing.T) {
+				for _, c := range []struct{ name, path, sha, len string }{
+					{"file", fs.path, sha(fs.data), strconv.Itoa(len(fs.data))},
+					{"empty", fs.empty, sha(nil), "0"},
+				} {
+					t.Run(c.name, func(t *testing.T) {
+						f := p.ok(t, 2, "STREAM %s %s", cid, b64(c.path))
+						if f[0] != c.len || f[1] != c.sha {
+							t.Fatalf("Spark streamed %s bytes with sha %s, want %s with %s", f[0], f[1], c.len, c.sha)
+						}
+					})
+				}
+				t.Run("missing", func(t *testing.T) {
+					st, f := p.call(t, "STREAM %s %s", cid, b64(fs.missing))
+					want := fmt.Sprintf("Stream '%s' was not found.", fs.missing)
+					if st != "FAIL" || len(f) != 1 || unb64(t, f[0]) != want {
+						t.Fatalf("Spark's stream of a missing file: %s %q, want FAIL %q", st, decodeFields(f), want)
+					}
+				})
+			})
+
+			t.Run("upload", func(t *testing.T) {
+				for i, size := range []int{0, 3<<20 + 7} {
+					meta := fmt.Sprintf("upload-%d", i)
+					st, f := p.call(t, "UPLOAD %s %s %d %d", cid, b64(meta), size, 300+i)
+					if st != "OK" || len(f) != 2 {
+						t.Fatalf("upload: %s %q", st, decodeFields(f))
+					}
+					want := fmt.Sprintf("%s %d %s", meta, size, f[0])
+					if got := unb64(t, f[1]); got != want {
+						t.Fatalf("the Ember server answered the upload with %q, want %q", got, want)
+					}
+				}
+			})
+
+			t.Run("rpcfailure", func(t *testing.T) {
+				text := "interop failure: b\u00f6\u00f6m \u2603"
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(cmdPrefix+"fail:"+text))
+				if st != "FAIL" || len(f) != 2 {
+					t.Fatalf("a failing RPC answered %s %q", st, decodeFields(f))
+				}
+				if f[0] != "java.lang.RuntimeException" || unb64(t, f[1]) != text {
+					t.Fatalf("Spark's client failed with %s %q, want java.lang.RuntimeException %q", f[0], unb64(t, f[1]), text)
+				}
+			})
+
+			t.Run("concurrent", func(t *testing.T) {
+				f := p.ok(t, 3, "CONCURRENT %s %d %d", cid, numConcurrent, 1024)
+				want := strconv.Itoa(numConcurrent)
+				if f[0] != want || f[1] != want || f[2] != "0" {
+					t.Fatalf("of %d concurrent RPCs: %s answered, %s correct, %s failed", numConcurrent, f[0], f[1], f[2])
+				}
+			})
+		})
+	}
+}
