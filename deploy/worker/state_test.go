@@ -42,7 +42,9 @@ type fakeFx struct {
 	registered []deploy.RegisterWorker
 }
 
-func (f *fakeFx) add(format string, args ...any) { f.lines = append(f.lines, fmt.Sprintf(format, args...)) }
+func (f *fakeFx) add(format string, args ...any) {
+	f.lines = append(f.lines, fmt.Sprintf(format, args...))
+}
 
 func (f *fakeFx) Register(addr rpcenv.Address, msg deploy.RegisterWorker) {
 	f.registered = append(f.registered, msg)
@@ -95,7 +97,9 @@ func (f *fakeFx) ExecutorRemoved(appID string, execID int) {
 
 func (f *fakeFx) CleanupApp(appID string, dirs []string) { f.add("cleanup app %s %v", appID, dirs) }
 
-func (f *fakeFx) CleanWorkDir(inUse map[string]bool) { f.add("clean workdir keep=%v", sortedKeys(inUse)) }
+func (f *fakeFx) CleanWorkDir(inUse map[string]bool) {
+	f.add("clean workdir keep=%v", sortedKeys(inUse))
+}
 
 func (f *fakeFx) Exit(code int) { f.add("exit %d", code) }
 
