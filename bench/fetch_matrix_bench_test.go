@@ -27,7 +27,10 @@ import (
 //   - rawsendfile: BenchmarkRawSendfile's plain-Go loop (8-byte request,
 //     8-byte length, (*net.TCPConn).ReadFrom of the file region) on c
 //     connections: the software-stack limit of the fetch path.
+//   - spark-jvm: Spark 4.1's fetchChunk of FileSegmentManagedBuffers of the
+//     same file, client and server in one JVM (jvm_peer_test.go).
 func BenchmarkFetchMatrix(b *testing.B) {
+	jvm := newLazyJVM(b, "transport", "2g")
 	systems := []struct {
 		name string
 		run  func(b *testing.B, inflight, conns int)
@@ -35,6 +38,7 @@ func BenchmarkFetchMatrix(b *testing.B) {
 		{"EPOLL", func(b *testing.B, n, c int) { runFetchConns(b, netpoll.EPOLL, n, c) }},
 		{"NIO", func(b *testing.B, n, c int) { runFetchConns(b, netpoll.NIO, n, c) }},
 		{"rawsendfile", runRawSendfileConns},
+		{sparkJVMSystem, func(b *testing.B, n, c int) { runJVMFetch(b, jvm, n, c) }},
 	}
 	for _, sys := range systems {
 		b.Run(sys.name, func(b *testing.B) {

@@ -25,7 +25,8 @@ import (
 //   - BenchmarkRPCMatrix/<system>/<size>/inflight=<1|32|256>: closed-loop
 //     echo round trips of 64B, 4KiB and 1MiB payloads (64KiB with -short)
 //     by n concurrent callers, for every echoSystem (peers_test.go).
-//     MB/s counts the payload one way.
+//     MB/s counts the payload one way. System spark-jvm is Spark 4.1's
+//     TransportClient and TransportServer in a JVM (jvm_peer_test.go).
 //   - BenchmarkAskMatrix/<EPOLL|NIO>/inflight=<1|32|256>: closed-loop
 //     rpcenv.Ask of BenchmarkAsk's 64-byte JSON message to a remote echo
 //     endpoint by n callers sharing one ref. Its peers are
@@ -66,6 +67,18 @@ func BenchmarkRPCMatrix(b *testing.B) {
 			}
 		})
 	}
+	// Spark's own transport in a JVM (jvm_peer_test.go), started once for
+	// all of its rows that run.
+	jvm := newLazyJVM(b, "transport", "2g")
+	b.Run(sparkJVMSystem, func(b *testing.B) {
+		for _, size := range rpcMatrixSizes() {
+			b.Run(sizeName(size), func(b *testing.B) {
+				for _, n := range rpcMatrixInflight {
+					b.Run(fmt.Sprintf("inflight=%d", n), func(b *testing.B) { runJVMRPC(b, jvm, size, n) })
+				}
+			})
+		}
+	})
 }
 
 func BenchmarkAskMatrix(b *testing.B) {

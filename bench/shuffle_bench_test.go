@@ -361,13 +361,19 @@ func newShuffleEnv(b *testing.B, mode netpoll.IOMode, l *shuffleLayout) *shuffle
 // reducerRequests returns, for each reducer, its FetchAll request: one
 // block per map, with the sizes a map status would give.
 func (e *shuffleEnv) reducerRequests(s shuffleShape) [][]shuffle.FetchRequest {
+	return shuffleRequests(s, e.svc.Port())
+}
+
+// shuffleRequests returns every reducer's FetchAll request of s from the
+// shuffle service on 127.0.0.1:port.
+func shuffleRequests(s shuffleShape, port int) [][]shuffle.FetchRequest {
 	reqs := make([][]shuffle.FetchRequest, s.reducers)
 	for r := range reqs {
 		blocks := make([]shuffle.BlockInfo, s.maps)
 		for m := range blocks {
 			blocks[m] = shuffle.BlockInfo{ID: s.blockID(m, r), Size: int64(s.block)}
 		}
-		reqs[r] = []shuffle.FetchRequest{{Host: "127.0.0.1", Port: e.svc.Port(), ExecID: shuffleExecID, Blocks: blocks}}
+		reqs[r] = []shuffle.FetchRequest{{Host: "127.0.0.1", Port: port, ExecID: shuffleExecID, Blocks: blocks}}
 	}
 	return reqs
 }

@@ -25,13 +25,17 @@ import (
 //   - rawsendfile: plain Go, the same regions with the raw sendfile loop's
 //     protocol (8-byte request naming the block, 8-byte length, then
 //     (*net.TCPConn).ReadFrom of the region of the map's data file), 32
-//     requests in flight on one connection: the software-stack limit.
+//     requests in flight on one connection: the software-stack limit;
+//   - spark-ess-EPOLL, spark-ess-NIO: Ember's client (in that mode) reading
+//     the same layout from Spark 4.1's external shuffle service in a JVM
+//     (jvm_peer_test.go), with the JVM's peak-RSS-MiB and RSS-MiB.
 //
 // Reports MB/s and blocks/s; B/op and allocs/op are per whole shuffle. The
 // layouts are removed when the benchmark ends. With -short only the 4 KiB
 // layout runs.
 func BenchmarkShuffleMatrix(b *testing.B) {
 	b.Cleanup(removeAllLayouts)
+	ess := newLazyJVM(b, "shuffle-service", "1g")
 	systems := []struct {
 		name string
 		run  func(*testing.B, shuffleShape)
@@ -41,6 +45,8 @@ func BenchmarkShuffleMatrix(b *testing.B) {
 		{"chunkfetch-EPOLL", func(b *testing.B, s shuffleShape) { runShuffleBaseline(b, netpoll.EPOLL, s) }},
 		{"chunkfetch-NIO", func(b *testing.B, s shuffleShape) { runShuffleBaseline(b, netpoll.NIO, s) }},
 		{"rawsendfile", runShuffleRawSendfile},
+		{sparkESSPrefix + "EPOLL", func(b *testing.B, s shuffleShape) { runJVMShuffle(b, ess, netpoll.EPOLL, s) }},
+		{sparkESSPrefix + "NIO", func(b *testing.B, s shuffleShape) { runJVMShuffle(b, ess, netpoll.NIO, s) }},
 	}
 	for _, sys := range systems {
 		b.Run(sys.name, func(b *testing.B) {
