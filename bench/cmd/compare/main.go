@@ -5,6 +5,8 @@
 //	go run ./bench/cmd/compare                       # everything, 2 rounds, -benchtime=1s
 //	go run ./bench/cmd/compare -suite rpc,openloop -rounds 3
 //	go run ./bench/cmd/compare -rounds 1 -benchtime 200ms -short   # a quick look
+//	go run ./bench/cmd/compare -suite rpc,fetch,shuffle -systems EPOLL,NIO,spark-jvm,spark-ess-EPOLL,spark-ess-NIO
+//	                                                 # Ember against Spark 4.1's JVM only (and the baselines)
 //
 // Run it from the module's root. It compiles the benchmark package
 // (./bench) once with go test -c, then runs the test binary once per unit:
@@ -29,6 +31,15 @@
 //	iperf     iperf3 -Z on loopback, 1 and 4 streams (installed with apt-get when missing and
 //	          running as root; skipped with a note otherwise)
 //
+// -systems keeps only the named systems (the keys in the benchmark names;
+// every suite's baseline always runs). The Spark 4.1 JVM peers (systems
+// spark-jvm in rpc and fetch, spark-ess-EPOLL and spark-ess-NIO in shuffle;
+// bench/jvm_peer_test.go) need Spark 4.1.4's jars and a JDK, found as the
+// tests find them (SPARK_HOME, else .spark/pyspark-4.1.4/pyspark from
+// scripts/spark.sh; java and javac from JAVA_HOME or PATH); without them,
+// or with -short, those rows are left out of the plan and the report says
+// why. Their tables get "vs Spark 4.1 JVM" ratio columns for Ember's rows.
+//
 // The report (-out, default bench/results/compare.md) has a table per
 // workload: per system the median, min and max over rounds of the key
 // metric, the median p50/p99/p99.9 latencies where measured, allocs/op,
@@ -50,6 +61,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ember-rpc/ember/internal/testutil"
 )
 
 // config is the command line.
@@ -66,6 +79,8 @@ type config struct {
 	iperfTime time.Duration
 	dryRun    bool
 	verbose   bool
+	systems   []string // -systems; empty: all
+	noSpark   string   // why the Spark JVM rows cannot run ("" when they can)
 }
 
 func parseFlags(args []string) (config, error) {
@@ -83,6 +98,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.iperfTime, "iperf-time", 5*time.Second, "duration of each iperf3 run")
 	fs.BoolVar(&c.dryRun, "n", false, "print the plan (and each process's command line) and exit")
 	fs.BoolVar(&c.verbose, "v", false, "copy the benchmarks' output to stderr as they run")
+	systems := fs.String("systems", "", "comma-separated systems to run (default: all); each suite's baseline always runs")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -106,6 +122,26 @@ func parseFlags(args []string) (config, error) {
 	}
 	if len(c.suites) == 0 {
 		return c, errors.New("no suite selected")
+	}
+	known := map[string]bool{}
+	var keys []string
+	for _, s := range defineSuites(false) {
+		for _, sys := range s.systems {
+			if !known[sys.key] {
+				known[sys.key] = true
+				keys = append(keys, sys.key)
+			}
+		}
+	}
+	for _, k := range strings.Split(*systems, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if !known[k] {
+			return c, fmt.Errorf("unknown system %q (have %s)", k, strings.Join(keys, ", "))
+		}
+		c.systems = append(c.systems, k)
 	}
 	if c.plots == "" {
 		c.plots = filepath.Dir(c.out)
@@ -133,21 +169,78 @@ func main() {
 	}
 }
 
-// selectedSuites are the suites cfg names, in run order.
+// selectedSuites are the suites cfg names, in run order, each with the
+// systems cfg keeps.
 func selectedSuites(cfg config) []suite {
 	var out []suite
 	for _, s := range defineSuites(cfg.short) {
 		if slices.Contains(cfg.suites, s.name) {
-			out = append(out, s)
+			out = append(out, filterSystems(s, cfg))
 		}
 	}
 	return out
 }
 
+// filterSystems drops the systems of s that cfg does not keep: those not
+// named by -systems (when given), and the Spark JVM peers when they cannot
+// run. Baselines and reference rows (iperf3) stay.
+func filterSystems(s suite, cfg config) suite {
+	fixed := map[string]bool{"iperf3": true}
+	for _, w := range s.workloads {
+		fixed[w.baseline] = true
+	}
+	keep := func(key string) bool {
+		if cfg.noSpark != "" && isSparkSystem(key) {
+			return false
+		}
+		return fixed[key] || len(cfg.systems) == 0 || slices.Contains(cfg.systems, key)
+	}
+	out := s
+	out.systems = nil
+	for _, sys := range s.systems {
+		if keep(sys.key) {
+			out.systems = append(out.systems, sys)
+		}
+	}
+	out.workloads = nil
+	for _, w := range s.workloads {
+		w.cells = slices.DeleteFunc(slices.Clone(w.cells), func(c cell) bool { return !keep(c.sys) })
+		out.workloads = append(out.workloads, w)
+	}
+	return out
+}
+
+// sparkMissing says why the Spark 4.1 JVM peers cannot run ("" when they
+// can): no Spark distribution or JDK found as the tests find them, or
+// -short (testutil.RequireSpark skips them then).
+func sparkMissing(cfg config) string {
+	if cfg.short {
+		return "-short: the Spark 4.1 JVM rows are skipped (live Spark peers run only without -short)"
+	}
+	if _, err := testutil.FindSparkHome(); err != nil {
+		return fmt.Sprintf("the Spark 4.1 JVM rows are skipped: %v", err)
+	}
+	if _, _, err := testutil.FindJava(); err != nil {
+		return fmt.Sprintf("the Spark 4.1 JVM rows are skipped: %v", err)
+	}
+	return ""
+}
+
 func run(ctx context.Context, cfg config) error {
+	var notes []string
+	for _, s := range defineSuites(cfg.short) {
+		if slices.Contains(cfg.suites, s.name) && slices.ContainsFunc(filterSystems(s, cfg).systems, func(sys system) bool { return isSparkSystem(sys.key) }) {
+			if cfg.noSpark = sparkMissing(cfg); cfg.noSpark != "" {
+				fmt.Fprintln(os.Stderr, "note:", cfg.noSpark)
+				notes = append(notes, cfg.noSpark)
+			}
+			break
+		}
+	}
 	suites := selectedSuites(cfg)
 	plan := buildPlan(suites, cfg.rounds)
 	r := &runner{cfg: cfg, store: newStore(), started: time.Now()}
+	r.store.notes = notes
 	if cfg.dryRun {
 		for i, u := range plan {
 			fmt.Printf("%3d %s\n", i+1, u)

@@ -354,3 +354,92 @@ func TestOpenLoopMarks(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterSystems(t *testing.T) {
+	cfg, err := parseFlags([]string{"-suite", "rpc,fetch,shuffle", "-systems", "NIO,spark-jvm,spark-ess-NIO"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(s suite) []string {
+		var k []string
+		for _, sys := range s.systems {
+			k = append(k, sys.key)
+		}
+		return k
+	}
+	want := map[string]string{
+		"rpc":     "rawtcp NIO spark-jvm",
+		"fetch":   "rawsendfile NIO spark-jvm iperf3",
+		"shuffle": "rawsendfile NIO spark-ess-NIO",
+	}
+	suites := selectedSuites(cfg)
+	if len(suites) != 3 {
+		t.Fatalf("%d suites, want 3", len(suites))
+	}
+	for _, s := range suites {
+		if got := strings.Join(keys(s), " "); got != want[s.name] {
+			t.Errorf("%s keeps %q, want %q", s.name, got, want[s.name])
+		}
+		for _, w := range s.workloads {
+			for _, c := range w.cells {
+				if !strings.Contains(want[s.name], c.sys) {
+					t.Errorf("%s keeps a cell of %s", w.id, c.sys)
+				}
+			}
+		}
+	}
+	plan := buildPlan(suites, 1)
+	if n := len(plan); n != 3*3+2*3+2*3 {
+		t.Errorf("plan has %d units, want 21", n)
+	}
+
+	// Without Spark every JVM row goes, whatever -systems says.
+	cfg.noSpark = "no Spark here"
+	for _, s := range selectedSuites(cfg) {
+		for _, sys := range s.systems {
+			if isSparkSystem(sys.key) {
+				t.Errorf("%s keeps %s without Spark", s.name, sys.key)
+			}
+		}
+	}
+	if _, err := parseFlags([]string{"-systems", "NIO,spark"}); err == nil || !strings.Contains(err.Error(), `unknown system "spark"`) {
+		t.Errorf("unknown system: %v", err)
+	}
+	if why := sparkMissing(config{short: true}); !strings.Contains(why, "-short") {
+		t.Errorf("sparkMissing with -short = %q", why)
+	}
+}
+
+func TestSparkColumns(t *testing.T) {
+	st := newStore()
+	results, _, err := parseOutput(strings.NewReader(
+		"BenchmarkRPCMatrix/rawtcp/64B/inflight=1-2 100 6000 ns/op 160000 ops/s 6000 p50-ns 7000 p99-ns 9000 p99.9-ns 0 B/op 0 allocs/op\n" +
+			"BenchmarkRPCMatrix/NIO/64B/inflight=1-2 100 9000 ns/op 100000 ops/s 9000 p50-ns 45000 p99-ns 90000 p99.9-ns 96 B/op 2 allocs/op\n" +
+			"BenchmarkRPCMatrix/EPOLL/64B/inflight=1-2 100 9000 ns/op 50000 ops/s 18000 p50-ns 45000 p99-ns 90000 p99.9-ns 96 B/op 5 allocs/op\n" +
+			"BenchmarkRPCMatrix/spark-jvm/64B/inflight=1-2 100 20000 ns/op 25000 ops/s 36000 p50-ns 90000 p99-ns 190000 p99.9-ns 16 B/op 1 allocs/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		st.add(1, r)
+	}
+	var rpc suite
+	for _, s := range defineSuites(false) {
+		if s.name == "rpc" {
+			rpc = s
+		}
+	}
+	var buf bytes.Buffer
+	writeTable(&buf, rpc.workloads[0], map[string]string{"rawtcp": "raw", "NIO": "nio", "EPOLL": "epoll", sparkJVM: "spark"}, st)
+	got := buf.String()
+	for _, want := range []string{
+		"| system | ops/s | min | max | p50 | p99 | p99.9 | allocs/op | ops/s vs raw | p50 vs raw | ops/s vs Spark 4.1 JVM | p50 vs Spark 4.1 JVM |",
+		"| nio | 100k | 100k | 100k | 9.00 µs | 45.0 µs | 90.0 µs | 2 | 0.62 | 1.50 | 4.00 | 0.25 |",
+		"| epoll | 50.0k | 50.0k | 50.0k | 18.0 µs | 45.0 µs | 90.0 µs | 5 | 0.31 | 3.00 | 2.00 | 0.50 |",
+		"| spark | 25.0k | 25.0k | 25.0k | 36.0 µs | 90.0 µs | 190 µs | n/a (JVM) | 0.16 | 6.00 | — | — |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks\n%s\nin\n%s", want, got)
+		}
+	}
+}

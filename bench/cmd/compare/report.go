@@ -99,6 +99,18 @@ func writeTable(w io.Writer, wl workload, labels map[string]string, st *store) {
 			extras = append(extras, m)
 		}
 	}
+	// The "vs Spark 4.1 JVM" columns, when some row and its Spark peer
+	// both have results.
+	var peerRatio, peerP50 bool
+	for sys, peer := range wl.peers {
+		_, ok1 := st.stat(cellBench(wl, sys), wl.metric)
+		_, ok2 := st.stat(cellBench(wl, peer), wl.metric)
+		if ok1 && ok2 {
+			peerRatio = true
+			_, ok3 := st.stat(cellBench(wl, peer), "p50-ns")
+			peerP50 = peerP50 || (ok3 && !lowerIsBetter(wl.metric))
+		}
+	}
 	base, haveBase := st.stat(cellBench(wl, wl.baseline), wl.metric)
 	baseP50, haveBaseP50 := st.stat(cellBench(wl, wl.baseline), "p50-ns")
 	p50Ratio := haveBaseP50 && wl.metric != "p50-ns" && !lowerIsBetter(wl.metric)
@@ -118,6 +130,14 @@ func writeTable(w io.Writer, wl workload, labels map[string]string, st *store) {
 	}
 	if p50Ratio {
 		hdr = append(hdr, "p50 vs "+baseLabel)
+		align = append(align, "---:")
+	}
+	if peerRatio {
+		hdr = append(hdr, fmt.Sprintf("%s vs %s", metricHeader(wl.metric), sparkLabel))
+		align = append(align, "---:")
+	}
+	if peerP50 {
+		hdr = append(hdr, "p50 vs "+sparkLabel)
 		align = append(align, "---:")
 	}
 	fmt.Fprintf(w, "| %s |\n|%s|\n", strings.Join(hdr, " | "), strings.Join(align, "|"))
@@ -155,7 +175,11 @@ func writeTable(w io.Writer, wl workload, labels map[string]string, st *store) {
 		for _, m := range append(slices.Clone(pcts), extras...) {
 			row = append(row, statCell(st, c.bench, m))
 		}
-		row = append(row, statCell(st, c.bench, "allocs/op"))
+		if c.sys == sparkJVM {
+			row = append(row, "n/a (JVM)") // the Go process only drove it
+		} else {
+			row = append(row, statCell(st, c.bench, "allocs/op"))
+		}
 		if haveBase {
 			row = append(row, formatRatio(key.median, base.median))
 		}
@@ -165,6 +189,16 @@ func writeTable(w io.Writer, wl workload, labels map[string]string, st *store) {
 			} else {
 				row = append(row, "—")
 			}
+		}
+		if peerRatio {
+			row = append(row, peerCell(st, wl, c.sys, wl.metric, key.median))
+		}
+		if peerP50 {
+			cell := "—"
+			if p, ok := st.stat(c.bench, "p50-ns"); ok {
+				cell = peerCell(st, wl, c.sys, "p50-ns", p.median)
+			}
+			row = append(row, cell)
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
@@ -177,6 +211,20 @@ func writeTable(w io.Writer, wl workload, labels map[string]string, st *store) {
 	if behind {
 		fmt.Fprintf(w, "\n‡ Fell more than 3%% behind the offered load: the system (or the machine) was saturated, so queueing dominates its latencies.\n")
 	}
+}
+
+// peerCell is the ratio of v (sys's median of metric) to the median of
+// sys's Spark peer in wl, "—" when sys has no peer or the peer no result.
+func peerCell(st *store, wl workload, sys, metric string, v float64) string {
+	peer, ok := wl.peers[sys]
+	if !ok {
+		return "—"
+	}
+	p, ok := st.stat(cellBench(wl, peer), metric)
+	if !ok {
+		return "—"
+	}
+	return formatRatio(v, p.median)
 }
 
 // cellBench is the benchmark of system sys in wl ("" if none).
@@ -210,6 +258,8 @@ func metricHeader(m string) string {
 		return "lag p99"
 	case "target-ops/s":
 		return "offered ops/s"
+	case "peak-RSS-MiB":
+		return "server peak RSS (MiB)"
 	}
 	return m
 }

@@ -29,6 +29,9 @@ type workload struct {
 	extra    []string
 	cells    []cell
 	curves   bool // plot latency percentile curves
+	// peers maps a row's system to the Spark 4.1 JVM system its
+	// "vs Spark 4.1 JVM" ratios divide by (nil: no such column).
+	peers map[string]string
 }
 
 // A suite is one section of the report; -suite selects suites by name.
@@ -40,6 +43,24 @@ type suite struct {
 	workloads []workload
 	loadPlots bool // plot latency against offered load (open loop)
 }
+
+// The Spark 4.1 JVM peers (bench/jvm_peer_test.go): Spark's own transport
+// in a JVM, and Ember's shuffle client reading from Spark's external
+// shuffle service in a JVM.
+const (
+	sparkJVM       = "spark-jvm"
+	sparkESSPrefix = "spark-ess-"
+	sparkLabel     = "Spark 4.1 JVM"
+)
+
+// isSparkSystem reports whether key is a Spark JVM peer, which needs Spark
+// 4.1 and a JDK.
+func isSparkSystem(key string) bool {
+	return key == sparkJVM || strings.HasPrefix(key, sparkESSPrefix)
+}
+
+// emberVsSpark maps Ember's transport rows to the Spark JVM row.
+var emberVsSpark = map[string]string{"EPOLL": sparkJVM, "NIO": sparkJVM}
 
 // suiteNames are the suites in run order.
 var suiteNames = []string{"rpc", "ask", "fetch", "oneway", "shuffle", "openloop", "iperf"}
@@ -65,8 +86,10 @@ func defineSuites(short bool) []suite {
 		name:  "rpc",
 		title: "RPC round trips (`BenchmarkRPCMatrix`)",
 		intro: "Closed-loop echo round trips: n callers, each sending its next request when its previous one is answered. " +
-			"Ember and net/rpc share one connection among all callers, grpc-go one ClientConn; " +
+			"Ember, net/rpc and Spark share one connection among all callers, grpc-go one ClientConn; " +
 			"raw TCP and cloudwego/netpoll have one connection per caller (one message in flight each), grpc-go streaming one stream per caller. " +
+			"Spark 4.1 JVM: Spark's TransportClient and TransportServer (Netty, native epoll) in one JVM, callers as callbacks that send the next request, " +
+			"timed in the JVM after a fixed warm-up (bench/jvm_peer_test.go). " +
 			"Baseline: raw Go TCP ping-pong, the software-stack limit.",
 		systems: []system{
 			{"rawtcp", "raw Go TCP ping-pong"},
@@ -76,6 +99,7 @@ func defineSuites(short bool) []suite {
 			{"grpc-unary", "grpc-go unary"},
 			{"grpc-stream", "grpc-go bidi stream"},
 			{"netrpc", "net/rpc"},
+			{sparkJVM, sparkLabel + ": TransportClient ↔ TransportServer"},
 		},
 	}
 	for _, size := range []string{"64B", "4KiB", large} {
@@ -87,6 +111,7 @@ func defineSuites(short bool) []suite {
 				metric:   "ops/s",
 				baseline: "rawtcp",
 				curves:   true,
+				peers:    emberVsSpark,
 			}
 			for _, s := range rpc.systems {
 				w.cells = append(w.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkRPCMatrix/%s/%s/inflight=%d", s.key, size, n)})
@@ -132,12 +157,14 @@ func defineSuites(short bool) []suite {
 		name:  "fetch",
 		title: "Chunk fetch (`BenchmarkFetchMatrix`)",
 		intro: "1 MiB chunks of a page-cached file, n requests outstanding on each of c connections; latencies run from request to last byte " +
-			"(queueing behind earlier chunks included). Baseline: the raw Go sendfile loop. The iperf3 row (when that suite ran) is the kernel's loopback limit " +
+			"(queueing behind earlier chunks included). Spark 4.1 JVM: Spark's fetchChunk of FileSegmentManagedBuffers of the same file, client and server in one JVM. " +
+			"Baseline: the raw Go sendfile loop. The iperf3 row (when that suite ran) is the kernel's loopback limit " +
 			"with as many streams as connections.",
 		systems: []system{
 			{"rawsendfile", "raw Go sendfile loop"},
 			{"EPOLL", "**Ember EPOLL**"},
 			{"NIO", "**Ember NIO**"},
+			{sparkJVM, sparkLabel + ": fetchChunk"},
 			{"iperf3", "iperf3 -Z (kernel loopback)"},
 		},
 	}
@@ -149,9 +176,12 @@ func defineSuites(short bool) []suite {
 				group:    fmt.Sprintf("conns=%d", c),
 				metric:   "MB/s",
 				baseline: "rawsendfile",
+				peers:    emberVsSpark,
 			}
-			for _, s := range fetch.systems[:3] {
-				w.cells = append(w.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkFetchMatrix/%s/inflight=%d/conns=%d", s.key, n, c)})
+			for _, s := range fetch.systems {
+				if s.key != "iperf3" {
+					w.cells = append(w.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkFetchMatrix/%s/inflight=%d/conns=%d", s.key, n, c)})
+				}
 			}
 			w.cells = append(w.cells, cell{sys: "iperf3", bench: fmt.Sprintf("iperf3/streams=%d", c), ref: true})
 			fetch.workloads = append(fetch.workloads, w)
@@ -182,13 +212,18 @@ func defineSuites(short bool) []suite {
 		title: "Shuffle read (`BenchmarkShuffleMatrix`)",
 		intro: "One op reads a whole 64 maps × 64 reducers shuffle laid out as Spark's sort shuffle writes it: through Ember's shuffle service " +
 			"(FetchAll, 4 reducers at a time), through Ember's transport alone (a chunk stream per reducer, 32 in flight), " +
-			"and with a raw Go sendfile loop over the same file regions (32 in flight). Baseline: the raw loop.",
+			"and with a raw Go sendfile loop over the same file regions (32 in flight). " +
+			"Spark 4.1 JVM shuffle service: Ember's client (in the named mode) reading the same files from Spark's external shuffle service " +
+			"(TransportServer + ExternalBlockHandler, -Xmx1g, native epoll) in a JVM, after a fixed warm-up; `server peak RSS` is that JVM's VmHWM. " +
+			"Baseline: the raw loop.",
 		systems: []system{
 			{"rawsendfile", "raw Go sendfile of the same blocks"},
 			{"chunkfetch-EPOLL", "Ember transport chunk fetch EPOLL"},
 			{"chunkfetch-NIO", "Ember transport chunk fetch NIO"},
 			{"EPOLL", "**Ember shuffle service EPOLL**"},
 			{"NIO", "**Ember shuffle service NIO**"},
+			{sparkESSPrefix + "EPOLL", sparkLabel + " shuffle service, EPOLL client"},
+			{sparkESSPrefix + "NIO", sparkLabel + " shuffle service, NIO client"},
 		},
 	}
 	for _, block := range shuffleBlocks {
@@ -198,7 +233,8 @@ func defineSuites(short bool) []suite {
 			group:    block,
 			metric:   "MB/s",
 			baseline: "rawsendfile",
-			extra:    []string{"blocks/s"},
+			extra:    []string{"blocks/s", "peak-RSS-MiB"},
+			peers:    map[string]string{"EPOLL": sparkESSPrefix + "EPOLL", "NIO": sparkESSPrefix + "NIO"},
 		}
 		for _, s := range shuffle.systems {
 			w.cells = append(w.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkShuffleMatrix/%s/maps=64/reducers=64/block=%s", s.key, block)})
