@@ -46,6 +46,7 @@ type Client struct {
 	retryWait        time.Duration
 	useOld           bool
 	regTimeout       time.Duration
+	connTimeout      time.Duration
 	regAttempts      int
 	maxInFlight      int64
 	maxReqs          int
@@ -74,7 +75,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{appID: cfg.AppID, log: log.With("component", "shuffle-client"), tmpDir: cfg.TmpDir,
-		maxRetries: tconf.MaxRetries, retryWait: tconf.RetryWait, stop: make(chan struct{})}
+		maxRetries: tconf.MaxRetries, retryWait: tconf.RetryWait, connTimeout: tconf.ConnectionTimeout,
+		stop: make(chan struct{})}
 	var errs []error
 	get := func(err error) { errs = append(errs, err) }
 	var e error
@@ -214,6 +216,28 @@ func (c *Client) GetHostLocalDirs(host string, port int, execIDs []string) (map[
 		k += n
 	}
 	return out, nil
+}
+
+// DiagnoseCorruption asks the service why block shuffle_<shuffleID>_<mapID>_<reduceID>
+// of execID failed its checksum: checksum is the reader's value under
+// algorithm (ADLER32, CRC32 or CRC32C, as Spark names them). As Spark's
+// client does, it answers CauseUnknownIssue when the request fails, and
+// returns the failure too.
+func (c *Client) DiagnoseCorruption(host string, port int, execID string, shuffleID int32, mapID int64, reduceID int32, checksum int64, algorithm string) (Cause, error) {
+	resp, err := c.rpc(host, port, &DiagnoseCorruption{AppID: c.appID, ExecID: execID, ShuffleID: shuffleID,
+		MapID: mapID, ReduceID: reduceID, Checksum: checksum, Algorithm: algorithm}, c.connTimeout)
+	if err != nil {
+		return CauseUnknownIssue, fmt.Errorf("shuffle: diagnosing corruption of shuffle_%d_%d_%d: %w", shuffleID, mapID, reduceID, err)
+	}
+	m, err := Decode(resp)
+	if err != nil {
+		return CauseUnknownIssue, err
+	}
+	cc, ok := m.(*CorruptionCause)
+	if !ok {
+		return CauseUnknownIssue, fmt.Errorf("shuffle: expected CorruptionCause, got %T", m)
+	}
+	return cc.Cause, nil
 }
 
 // FetchBlocks fetches blocks of an executor from host:port, retrying I/O

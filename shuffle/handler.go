@@ -85,7 +85,12 @@ func (h *blockHandler) Receive(c *netpoll.Client, msg []byte, r *netpoll.Respond
 		}
 		r.Reply(Encode(out))
 	case *DiagnoseCorruption:
-		r.Reply(Encode(&CorruptionCause{Cause: h.res.diagnose(m)}))
+		cause, err := h.res.diagnose(m)
+		if err != nil {
+			r.Fail(err)
+			return
+		}
+		r.Reply(Encode(&CorruptionCause{Cause: cause}))
 	case *FinalizeShuffleMerge, *FetchShuffleBlockChunks:
 		r.Fail(fmt.Errorf("shuffle: push-based shuffle is not enabled on this service (%T)", m))
 	default:

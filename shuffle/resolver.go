@@ -147,9 +147,19 @@ func (r *resolver) executor(appID, execID string) (ExecutorShuffleInfo, error) {
 // shuffleBlock returns the data of reduce partitions [start, end) of map
 // mapID as a file segment.
 func (r *resolver) shuffleBlock(appID, execID string, shuffleID int32, mapID int64, start, end int32) (codec.ManagedBuffer, error) {
-	info, err := r.executor(appID, execID)
+	path, off, n, err := r.shuffleRange(appID, execID, shuffleID, mapID, start, end)
 	if err != nil {
 		return nil, err
+	}
+	return codec.NewFileSegment(path, off, n, r.fileOpt)
+}
+
+// shuffleRange locates reduce partitions [start, end) of map mapID: the
+// data file and the byte range the index gives.
+func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int64, start, end int32) (path string, off, n int64, err error) {
+	info, err := r.executor(appID, execID)
+	if err != nil {
+		return "", 0, 0, err
 	}
 	if info.ShuffleManager != "" && !strings.Contains(info.ShuffleManager, "SortShuffleManager") {
 		r.log.Debug("serving sort-shuffle layout for a custom shuffle manager", "manager", info.ShuffleManager)
@@ -157,13 +167,13 @@ func (r *resolver) shuffleBlock(appID, execID string, shuffleID int32, mapID int
 	sub := int(info.SubDirsPerLocalDir)
 	idx, err := r.cache.get(FilePath(info.LocalDirs, sub, IndexFileName(shuffleID, mapID)))
 	if err != nil {
-		return nil, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+		return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
 	}
-	off, n, err := idx.Range(start, end)
+	off, n, err = idx.Range(start, end)
 	if err != nil {
-		return nil, err
+		return "", 0, 0, err
 	}
-	return codec.NewFileSegment(FilePath(info.LocalDirs, sub, DataFileName(shuffleID, mapID)), off, n, r.fileOpt)
+	return FilePath(info.LocalDirs, sub, DataFileName(shuffleID, mapID)), off, n, nil
 }
 
 // rddBlock returns a disk-persisted RDD block, or (nil, nil) if absent.
@@ -183,7 +193,11 @@ func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffe
 	return codec.NewFileSegment(path, 0, st.Size(), r.fileOpt)
 }
 
-// removeBlocks deletes RDD blocks and returns how many were removed.
+// removeBlocks deletes the named block files of an executor and returns
+// how many it deleted. As in Spark 4.1, any block may be removed (the
+// driver removes shuffle data and index files this way with
+// spark.shuffle.service.removeShuffle), but a name that could leave the
+// executor's dirs (empty, ".", "..", a path separator or NUL) is skipped.
 func (r *resolver) removeBlocks(appID, execID string, ids []string) (int32, error) {
 	info, err := r.executor(appID, execID)
 	if err != nil {
@@ -191,16 +205,32 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string) (int32, erro
 	}
 	var n int32
 	for _, id := range ids {
-		b, err := ParseBlockID(id)
-		if err != nil || b.Kind != KindRDD {
-			r.log.Warn("not removing a block that is not an RDD block", "block", id)
+		if err := validBlockFileName(id); err != nil {
+			r.log.Warn("skipping block with invalid id", "block", id, "err", err)
 			continue
 		}
-		if os.Remove(FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), b.String())) == nil {
-			n++
+		path := FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), id)
+		if err := os.Remove(path); err != nil {
+			r.log.Warn("failed to delete block", "path", path, "err", err)
+			continue
 		}
+		n++
 	}
 	return n, nil
+}
+
+// validBlockFileName accepts a block id usable as a file name in an
+// executor's dir.
+func validBlockFileName(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty block id")
+	case strings.ContainsAny(id, "/\\\x00"):
+		return fmt.Errorf("block id %q contains a path separator or NUL", id)
+	case id == "." || id == "..":
+		return fmt.Errorf("block id %q is a dir name", id)
+	}
+	return nil
 }
 
 // applicationRemoved forgets an application's executors and, with
@@ -271,12 +301,33 @@ func (r *resolver) numExecutors() int {
 	return len(r.executors)
 }
 
-// diagnose implements DiagnoseCorruption: recompute the partition's
-// checksum from disk and compare it with the map task's checksum file and
-// with the reader's.
-func (r *resolver) diagnose(m *DiagnoseCorruption) Cause {
+// diagnose implements DiagnoseCorruption as Spark's service does: the
+// block must resolve (a registered executor, a readable index, a reduce id
+// inside it) or the request fails; then the algorithm must be one Spark
+// names exactly (ADLER32, CRC32, CRC32C; case matters) or the cause is
+// UNSUPPORTED_CHECKSUM_ALGORITHM; then the partition's checksum is
+// recomputed from disk (c3) and compared with the map task's checksum file
+// (c2) and with the reader's (c1): c2 != c3 is a disk issue, c1 != c2 a
+// network issue, else the checksums verify. A checksum file or data file
+// that cannot be read gives UNKNOWN_ISSUE.
+func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
+	info, err := r.executor(m.AppID, m.ExecID)
+	if err != nil {
+		return 0, err
+	}
+	sub := int(info.SubDirsPerLocalDir)
+	// The algorithm is the file name's extension: the name may not leave
+	// the executor's dirs (Spark checks block paths at read).
+	sumPath := FilePath(info.LocalDirs, sub, ChecksumFileName(m.ShuffleID, m.MapID, m.Algorithm))
+	if !insideDirs(sumPath, info.LocalDirs) {
+		return 0, fmt.Errorf("shuffle: block file %s resolves outside the executor's registered local directories", sumPath)
+	}
+	dataPath, off, n, err := r.shuffleRange(m.AppID, m.ExecID, m.ShuffleID, m.MapID, m.ReduceID, m.ReduceID+1)
+	if err != nil {
+		return 0, err
+	}
 	var h hash.Hash32
-	switch strings.ToUpper(m.Algorithm) {
+	switch m.Algorithm {
 	case "ADLER32":
 		h = adler32.New()
 	case "CRC32":
@@ -284,38 +335,63 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) Cause {
 	case "CRC32C":
 		h = crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	default:
-		return CauseUnsupportedChecksumAlgorithm
+		return CauseUnsupportedChecksumAlgorithm, nil
 	}
-	info, err := r.executor(m.AppID, m.ExecID)
+	byWriter, err := readChecksum(sumPath, m.ReduceID)
 	if err != nil {
-		return CauseUnknownIssue
+		r.log.Info("corruption diagnosis: cannot read the checksum", "file", sumPath, "err", err)
+		return CauseUnknownIssue, nil
 	}
-	sub := int(info.SubDirsPerLocalDir)
-	sums, err := os.ReadFile(FilePath(info.LocalDirs, sub, ChecksumFileName(m.ShuffleID, m.MapID, strings.ToUpper(m.Algorithm))))
-	// In int64: 8*(reduceId+1) overflows int32 for hostile reduce ids.
-	if err != nil || m.ReduceID < 0 || int64(len(sums)) < 8*(int64(m.ReduceID)+1) {
-		return CauseUnknownIssue
-	}
-	byWriter := int64(binary.BigEndian.Uint64(sums[8*int64(m.ReduceID):]))
-	buf, err := r.shuffleBlock(m.AppID, m.ExecID, m.ShuffleID, m.MapID, m.ReduceID, m.ReduceID+1)
+	byDisk, err := partitionChecksum(h, dataPath, off, n)
 	if err != nil {
-		return CauseUnknownIssue
+		r.log.Info("corruption diagnosis: cannot read the partition", "err", err)
+		return CauseUnknownIssue, nil
 	}
-	defer buf.Release()
-	rd, err := buf.Reader()
-	if err != nil {
-		return CauseUnknownIssue
-	}
-	defer rd.Close()
-	if _, err := io.Copy(h, rd); err != nil {
-		return CauseUnknownIssue
-	}
-	byReader := int64(h.Sum32())
 	switch {
-	case byReader != byWriter:
-		return CauseDiskIssue
-	case byReader != m.Checksum:
-		return CauseNetworkIssue
+	case byWriter != byDisk:
+		return CauseDiskIssue, nil
+	case byWriter != m.Checksum:
+		return CauseNetworkIssue, nil
 	}
-	return CauseChecksumVerifyPass
+	return CauseChecksumVerifyPass, nil
+}
+
+// insideDirs reports whether the cleaned path lies under one of dirs.
+func insideDirs(path string, dirs []string) bool {
+	path = filepath.Clean(path)
+	for _, d := range dirs {
+		if rel, err := filepath.Rel(filepath.Clean(d), path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// readChecksum reads the big-endian long of reduceID from a checksum file.
+func readChecksum(path string, reduceID int32) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], 8*int64(reduceID)); err != nil {
+		return 0, err
+	}
+	return int64(binary.BigEndian.Uint64(b[:])), nil
+}
+
+// partitionChecksum hashes bytes [off, off+n) of a data file. A file that
+// ends inside the range hashes what is there, one that ends before it
+// hashes nothing (Spark's reader skips past the end without an error).
+func partitionChecksum(h hash.Hash32, path string, off, n int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, io.NewSectionReader(f, off, n)); err != nil {
+		return 0, err
+	}
+	return int64(h.Sum32()), nil
 }

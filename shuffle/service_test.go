@@ -212,7 +212,8 @@ func TestRDDBlocks(t *testing.T) {
 			l.wait(t)
 			l.checkOK(t, map[string][]byte{"rdd_1_0": rdd["rdd_1_0"], "rdd_1_2": rdd["rdd_1_2"]})
 
-			// RemoveBlocks deletes RDD blocks only.
+			// RemoveBlocks deletes the files that exist (a block id that
+			// names no file, like a shuffle block's, is not counted).
 			n, err := cl.RemoveBlocks(localhost, svc.Port(), "exec-1", []string{"rdd_1_0", "rdd_1_1", sh.id(0, 0), "rdd_x"})
 			if err != nil || n != 1 {
 				t.Errorf("RemoveBlocks = %d, %v; want 1 removed", n, err)
@@ -420,7 +421,9 @@ func TestDiagnoseCorruption(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		diagnose := func(d DiagnoseCorruption) Cause {
+		// diagnose returns the service's answer, or "FAIL" when it failed
+		// the request.
+		diagnose := func(d DiagnoseCorruption) string {
 			t.Helper()
 			if d.AppID == "" {
 				d.AppID = "app-1"
@@ -430,6 +433,10 @@ func TestDiagnoseCorruption(t *testing.T) {
 			}
 			d.ShuffleID = 1
 			resp, err := rawRPC(t, cl, svc.Port(), Encode(&d))
+			var re *netpoll.RemoteError
+			if errors.As(err, &re) {
+				return "FAIL"
+			}
 			if err != nil {
 				t.Fatalf("DiagnoseCorruption %+v: %v", d, err)
 			}
@@ -438,38 +445,53 @@ func TestDiagnoseCorruption(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("reply %T, %v; want CorruptionCause", m, err)
 			}
-			return cc.Cause
+			return cc.Cause.String()
 		}
 		for m, algo := range algos {
 			for r := 0; r < reduces; r++ {
 				good := checksumOf(algo, sh.data(m, r))
-				if got := diagnose(DiagnoseCorruption{MapID: int64(m), ReduceID: int32(r), Checksum: good, Algorithm: algo}); got != CauseChecksumVerifyPass {
+				if got := diagnose(DiagnoseCorruption{MapID: int64(m), ReduceID: int32(r), Checksum: good, Algorithm: algo}); got != "CHECKSUM_VERIFY_PASS" {
 					t.Errorf("%s map %d reduce %d, right checksum: %v, want CHECKSUM_VERIFY_PASS", algo, m, r, got)
 				}
-				if got := diagnose(DiagnoseCorruption{MapID: int64(m), ReduceID: int32(r), Checksum: good + 1, Algorithm: algo}); got != CauseNetworkIssue {
+				if got := diagnose(DiagnoseCorruption{MapID: int64(m), ReduceID: int32(r), Checksum: good + 1, Algorithm: algo}); got != "NETWORK_ISSUE" {
 					t.Errorf("%s map %d reduce %d, reader's checksum differs: %v, want NETWORK_ISSUE", algo, m, r, got)
 				}
 			}
 		}
+		// As Spark 4.1's service: a block that does not resolve fails the
+		// request whatever the algorithm; algorithm names are matched
+		// exactly; an unreadable checksum is an unknown issue.
 		for _, c := range []struct {
 			name string
 			d    DiagnoseCorruption
-			want Cause
+			want string
 		}{
-			{"corrupt data file", DiagnoseCorruption{MapID: 4, ReduceID: 2, Checksum: checksumOf("CRC32", sh.data(4, 2)), Algorithm: "CRC32"}, CauseDiskIssue},
-			{"intact partition of a corrupt file", DiagnoseCorruption{MapID: 4, ReduceID: 3, Checksum: checksumOf("CRC32", sh.data(4, 3)), Algorithm: "CRC32"}, CauseChecksumVerifyPass},
-			{"missing checksum file", DiagnoseCorruption{MapID: 3, ReduceID: 0, Checksum: checksumOf("ADLER32", sh.data(3, 0)), Algorithm: "ADLER32"}, CauseUnknownIssue},
-			{"checksum file of another algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: 1, Algorithm: "CRC32"}, CauseUnknownIssue},
-			{"unsupported algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: 1, Algorithm: "MD5"}, CauseUnsupportedChecksumAlgorithm},
-			{"unregistered executor", DiagnoseCorruption{ExecID: "nobody", MapID: 0, ReduceID: 0, Algorithm: "ADLER32"}, CauseUnknownIssue},
-			{"reduce beyond the checksums", DiagnoseCorruption{MapID: 0, ReduceID: reduces, Algorithm: "ADLER32"}, CauseUnknownIssue},
-			{"negative reduce", DiagnoseCorruption{MapID: 0, ReduceID: -1, Algorithm: "ADLER32"}, CauseUnknownIssue},
-			{"huge reduce", DiagnoseCorruption{MapID: 0, ReduceID: math.MaxInt32, Algorithm: "ADLER32"}, CauseUnknownIssue},
-			{"missing map", DiagnoseCorruption{MapID: 99, ReduceID: 0, Algorithm: "ADLER32"}, CauseUnknownIssue},
+			{"corrupt data file", DiagnoseCorruption{MapID: 4, ReduceID: 2, Checksum: checksumOf("CRC32", sh.data(4, 2)), Algorithm: "CRC32"}, "DISK_ISSUE"},
+			{"intact partition of a corrupt file", DiagnoseCorruption{MapID: 4, ReduceID: 3, Checksum: checksumOf("CRC32", sh.data(4, 3)), Algorithm: "CRC32"}, "CHECKSUM_VERIFY_PASS"},
+			{"missing checksum file", DiagnoseCorruption{MapID: 3, ReduceID: 0, Checksum: checksumOf("ADLER32", sh.data(3, 0)), Algorithm: "ADLER32"}, "UNKNOWN_ISSUE"},
+			{"checksum file of another algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: 1, Algorithm: "CRC32"}, "UNKNOWN_ISSUE"},
+			{"unsupported algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: 1, Algorithm: "MD5"}, "UNSUPPORTED_CHECKSUM_ALGORITHM"},
+			{"lower-case algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: checksumOf("ADLER32", sh.data(0, 0)), Algorithm: "adler32"}, "UNSUPPORTED_CHECKSUM_ALGORITHM"},
+			{"no algorithm", DiagnoseCorruption{MapID: 0, ReduceID: 0, Checksum: 1}, "UNSUPPORTED_CHECKSUM_ALGORITHM"},
+			{"checksum file outside the dirs", DiagnoseCorruption{MapID: 0, ReduceID: 0, Algorithm: "../../../../x"}, "FAIL"},
+			{"unregistered executor", DiagnoseCorruption{ExecID: "nobody", MapID: 0, ReduceID: 0, Algorithm: "ADLER32"}, "FAIL"},
+			{"unregistered executor, unsupported algorithm", DiagnoseCorruption{ExecID: "nobody", MapID: 0, ReduceID: 0, Algorithm: "MD5"}, "FAIL"},
+			{"reduce past the index", DiagnoseCorruption{MapID: 0, ReduceID: reduces, Algorithm: "ADLER32"}, "FAIL"},
+			{"negative reduce", DiagnoseCorruption{MapID: 0, ReduceID: -1, Algorithm: "ADLER32"}, "FAIL"},
+			{"huge reduce", DiagnoseCorruption{MapID: 0, ReduceID: math.MaxInt32, Algorithm: "ADLER32"}, "FAIL"},
+			{"missing map", DiagnoseCorruption{MapID: 99, ReduceID: 0, Algorithm: "ADLER32"}, "FAIL"},
 		} {
 			if got := diagnose(c.d); got != c.want {
 				t.Errorf("%s: %v, want %v", c.name, got, c.want)
 			}
+		}
+		// Ember's client answers UNKNOWN_ISSUE with the error, as Spark's
+		// client does.
+		if cause, err := cl.DiagnoseCorruption(localhost, svc.Port(), "nobody", 1, 0, 0, 0, "ADLER32"); cause != CauseUnknownIssue || err == nil {
+			t.Errorf("client DiagnoseCorruption of an unregistered executor = %v, %v; want UNKNOWN_ISSUE and an error", cause, err)
+		}
+		if cause, err := cl.DiagnoseCorruption(localhost, svc.Port(), "exec-1", 1, 4, 2, checksumOf("CRC32", sh.data(4, 2)), "CRC32"); cause != CauseDiskIssue || err != nil {
+			t.Errorf("client DiagnoseCorruption of a corrupt block = %v, %v; want DISK_ISSUE", cause, err)
 		}
 	})
 }
@@ -512,6 +534,37 @@ func TestResolverBadRequests(t *testing.T) {
 	}
 	if n, err := r.removeBlocks("app", "exec", []string{"shuffle_0_0_0", "bad", "rdd_9_9"}); n != 0 || err != nil {
 		t.Errorf("removeBlocks of nothing removable = %d, %v", n, err)
+	}
+}
+
+// TestRemoveBlocksAnyFile: as in Spark 4.1, RemoveBlocks deletes any
+// block file it names (the driver removes shuffle data and index files so
+// with spark.shuffle.service.removeShuffle) and counts what it deleted;
+// names that could leave the executor's dirs are skipped.
+func TestRemoveBlocksAnyFile(t *testing.T) {
+	r := newTestResolver(t, false, "")
+	dirs := newExecDirs(t, 2)
+	writeShuffle(t, dirs, 0, 2, 3, nil)
+	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
+		t.Fatal(err)
+	}
+	outside := FilePath(dirs, testSubDirs, "../escape") // <dir>/escape
+	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{DataFileName(0, 0), IndexFileName(0, 0), DataFileName(0, 7), "", ".", "..", "../escape", "a\\b", "a\x00b"}
+	if n, err := r.removeBlocks("app", "exec", ids); n != 2 || err != nil {
+		t.Errorf("removeBlocks(%q) = %d, %v; want 2", ids, n, err)
+	}
+	for _, name := range []string{DataFileName(0, 0), IndexFileName(0, 0)} {
+		if _, err := os.Stat(FilePath(dirs, testSubDirs, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there: %v", name, err)
+		}
+	}
+	for _, p := range []string{outside, FilePath(dirs, testSubDirs, DataFileName(0, 1))} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("removeBlocks deleted %s: %v", p, err)
+		}
 	}
 }
 

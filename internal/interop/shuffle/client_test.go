@@ -1,0 +1,149 @@
+package shuffle_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/shuffle"
+)
+
+// newEmberClient makes Ember's shuffle client for appID; closed at cleanup.
+func newEmberClient(t *testing.T, mode string, tmpDir string, kv ...string) *shuffle.Client {
+	t.Helper()
+	cl, err := shuffle.NewClient(shuffle.ClientConfig{Conf: emberConf(mode, kv...), AppID: appID, TmpDir: tmpDir, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// emberFetch fetches ids with Ember's client; sizes, if set, route the
+// blocks larger than spark.network.maxRemoteBlockSizeFetchToMem to disk.
+func emberFetch(t *testing.T, cl *shuffle.Client, port int, execID string, ids []string, sizes map[string]int64) map[string]emberBlock {
+	t.Helper()
+	c := newCollector(len(ids))
+	cl.FetchBlocks(localhost, port, execID, ids, sizes, c)
+	return c.wait(t)
+}
+
+// checkEmber checks blocks Ember's client fetched; diskDir, if set, is
+// where each must have been streamed to.
+func checkEmber(t *testing.T, what string, sh *testShuffle, got map[string]emberBlock, diskDir string) {
+	t.Helper()
+	for id, b := range got {
+		want := sh.data(t, id)
+		switch {
+		case !b.ok:
+			t.Errorf("%s: %s failed: %v", what, id, b.err)
+		case b.size != int64(len(want)) || b.sha != sha(want):
+			t.Errorf("%s: %s arrived as %d bytes sha %.12s, want %d bytes sha %.12s", what, id, b.size, b.sha, len(want), sha(want))
+		case diskDir != "" && !strings.HasPrefix(b.path, diskDir+"/"):
+			t.Errorf("%s: %s arrived in %q, not in a file under %s", what, id, b.path, diskDir)
+		}
+	}
+}
+
+// TestEmberClientAgainstSparkService: Ember's client registers an
+// executor with Spark's external shuffle service, which reads the files
+// Ember's MapOutputWriter laid out, and fetches every block by
+// FetchShuffleBlocks, by OpenBlocks, by batch and to disk; removes blocks,
+// asks for local dirs and diagnoses corruption; in both io modes, with and
+// without spark.authenticate.
+func TestEmberClientAgainstSparkService(t *testing.T) {
+	testutil.CheckLeaks(t)
+	peer := startPeer(t)
+	ports := map[string]int{}
+	for _, sec := range securities {
+		ports[sec.name] = peer.startServer(t, "ess-"+sec.name, sec.conf...)
+	}
+	for _, mode := range ioModes {
+		for _, sec := range securities {
+			t.Run(mode+"/"+sec.name, func(t *testing.T) {
+				port := ports[sec.name]
+				sh := writeShuffle(t, 4, []int64{20, 21, 22}, 6)
+				execID := "exec-" + mode + "-" + sec.name
+				cl := newEmberClient(t, mode, "", sec.conf...)
+				old := newEmberClient(t, mode, "", append([]string{"spark.shuffle.useOldFetchProtocol=true"}, sec.conf...)...)
+				tmp := t.TempDir()
+				disk := newEmberClient(t, mode, tmp, append([]string{"spark.network.maxRemoteBlockSizeFetchToMem=1"}, sec.conf...)...)
+
+				if err := cl.RegisterWithShuffleServer(localhost, port, execID, sh.info()); err != nil {
+					t.Fatalf("RegisterWithShuffleServer with Spark's service: %v", err)
+				}
+				checkEmber(t, "FetchShuffleBlocks", sh, emberFetch(t, cl, port, execID, sh.ids(), nil), "")
+				checkEmber(t, "OpenBlocks", sh, emberFetch(t, old, port, execID, sh.ids(), nil), "")
+				checkEmber(t, "batch FetchShuffleBlocks", sh, emberFetch(t, cl, port, execID, sh.batchIDs(), nil), "")
+				sizes := map[string]int64{}
+				for _, id := range sh.ids() {
+					sizes[id] = 1 << 20 // every block "large": all go to disk
+				}
+				checkEmber(t, "fetch to disk", sh, emberFetch(t, disk, port, execID, sh.ids(), sizes), tmp)
+
+				// FetchAll under the reducer limits.
+				req := shuffle.FetchRequest{Host: localhost, Port: port, ExecID: execID}
+				for _, id := range sh.ids() {
+					req.Blocks = append(req.Blocks, shuffle.BlockInfo{ID: id, Size: int64(len(sh.data(t, id)))})
+				}
+				c := newCollector(len(req.Blocks))
+				err := cl.FetchAll(context.Background(), []shuffle.FetchRequest{req}, func(id string, data codec.ManagedBuffer) error {
+					c.OnBlockFetchSuccess(id, data)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("FetchAll: %v", err)
+				}
+				checkEmber(t, "FetchAll", sh, c.wait(t), "")
+
+				// An unregistered executor: Spark fails every block.
+				for id, b := range emberFetch(t, cl, port, "exec-nobody", sh.ids()[:2], nil) {
+					if b.ok || !strings.Contains(b.err.Error(), "not registered") {
+						t.Errorf("%s of an unregistered executor: %+v, want a 'not registered' failure", id, b)
+					}
+				}
+
+				dirs, err := cl.GetHostLocalDirs(localhost, port, []string{execID})
+				if want := map[string][]string{execID: sh.dirs}; err != nil || !reflect.DeepEqual(dirs, want) {
+					t.Errorf("GetHostLocalDirs = %v, %v; want %v", dirs, err, want)
+				}
+				if _, err := cl.GetHostLocalDirs(localhost, port, []string{execID, "exec-nobody"}); err == nil ||
+					!strings.Contains(err.Error(), "not registered") {
+					t.Errorf("GetHostLocalDirs of an unregistered executor: %v, want a 'not registered' failure", err)
+				}
+
+				m, r := sh.mapIDs[2], int32(3)
+				sh.writeChecksums(t, m, "ADLER32", sh.sums(m, "ADLER32"))
+				good := checksum("ADLER32", sh.blocks[m][r])
+				for _, c := range []struct {
+					sum  int64
+					want shuffle.Cause
+				}{{good, shuffle.CauseChecksumVerifyPass}, {good + 1, shuffle.CauseNetworkIssue}} {
+					got, err := cl.DiagnoseCorruption(localhost, port, execID, sh.shuffleID, m, r, c.sum, "ADLER32")
+					if err != nil || got != c.want {
+						t.Errorf("DiagnoseCorruption(checksum %d) by Spark's service = %v, %v; want %v", c.sum, got, err, c.want)
+					}
+				}
+
+				removeBlocks(t, sh, func(ids []string) (int, error) {
+					n, err := cl.RemoveBlocks(localhost, port, execID, ids)
+					return int(n), err
+				})
+
+				if sec.conf != nil {
+					wrong := newEmberClient(t, mode, "", "spark.authenticate=true", "spark.authenticate.secret=not-the-secret", "spark.network.crypto.enabled=true")
+					if err := wrong.RegisterWithShuffleServer(localhost, port, execID+"-wrong", sh.info()); err == nil {
+						t.Errorf("Spark's service let a client with the wrong secret register")
+					}
+					none := newEmberClient(t, mode, "")
+					if err := none.RegisterWithShuffleServer(localhost, port, execID+"-none", sh.info()); err == nil {
+						t.Errorf("Spark's service let a client without auth register")
+					}
+				}
+			})
+		}
+	}
+}

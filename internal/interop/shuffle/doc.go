@@ -1,0 +1,41 @@
+// Package shuffle proves Ember's external shuffle service and block
+// fetcher live against Apache Spark's own, in both directions, with the
+// pinned Spark release (testutil.SparkVersion).
+//
+// # Model
+//
+// The package holds tests only. Each test function starts one JVM, the
+// peer in internal/interop/jvm/shuffle (ShufflePeer.java), which hosts
+// Spark's external shuffle service (ExternalBlockHandler on a
+// TransportServer, with AuthServerBootstrap when spark.authenticate is on)
+// and Spark's ExternalBlockStoreClient, as many of each as the test asks
+// for by name. The Go test drives it over stdin and stdout, one
+// tab-separated request line and one "@@ok"/"@@err" answer line at a time.
+//
+// The tests write sort-shuffle files with Ember's layout (shuffle.FilePath,
+// shuffle.MapOutputWriter) at test time, so Spark's resolver reading them
+// is itself a check of Ember's layout, and then:
+//
+//   - Spark's client against Ember's service: RegisterExecutor, fetches by
+//     OpenBlocks, by FetchShuffleBlocks and by batch (shuffle_S_M_R1_R2),
+//     fetch to disk, RemoveBlocks, GetLocalDirsForExecutors and
+//     DiagnoseCorruption;
+//   - Ember's client against Spark's service: the same operations;
+//   - corruption diagnosis: Spark's service and Ember's answer the same for
+//     every case and every algorithm name, supported or not.
+//
+// Every transport test runs in both io modes (EPOLL, NIO), with and without
+// spark.authenticate (AuthEngine).
+//
+// # Usage
+//
+//	go test -race ./internal/interop/shuffle/
+//
+// Without Spark (scripts/spark.sh) the tests skip, or fail when
+// EMBER_REQUIRE_SPARK=1; -short skips them.
+//
+// # Concurrency
+//
+// A peer serves one request at a time; the harness serialises calls, so
+// subtests may share a peer but do not run in parallel.
+package shuffle
