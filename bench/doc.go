@@ -69,20 +69,35 @@
 //   - BenchmarkRPCMatrix/<system>/<64B|4KiB|1MiB>/inflight=<1|32|256>
 //     (matrix_bench_test.go; 64KiB instead of 1MiB with -short): echo round
 //     trips; systems EPOLL, NIO, rawtcp, cwnetpoll, grpc-unary,
-//     grpc-stream, netrpc (peers_test.go).
+//     grpc-stream, netrpc (peers_test.go) and spark-jvm (below).
 //   - BenchmarkAskMatrix/<EPOLL|NIO>/inflight=<1|32|256>: remote
 //     rpcenv.Ask.
 //   - BenchmarkOneWayMatrix/<system>/64B: EPOLL, NIO, rawtcp,
 //     rawtcp-buffered, grpc-stream.
-//   - BenchmarkFetchMatrix/<EPOLL|NIO|rawsendfile>/inflight=<1|8|32>/conns=<1|4>
+//   - BenchmarkFetchMatrix/<EPOLL|NIO|rawsendfile|spark-jvm>/inflight=<1|8|32>/conns=<1|4>
 //     (fetch_matrix_bench_test.go): 1 MiB chunks, n in flight on each of c
 //     connections.
 //   - BenchmarkShuffleMatrix/<system>/maps=64/reducers=64/block=<64KiB|4KiB>
 //     (shuffle_matrix_bench_test.go): shuffle service, transport chunk
-//     fetch and a raw sendfile loop over the same blocks.
+//     fetch and a raw sendfile loop over the same blocks; spark-ess-<mode>
+//     is Ember's client reading them from Spark's shuffle service.
 //   - BenchmarkOpenLoop/<system>/load=<closed|10%|50%|80%>
 //     (openloop_bench_test.go): latency at fixed offered loads, scheduled by
 //     the wall clock and measured from each request's scheduled time.
+//
+// # The Spark 4.1 JVM peer
+//
+// spark-jvm and spark-ess-<mode> are Spark 4.1.4's own network stack in a
+// JVM (internal/interop/jvm/bench/BenchPeer.java, compiled against
+// $SPARK_HOME/jars and driven over stdin/stdout; jvm_peer_test.go): Spark's
+// TransportClient and TransportServer (Netty's native epoll when it loads)
+// for RPCs and chunk fetches, and Spark's external shuffle service
+// (ExternalBlockHandler) for shuffle reads by Ember's client, with the
+// JVM's peak RSS. Each configuration gets a fixed JVM warm-up first (20,000
+// round trips, 1,000 for 1 MiB payloads; 1,000 chunks; 2 whole shuffles).
+// The rows skip without Spark (SPARK_HOME or .spark/pyspark-4.1.4/pyspark,
+// see scripts/spark.sh) and with -short. TestSparkJVMPeer checks the peer's
+// paths without timing them.
 //
 // With EMBER_BENCH_LATDIR set they write each run's latency percentile
 // curve there (latency_test.go). go run ./bench/cmd/compare runs them, and
