@@ -17,23 +17,68 @@
 // ApplicationFinished, MasterChanged and ReconnectWorker. Losing the
 // master's connection starts a new registration round.
 //
-// An executor runs Command.MainClass as a program path (a bare name is
-// looked up in PATH) with Command.JavaOpts and then Command.Arguments, in
-// workDir/<appId>/<execId>, in a process group of its own. Arguments that
-// are exactly {{WORKER_URL}}, {{EXECUTOR_ID}}, {{HOSTNAME}}, {{CORES}},
-// {{APP_ID}} or {{RESOURCE_PROFILE_ID}} are replaced; in JavaOpts
-// {{APP_ID}} and {{EXECUTOR_ID}} are replaced anywhere and
-// -Dspark.authenticate.secret* options are dropped. Its environment is the
-// worker's, then Command.Environment, then _SPARK_AUTH_SECRET (when
-// spark.authenticate), SPARK_EXECUTOR_DIRS, SPARK_LAUNCH_WITH_SCALA=0,
-// SPARK_LOG_URL_STDOUT/STDERR, and two Ember additions:
-// SPARK_EXECUTOR_MEMORY (the executor's memory, "<MB>m") and
-// SPARK_EXECUTOR_CORES. stdout and stderr go to files of the executor dir;
-// stderr starts with the `Spark Executor Command: "..."` header, secrets
-// redacted with spark.redaction.regex. A kill is SIGTERM to the group, then
-// SIGKILL after the grace period. Drivers run the same way in
-// workDir/<driverId> ({{WORKER_URL}}, {{USER_JAR}}), relaunched with a
-// doubling back-off when supervised.
+// The decisions are a Core's (state.go): a pure, single-threaded state
+// machine with no goroutines, sockets, processes or files. Its inputs are
+// events (Start, Tick(timer), RegisteredWorker, RegisterWorkerFailed,
+// MasterChanged, ReconnectWorker, Disconnected, LaunchExecutor,
+// KillExecutor, ExecutorStateChanged, ResyncExecutorState,
+// ApplicationFinished, LaunchDriver, KillDriver, DriverStateChanged); its
+// outputs are calls on an Effects (register at a master, send to the
+// master, ask it to take an executor state, start or stop a timer, make
+// directories, launch or kill a runner, clean app dirs, exit). It tracks
+// the executors, drivers, cores, memory and custom resources in use, the
+// app local dirs and the registration round. Worker is the thin shell:
+// its endpoint turns messages into events, and it performs the effects
+// with the RPC env, timers, processes and the file system. Scenario
+// scripts in state_test.go drive a Core against recorded effects.
+//
+// # Launching executors and drivers
+//
+// When Command.MainClass is a Java class name (a Spark application's
+// org.apache.spark.executor.CoarseGrainedExecutorBackend, or
+// org.apache.spark.deploy.worker.DriverWrapper for a cluster-mode driver)
+// the worker starts a JVM exactly as Spark 4.1's ExecutorRunner,
+// DriverRunner, CommandUtils and WorkerCommandBuilder do:
+//
+//	$JAVA_HOME/bin/java <lines of $SPARK_CONF_DIR/java-opts> -cp <classpath> -Xmx<memory>M <javaOpts> <mainClass> <arguments>
+//
+// with JAVA_HOME and the other variables taken from the Command's
+// environment first, then the worker's (java from PATH when JAVA_HOME is
+// unset: the worker is no JVM with a java.home to fall back on), and the
+// classpath the Command's classPathEntries, the conf dir
+// (SPARK_CONF_DIR or $SPARK_HOME/conf), the slf4j-api jar, $SPARK_HOME/jars/*,
+// HADOOP_CONF_DIR, YARN_CONF_DIR and SPARK_DIST_CLASSPATH, without
+// duplicates, directories ending in '/'. SPARK_HOME is Options.SparkHome,
+// else the worker's $SPARK_HOME, else the current directory (as Spark's
+// worker: 4.x application descriptions carry no Spark home); it is also
+// set in the child's environment. Otherwise MainClass is a program path
+// (Ember's Go executors; a bare name is looked up in PATH), run with
+// Command.JavaOpts and then Command.Arguments, and two Ember additions in
+// its environment: SPARK_EXECUTOR_MEMORY ("<MB>m") and SPARK_EXECUTOR_CORES.
+//
+// Either way the child runs in workDir/<appId>/<execId> (drivers:
+// workDir/<driverId>, with the user jar fetched into it), in a process
+// group of its own. Arguments that are exactly {{WORKER_URL}}
+// (spark://Worker@host:port), {{EXECUTOR_ID}}, {{HOSTNAME}}, {{CORES}},
+// {{APP_ID}} or {{RESOURCE_PROFILE_ID}} are replaced (drivers:
+// {{WORKER_URL}}, {{USER_JAR}}); in an executor's JavaOpts {{APP_ID}} and
+// {{EXECUTOR_ID}} are replaced anywhere; -Dspark.authenticate.secret* and
+// the spark.ssl.rpc.*Password options are dropped. Assigned custom
+// resources are written to a resource-<component>-*.json file passed as
+// --resourcesFile (executors) or -Dspark.driver.resourcesFile (drivers).
+// The environment is the worker's (without an inherited secret), then the
+// Command's, LD_LIBRARY_PATH with Command.libraryPathEntries first,
+// _SPARK_AUTH_SECRET (when spark.authenticate), and for executors
+// SPARK_EXECUTOR_DIRS, SPARK_LAUNCH_WITH_SCALA=0 and
+// SPARK_LOG_URL_STDOUT/STDERR (the worker UI's log pages). stdout and
+// stderr go to files of the child's dir; stderr starts with the
+// `Spark Executor Command: "..."` (drivers: `Launch Command: "..."`)
+// header, secrets redacted with spark.redaction.regex. An executor ends
+// EXITED with "Command exited with code N"; a kill is SIGTERM to the
+// group, then SIGKILL after the grace period, and ends KILLED with the
+// child's status (143 for a JVM that obeyed). Drivers end FINISHED (0),
+// FAILED, KILLED or ERROR, relaunched with a doubling back-off when
+// supervised.
 //
 // Ember-only keys, beside Spark's (CONFIG.md §5):
 //
@@ -56,9 +101,10 @@
 //
 // # Concurrency
 //
-// All the worker's state lives on its endpoint, which runs one message at
-// a time; runners, timers and registration goroutines only send messages
-// to it, and WorkerState asks it. Every goroutine is owned by the Worker:
+// All the worker's state lives in its Core, which only the endpoint
+// touches, one message at a time; runners, timers and the state-sync
+// goroutine only send messages to it, and WorkerState asks it. A Core is
+// not safe for concurrent use. Every goroutine is owned by the Worker:
 // Shutdown kills the executor and driver processes, waits for them and for
 // every goroutine, then stops the env and the shuffle service. Worker's
 // methods are safe for concurrent use.
