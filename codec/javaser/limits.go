@@ -28,7 +28,7 @@ func DefaultLimits() Limits {
 		MaxStringLength: 16 << 20,
 		MaxHandles:      1 << 20,
 		MaxBytes:        256 << 20,
-		MaxAlloc:        512 << 20,
+		MaxAlloc:        128 << 20,
 	}
 }
 

@@ -200,7 +200,7 @@ func (d *Decoder) utfBody(n int) (string, error) {
 	if err := d.need(n); err != nil {
 		return "", err
 	}
-	if err := d.charge(int64(n) + 16); err != nil {
+	if err := d.charge(int64(n) + 32); err != nil {
 		return "", err
 	}
 	s, err := decodeMUTF8(d.b[d.off : d.off+n])
@@ -546,7 +546,7 @@ func (d *Decoder) object() (any, error) {
 	if err := d.newHandle(o); err != nil {
 		return nil, err
 	}
-	if err := d.charge(64); err != nil {
+	if err := d.charge(96); err != nil {
 		return nil, err
 	}
 	if cd.Flags&SCExternalizable != 0 {
@@ -559,6 +559,11 @@ func (d *Decoder) object() (any, error) {
 		return o, nil
 	}
 	h := cd.Hierarchy()
+	// A short object of a class with a long descriptor chain costs a
+	// ClassData per class: charge it, or a few bytes could claim megabytes.
+	if err := d.charge(int64(len(h)) * 56); err != nil {
+		return nil, err
+	}
 	o.Data = make([]ClassData, len(h))
 	for i, c := range h {
 		d.class = c.Name
@@ -578,7 +583,7 @@ func (d *Decoder) fieldValues(c *ClassDesc) ([]any, error) {
 	if len(c.Fields) == 0 {
 		return nil, nil
 	}
-	if err := d.charge(int64(len(c.Fields)) * 16); err != nil {
+	if err := d.charge(int64(len(c.Fields)) * 32); err != nil {
 		return nil, err
 	}
 	vals := make([]any, len(c.Fields))
