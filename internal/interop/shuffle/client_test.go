@@ -48,18 +48,19 @@ func checkEmber(t *testing.T, what string, sh *testShuffle, got map[string]ember
 	}
 }
 
-// TestEmberClientAgainstSparkService: Ember's client registers an
-// executor with Spark's external shuffle service, which reads the files
-// Ember's MapOutputWriter laid out, and fetches every block by
-// FetchShuffleBlocks, by OpenBlocks, by batch and to disk; removes blocks,
-// asks for local dirs and diagnoses corruption; in both io modes, with and
-// without spark.authenticate.
+// TestEmberClientAgainstSparkService: Ember's client registers executors
+// with Spark's external shuffle service, which reads the files Ember's
+// MapOutputWriter laid out, and fetches every block by FetchShuffleBlocks,
+// by OpenBlocks, by batch, to disk and through FetchAll, and RDD blocks;
+// asks for local dirs, diagnoses corruption and removes blocks. In both io
+// modes, without and with each spark.authenticate mode (AuthEngine v1 and
+// v2, SASL, SASL with encryption).
 func TestEmberClientAgainstSparkService(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
 	ports := map[string]int{}
 	for _, sec := range securities {
-		ports[sec.name] = peer.startServer(t, "ess-"+sec.name, sec.conf...)
+		ports[sec.name] = peer.startServer(t, "ess-"+sec.name, append([]string{rddConf}, sec.conf...)...)
 	}
 	for _, mode := range ioModes {
 		for _, sec := range securities {
@@ -73,6 +74,10 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 				disk := newEmberClient(t, mode, tmp, append([]string{"spark.network.maxRemoteBlockSizeFetchToMem=1"}, sec.conf...)...)
 
 				if err := cl.RegisterWithShuffleServer(localhost, port, execID, sh.info()); err != nil {
+					t.Fatalf("RegisterWithShuffleServer with Spark's service: %v", err)
+				}
+				other := shuffle.ExecutorShuffleInfo{LocalDirs: []string{t.TempDir()}, SubDirsPerLocalDir: subDirs, ShuffleManager: shuffle.SortShuffleManager}
+				if err := old.RegisterWithShuffleServer(localhost, port, execID+"-b", other); err != nil {
 					t.Fatalf("RegisterWithShuffleServer with Spark's service: %v", err)
 				}
 				checkEmber(t, "FetchShuffleBlocks", sh, emberFetch(t, cl, port, execID, sh.ids(), nil), "")
@@ -99,6 +104,23 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 				}
 				checkEmber(t, "FetchAll", sh, c.wait(t), "")
 
+				// RDD blocks (OpenBlocks): as Spark's fetcher, Ember's gives up
+				// on the rest of a stream after a failed chunk.
+				rdds := sh.writeRDDs(t)
+				got := emberFetch(t, cl, port, execID, []string{"rdd_7_0", "rdd_7_1", "rdd_7_5"}, nil)
+				for id, w := range rdds {
+					if b := got[id]; !b.ok || b.sha != sha(w) || b.size != int64(len(w)) {
+						t.Errorf("RDD block %s: %+v, want %d bytes sha %.12s", id, b, len(w), sha(w))
+					}
+				}
+				if got["rdd_7_5"].ok {
+					t.Errorf("the missing RDD block rdd_7_5 was fetched")
+				}
+				got = emberFetch(t, cl, port, execID, []string{"rdd_7_0", "rdd_7_5", "rdd_7_1"}, nil)
+				if !got["rdd_7_0"].ok || got["rdd_7_5"].ok || got["rdd_7_1"].ok {
+					t.Errorf("RDD blocks 0, missing 5, 1: %+v; want only rdd_7_0 fetched", got)
+				}
+
 				// An unregistered executor: Spark fails every block.
 				for id, b := range emberFetch(t, cl, port, "exec-nobody", sh.ids()[:2], nil) {
 					if b.ok || !strings.Contains(b.err.Error(), "not registered") {
@@ -106,8 +128,8 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 					}
 				}
 
-				dirs, err := cl.GetHostLocalDirs(localhost, port, []string{execID})
-				if want := map[string][]string{execID: sh.dirs}; err != nil || !reflect.DeepEqual(dirs, want) {
+				dirs, err := cl.GetHostLocalDirs(localhost, port, []string{execID, execID + "-b"})
+				if want := map[string][]string{execID: sh.dirs, execID + "-b": other.LocalDirs}; err != nil || !reflect.DeepEqual(dirs, want) {
 					t.Errorf("GetHostLocalDirs = %v, %v; want %v", dirs, err, want)
 				}
 				if _, err := cl.GetHostLocalDirs(localhost, port, []string{execID, "exec-nobody"}); err == nil ||
@@ -134,7 +156,7 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 				})
 
 				if sec.conf != nil {
-					wrong := newEmberClient(t, mode, "", "spark.authenticate=true", "spark.authenticate.secret=not-the-secret", "spark.network.crypto.enabled=true")
+					wrong := newEmberClient(t, mode, "", withSecret(sec.conf, "not-the-secret")...)
 					if err := wrong.RegisterWithShuffleServer(localhost, port, execID+"-wrong", sh.info()); err == nil {
 						t.Errorf("Spark's service let a client with the wrong secret register")
 					}

@@ -43,7 +43,26 @@ type security struct {
 var securities = []security{
 	{"plain", nil},
 	{"auth", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}},
+	{"auth-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true",
+		"spark.network.crypto.authEngineVersion=2"}},
+	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}},
+	{"sasl-encrypted", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true"}},
 }
+
+// withSecret is conf with another spark.authenticate.secret.
+func withSecret(conf []string, s string) []string {
+	out := make([]string, 0, len(conf))
+	for _, kv := range conf {
+		if strings.HasPrefix(kv, "spark.authenticate.secret=") {
+			kv = "spark.authenticate.secret=" + s
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// rddConf turns on RDD block fetch from the shuffle service.
+const rddConf = "spark.shuffle.service.fetch.rdd.enabled=true"
 
 // emberConf is a shuffle conf in mode with kv (key=value) on top.
 func emberConf(mode string, kv ...string) *sparkconf.Conf {
@@ -182,6 +201,23 @@ func (s *testShuffle) data(t *testing.T, id string) []byte {
 func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// writeRDDs writes disk-persisted RDD blocks rdd_7_0 and rdd_7_1 of known
+// content into the executor's dirs.
+func (s *testShuffle) writeRDDs(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{"rdd_7_0": bytes.Repeat([]byte("rdd block 7/0 "), 50), "rdd_7_1": bytes.Repeat([]byte{7, 1}, 40_000)}
+	for id, b := range out {
+		p := s.path(id)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 // writeChecksums writes map m's checksum file for algorithm: one

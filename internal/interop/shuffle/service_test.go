@@ -3,7 +3,7 @@ package shuffle_test
 import (
 	"errors"
 	"os"
-	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -28,22 +28,46 @@ func checkJava(t *testing.T, what string, sh *testShuffle, got map[string]javaBl
 	}
 }
 
+// checkJavaRDDs checks RDD blocks Spark's client fetched: those in want
+// arrive whole, the others fail.
+func checkJavaRDDs(t *testing.T, want map[string][]byte, got map[string]javaBlock) {
+	t.Helper()
+	for id, b := range got {
+		w, ok := want[id]
+		switch {
+		case !ok && b.ok:
+			t.Errorf("RDD block %s, which does not exist, was fetched", id)
+		case ok && !b.ok:
+			t.Errorf("RDD block %s failed: %s", id, b.err)
+		case ok && (b.size != int64(len(w)) || b.sha != sha(w)):
+			t.Errorf("RDD block %s arrived as %d bytes sha %.12s, want %d bytes sha %.12s", id, b.size, b.sha, len(w), sha(w))
+		}
+	}
+}
+
 // TestSparkClientAgainstEmberService: Spark's ExternalBlockStoreClient
-// registers an executor with Ember's shuffle service and fetches its
-// blocks by OpenBlocks, by FetchShuffleBlocks, by batch and to disk,
-// removes blocks, asks for local dirs and diagnoses corruption; in both
-// io modes, with and without spark.authenticate.
+// registers executors with Ember's shuffle service and fetches their
+// blocks by OpenBlocks, by FetchShuffleBlocks, by batch and to disk, and
+// RDD blocks; asks for local dirs, diagnoses corruption, removes blocks;
+// and still fetches after the service restarts from its registration
+// database. In both io modes, without and with each spark.authenticate
+// mode (AuthEngine v1 and v2, SASL, SASL with encryption).
 func TestSparkClientAgainstEmberService(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
 	for _, mode := range ioModes {
 		for _, sec := range securities {
 			t.Run(mode+"/"+sec.name, func(t *testing.T) {
-				svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode, sec.conf...),
-					Host: localhost, Port: 0, DBDir: t.TempDir(), Logger: testLogger(t)})
-				if err != nil {
-					t.Fatal(err)
+				conf := emberConf(mode, append([]string{rddConf}, sec.conf...)...)
+				dbDir := t.TempDir()
+				start := func() *shuffle.Service {
+					svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: localhost, Port: 0, DBDir: dbDir, Logger: testLogger(t)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return svc
 				}
+				svc := start()
 				t.Cleanup(func() { svc.Close() })
 				port := svc.Port()
 				sh := writeShuffle(t, 3, []int64{10, 11, 12, 13}, 5)
@@ -51,9 +75,19 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				peer.startClient(t, "old", appID, append([]string{"spark.shuffle.useOldFetchProtocol=true"}, sec.conf...)...)
 
 				// RegisterExecutor with ExecutorShuffleInfo.
-				peer.must(append([]string{"register", "new", localhost, itoa(port), "exec-1", itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
-				if n := svc.RegisteredExecutors(); n != 1 {
-					t.Fatalf("Ember's service has %d registered executors after Spark's registerWithShuffleServer, want 1", n)
+				register := func(client, execID string, dirs []string) error {
+					_, err := peer.call(append([]string{"register", client, localhost, itoa(port), execID, itoa(subDirs), shuffle.SortShuffleManager}, dirs...)...)
+					return err
+				}
+				otherDirs := []string{t.TempDir()}
+				if err := register("new", "exec-1", sh.dirs); err != nil {
+					t.Fatalf("Spark's registerWithShuffleServer: %v", err)
+				}
+				if err := register("old", "exec-2", otherDirs); err != nil {
+					t.Fatalf("Spark's registerWithShuffleServer: %v", err)
+				}
+				if n := svc.RegisteredExecutors(); n != 2 {
+					t.Fatalf("Ember's service has %d registered executors after two registrations, want 2", n)
 				}
 
 				// Every block, by both fetch protocols, and by batch.
@@ -66,6 +100,15 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				if n, want := svc.Metrics().BlocksServed.Load(), int64(3*len(sh.ids())+len(sh.batchIDs())); n != want {
 					t.Errorf("the service served %d chunks, want %d", n, want)
 				}
+				// RDD blocks (OpenBlocks); a missing one fails, and so does
+				// every block after it (Spark's fetcher gives up on the rest
+				// of a stream after a failed chunk).
+				rdds := sh.writeRDDs(t)
+				checkJavaRDDs(t, rdds, peer.fetch(t, "new", port, "exec-1", false, []string{"rdd_7_0", "rdd_7_1", "rdd_7_5"}))
+				after := peer.fetch(t, "new", port, "exec-1", false, []string{"rdd_7_0", "rdd_7_5", "rdd_7_1"})
+				if !after["rdd_7_0"].ok || after["rdd_7_5"].ok || after["rdd_7_1"].ok {
+					t.Errorf("RDD blocks 0, missing 5, 1: %+v; want only rdd_7_0 fetched", after)
+				}
 
 				// An unregistered executor: every block fails.
 				for id, b := range peer.fetch(t, "new", port, "exec-9", false, sh.ids()[:2]) {
@@ -75,8 +118,8 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				}
 
 				// GetLocalDirsForExecutors.
-				dirs := peer.must("localdirs", "new", localhost, itoa(port), "exec-1")
-				if want := "exec-1=" + strings.Join(sh.dirs, ","); len(dirs) != 1 || dirs[0] != want {
+				dirs := peer.must("localdirs", "new", localhost, itoa(port), "exec-2", "exec-1")
+				if want := []string{"exec-1=" + strings.Join(sh.dirs, ","), "exec-2=" + otherDirs[0]}; !reflect.DeepEqual(dirs, want) {
 					t.Errorf("getHostLocalDirs = %q, want %q", dirs, want)
 				}
 				if _, err := peer.call("localdirs", "new", localhost, itoa(port), "exec-1", "exec-9"); err == nil ||
@@ -115,45 +158,48 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				if sec.conf != nil {
 					// A client with another secret, and one without auth,
 					// cannot register.
-					peer.startClient(t, "wrong", appID, "spark.authenticate=true", "spark.authenticate.secret=not-the-secret", "spark.network.crypto.enabled=true")
-					if _, err := peer.call(append([]string{"register", "wrong", localhost, itoa(port), "exec-2", itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...); err == nil {
+					peer.startClient(t, "wrong", appID, withSecret(sec.conf, "not-the-secret")...)
+					if err := register("wrong", "exec-3", sh.dirs); err == nil {
 						t.Errorf("a client with the wrong secret registered")
 					}
 					peer.startClient(t, "none", appID)
-					if _, err := peer.call(append([]string{"register", "none", localhost, itoa(port), "exec-3", itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...); err == nil {
+					if err := register("none", "exec-4", sh.dirs); err == nil {
 						t.Errorf("a client without auth registered")
 					}
-					if n := svc.RegisteredExecutors(); n != 1 {
-						t.Errorf("%d registered executors after refused registrations, want 1", n)
+					if n := svc.RegisteredExecutors(); n != 2 {
+						t.Errorf("%d registered executors after refused registrations, want 2", n)
 					}
 				}
+
+				// A restarted service knows the executors from its
+				// database: Spark's client fetches without registering.
+				if err := svc.Close(); err != nil {
+					t.Fatalf("closing the service: %v", err)
+				}
+				svc = start()
+				if n := svc.RegisteredExecutors(); n != 2 {
+					t.Errorf("the restarted service recovered %d executors, want 2", n)
+				}
+				port = svc.Port()
+				checkJava(t, "FetchShuffleBlocks after a restart", sh, peer.fetch(t, "new", port, "exec-1", false, sh.ids()[len(sh.ids())/2:]), "")
 			})
 		}
 	}
 }
 
-// removeBlocks checks RemoveBlocks, however sent: RDD blocks and a map
-// output's data and index files (what the driver removes with
-// spark.shuffle.service.removeShuffle) are deleted and counted; a missing
-// block is not counted; a name that would leave the executor's dirs is
-// skipped and its target left alone.
+// removeBlocks checks RemoveBlocks, however sent: the RDD blocks
+// writeRDDs wrote and a map output's data and index files (what the driver
+// removes with spark.shuffle.service.removeShuffle) are deleted and
+// counted; a missing block is not counted; a name that would leave the
+// executor's dirs is skipped and its target left alone.
 func removeBlocks(t *testing.T, sh *testShuffle, remove func(ids []string) (int, error)) {
 	t.Helper()
-	write := func(p string) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("block"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	rdds := []string{"rdd_7_0", "rdd_7_1"}
-	for _, id := range rdds {
-		write(sh.path(id))
-	}
 	// "../escape" names <local dir>/escape, outside the hashed sub-dirs.
 	escape := sh.path("../escape")
-	write(escape)
+	if err := os.WriteFile(escape, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	m := sh.mapIDs[0]
 	files := []string{shuffle.DataFileName(sh.shuffleID, m), shuffle.IndexFileName(sh.shuffleID, m)}
 	ids := append(append(append([]string{}, rdds...), "rdd_7_9", "../escape", ".."), files...)
