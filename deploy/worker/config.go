@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -83,10 +84,11 @@ type config struct {
 	shuffleDBEnabled       bool
 	authEnabled            bool
 	authSecret             string
-	redact                 *regexp.Regexp // spark.redaction.regex
-	localRoots             []string       // spark.local.dir / SPARK_LOCAL_DIRS
-	sparkHome              string         // Options.SparkHome, $SPARK_HOME, else "." (absolute)
-	hostEnv                hostEnv        // the environment and files JVM launches read
+	redact                 *regexp.Regexp                        // spark.redaction.regex
+	localRoots             []string                              // spark.local.dir / SPARK_LOCAL_DIRS
+	resources              map[string]deploy.ResourceInformation // spark.worker.resourcesFile
+	sparkHome              string                                // Options.SparkHome, $SPARK_HOME, else "." (absolute)
+	hostEnv                hostEnv                               // the environment and files JVM launches read
 }
 
 // heartbeatInterval is spark.worker.timeout / 4.
@@ -226,6 +228,8 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 		errs = append(errs, fmt.Errorf("worker: spark.redaction.regex: %w", err))
 	}
 	c.localRoots = localRootDirs(conf)
+	c.resources, err = workerResources(conf)
+	keep(err)
 	c.sparkHome = opts.SparkHome
 	if c.sparkHome == "" {
 		c.sparkHome = os.Getenv("SPARK_HOME")
@@ -341,4 +345,53 @@ func localRootDirs(conf *sparkconf.Conf) []string {
 		out = []string{os.TempDir()}
 	}
 	return out
+}
+
+// workerResources are the custom resources the worker offers (Spark's
+// getOrDiscoverAllResources for spark.worker): the allocations of
+// component spark.worker in spark.worker.resourcesFile (the JSON list a
+// resources file holds). Every spark.worker.resource.<name>.amount must be
+// met by the file; discovery scripts are not supported.
+func workerResources(conf *sparkconf.Conf) (map[string]deploy.ResourceInformation, error) {
+	out := map[string]deploy.ResourceInformation{}
+	if path, ok := conf.Get("spark.worker.resourcesFile"); ok && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("worker: spark.worker.resourcesFile: %w", err)
+		}
+		var allocs []resourceAllocation
+		if err := json.Unmarshal(b, &allocs); err != nil {
+			return nil, fmt.Errorf("worker: spark.worker.resourcesFile %s: %w", path, err)
+		}
+		for _, a := range allocs {
+			if a.ID.ComponentName != "spark.worker" || a.ID.ResourceName == "" {
+				continue
+			}
+			r := out[a.ID.ResourceName]
+			r.Name = a.ID.ResourceName
+			r.Addresses = append(r.Addresses, a.Addresses...)
+			out[a.ID.ResourceName] = r
+		}
+	}
+	var errs []error
+	for key, v := range conf.All() {
+		rest, ok := strings.CutPrefix(key, "spark.worker.resource.")
+		name, ok2 := strings.CutSuffix(rest, ".amount")
+		if !ok || !ok2 || name == "" || strings.Contains(name, ".") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("worker: %s: want a count, got %q", key, v))
+			continue
+		}
+		if have := len(out[name].Addresses); have < n {
+			errs = append(errs, fmt.Errorf("worker: %s=%d but spark.worker.resourcesFile lists %d %s address(es) (discovery scripts are not supported)",
+				key, n, have, name))
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, errors.Join(errs...)
 }

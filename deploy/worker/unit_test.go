@@ -3,6 +3,7 @@ package worker
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -169,5 +170,41 @@ func TestCleanWorkDir(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
 			t.Errorf("%s removed: %v", keep, err)
 		}
+	}
+}
+
+func TestWorkerResourcesFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "res.json")
+	body := `[{"id":{"componentName":"spark.worker","resourceName":"gpu"},"addresses":["0","1"]},` +
+		`{"id":{"componentName":"spark.executor","resourceName":"gpu"},"addresses":["9"]},` +
+		`{"id":{"componentName":"spark.worker","resourceName":"fpga"},"addresses":["f0"]}]`
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := workerResources(testConf("spark.worker.resourcesFile", file, "spark.worker.resource.gpu.amount", "2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]deploy.ResourceInformation{"gpu": {Name: "gpu", Addresses: []string{"0", "1"}},
+		"fpga": {Name: "fpga", Addresses: []string{"f0"}}}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("resources %+v, want %+v", res, want)
+	}
+	_, err = workerResources(testConf("spark.worker.resourcesFile", file, "spark.worker.resource.gpu.amount", "3"))
+	if err == nil || !strings.Contains(err.Error(), "spark.worker.resource.gpu.amount=3 but spark.worker.resourcesFile lists 2 gpu address(es)") {
+		t.Errorf("unmet amount: %v", err)
+	}
+	if _, err := workerResources(testConf("spark.worker.resource.gpu.amount", "1")); err == nil {
+		t.Error("a resource without a file: no error")
+	}
+	if res, err := workerResources(testConf()); err != nil || res != nil {
+		t.Errorf("no resources: %v %v", res, err)
+	}
+	if err := os.WriteFile(file, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workerResources(testConf("spark.worker.resourcesFile", file)); err == nil {
+		t.Error("a bad file: no error")
 	}
 }

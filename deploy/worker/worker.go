@@ -170,7 +170,7 @@ func Start(opts Options) (*Worker, error) {
 	fuzz := 0.5 + rand.Float64() // [0.5, 1.5), fixed per worker
 	w.log = log.With("worker", w.id)
 	w.core = NewCore(CoreConfig{ID: w.id, Host: w.host, Port: w.port, WebUIURL: w.webUIURL, Cores: cfg.cores,
-		MemoryMB: cfg.memoryMB, WorkDir: cfg.workDir, Masters: cfg.masters,
+		MemoryMB: cfg.memoryMB, Resources: cfg.resources, WorkDir: cfg.workDir, Masters: cfg.masters,
 		InitialInterval: cfg.scaledInterval(math.Round(10 * fuzz)), ProlongedInterval: cfg.scaledInterval(math.Round(60 * fuzz)),
 		InitialRetries: cfg.initialRetries, MaxRetries: cfg.maxRetries, PreferConfiguredMaster: cfg.preferConfiguredMaster,
 		HeartbeatInterval: cfg.heartbeatInterval(), CleanupEnabled: cfg.cleanupEnabled, CleanupInterval: cfg.cleanupInterval,
