@@ -104,6 +104,60 @@ func TestEmberClientSparkServer(t *testing.T) {
 				}
 			})
 
+			t.Run("chunkfailure", func(t *testing.T) {
+				_, err := fetchOne(c, 999, 0)
+				var re *netpoll.RemoteError
+				// Spark 4.1 checks the stream id before it looks the chunk up.
+				want := "java.lang.IllegalArgumentException: Unknown stream ID.\n\tat "
+				if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, want) {
+					t.Fatalf("fetching a chunk of an unknown stream: %v, want a RemoteError starting %q", err, want)
+				}
+			})
+
+			t.Run("streamchunk", func(t *testing.T) {
+				// Chunks read as streams "<streamId>_<chunkIndex>", in order
+				// (Spark's fetch to disk).
+				resp, err := c.SendRpcSync(fmt.Appendf(nil, "%sopen:%d:%s", cmdPrefix, chunkSize, fs.path), rpcTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				var n int
+				if _, err := fmt.Sscanf(string(resp), "%d %d", &id, &n); err != nil || n != len(chunkLens(len(fs.data))) {
+					t.Fatalf("open answered %q (%v)", resp, err)
+				}
+				var all []byte
+				for i := 0; i < n; i++ {
+					got, err := stream(c, fmt.Sprintf("%d_%d", id, i))
+					if err != nil {
+						t.Fatalf("chunk %d as a stream: %v", i, err)
+					}
+					if want := min(chunkSize, len(fs.data)-i*chunkSize); len(got) != want {
+						t.Fatalf("chunk %d as a stream: %d bytes, want %d", i, len(got), want)
+					}
+					all = append(all, got...)
+				}
+				if !bytes.Equal(all, fs.data) {
+					t.Fatalf("chunks read as streams: sha %s, want %s", sha(all), sha(fs.data))
+				}
+			})
+
+			t.Run("mergedmeta", func(t *testing.T) {
+				n, meta, err := mergedMetaReq(c, "app-1", 2, 3, 7)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := mergedMeta(2, 3, 7); n != 2 || !bytes.Equal(meta, want) {
+					t.Fatalf("merged meta: %d chunks %x, want 2 chunks %x", n, meta, want)
+				}
+				_, _, err = mergedMetaReq(c, "fail", 2, 3, 7)
+				var re *netpoll.RemoteError
+				want := "java.lang.IllegalStateException: no merged block meta for fail"
+				if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, want) {
+					t.Fatalf("failing merged meta: %v, want a RemoteError starting %q", err, want)
+				}
+			})
+
 			t.Run("stream", func(t *testing.T) {
 				for _, sc := range []struct {
 					name, path string
@@ -205,6 +259,54 @@ func fetchAll(t *testing.T, c *netpoll.Client, id int64, n int) [][]byte {
 	}
 	return got
 }
+
+// fetchOne fetches one chunk.
+func fetchOne(c *netpoll.Client, id int64, index int32) ([]byte, error) {
+	type result struct {
+		buf []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	c.FetchChunk(id, index, netpoll.ChunkFunc{
+		Success: func(_ int32, buf []byte) { ch <- result{buf: append([]byte(nil), buf...)} },
+		Failure: func(_ int32, err error) { ch <- result{err: err} },
+	})
+	timer := time.NewTimer(rpcTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.buf, r.err
+	case <-timer.C:
+		return nil, fmt.Errorf("chunk %d_%d: no answer", id, index)
+	}
+}
+
+// mergedMetaReq asks for merged block meta and waits for the answer.
+func mergedMetaReq(c *netpoll.Client, appID string, shuffleID, mergeID, reduceID int32) (int32, []byte, error) {
+	cb := &metaWait{ch: make(chan metaResult, 1)}
+	c.SendMergedBlockMetaReq(appID, shuffleID, mergeID, reduceID, cb)
+	timer := time.NewTimer(rpcTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-cb.ch:
+		return r.n, r.meta, r.err
+	case <-timer.C:
+		return 0, nil, errors.New("merged block meta: no answer")
+	}
+}
+
+type metaResult struct {
+	n    int32
+	meta []byte
+	err  error
+}
+
+type metaWait struct{ ch chan metaResult }
+
+func (w *metaWait) OnSuccess(n int32, meta []byte) {
+	w.ch <- metaResult{n: n, meta: append([]byte(nil), meta...)}
+}
+func (w *metaWait) OnFailure(err error) { w.ch <- metaResult{err: err} }
 
 // stream reads the named stream whole.
 func stream(c *netpoll.Client, id string) ([]byte, error) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
@@ -234,6 +235,31 @@ func (f *fileStreams) OpenStream(id string) (codec.ManagedBuffer, error) {
 		return nil, nil
 	}
 	return codec.NewFileSegment(id, 0, st.Size(), codec.DefaultFileOptions)
+}
+
+// ReceiveMergedBlockMeta implements netpoll.MergedBlockMetaHandler with
+// the Java peer's answer: two chunks, bitmaps {shuffleId} and
+// {shuffleMergeId, reduceId}; app id "fail" fails.
+func (h *handler) ReceiveMergedBlockMeta(c *netpoll.Client, req netpoll.MergedBlockMetaRequest) (int32, codec.ManagedBuffer, error) {
+	if req.AppID == "fail" {
+		return 0, nil, errors.New("no merged block meta for fail")
+	}
+	return 2, codec.NewBytes(mergedMeta(req.ShuffleID, req.ShuffleMergeID, req.ReduceID)), nil
+}
+
+// mergedMeta is the body of the merged block meta both sides answer: the
+// bitmaps in RoaringBitmap's portable format, back to back. (The values the
+// tests use make array containers, which Ember and Spark write alike.)
+func mergedMeta(shuffleID, mergeID, reduceID int32) []byte {
+	var out []byte
+	for _, bm := range []*roaring.Bitmap{roaring.BitmapOf(uint32(shuffleID)), roaring.BitmapOf(uint32(mergeID), uint32(reduceID))} {
+		b, err := bm.ToBytes()
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, b...)
+	}
+	return out
 }
 
 // uploadReply is what both sides answer an upload with.

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -82,6 +83,51 @@ func TestSparkClientEmberServer(t *testing.T) {
 					n := h.streams.NumStreams()
 					return n == 0, fmt.Sprintf("%d streams", n)
 				})
+			})
+
+			t.Run("chunkfailure", func(t *testing.T) {
+				// Spark's client wraps the server's text; Ember's text for an
+				// unknown stream is the one Spark's getChunk has (Spark 4.1's
+				// server answers "Unknown stream ID." from its authorization
+				// check first).
+				st, f := p.call(t, "FETCH %s 999 1", cid)
+				want := "Failure while fetching StreamChunkId[streamId=999,chunkIndex=0]: " +
+					"Requested chunk not available since streamId 999 is closed"
+				if st != "FAIL" || len(f) != 2 || f[0] != "0" || unb64(t, f[1]) != want {
+					t.Fatalf("fetching a chunk of an unknown stream: %s %q, want FAIL 0 %q", st, decodeFields(f), want)
+				}
+			})
+
+			t.Run("streamchunk", func(t *testing.T) {
+				// Chunks read as streams "<streamId>_<chunkIndex>", in order
+				// (Spark's fetch to disk).
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(fmt.Sprintf("%sopen:%d:%s", cmdPrefix, chunkSize, fs.path)))
+				if st != "OK" {
+					t.Fatalf("open: %s %q", st, decodeFields(f))
+				}
+				open := strings.Fields(unb64(t, f[0]))
+				lens := chunkLens(len(fs.data))
+				if len(open) != 2 || open[1] != strconv.Itoa(len(lens)) {
+					t.Fatalf("open answered %q, want a stream id and %d chunks", open, len(lens))
+				}
+				for i, l := range lens {
+					chunk := fs.data[i*chunkSize : i*chunkSize+len(fs.data[i*chunkSize:min(len(fs.data), (i+1)*chunkSize)])]
+					got := p.ok(t, 2, "STREAM %s %s", cid, b64(fmt.Sprintf("%s_%d", open[0], i)))
+					if got[0] != l || got[1] != sha(chunk) {
+						t.Fatalf("chunk %d as a stream: %s bytes, sha %s; want %s, %s", i, got[0], got[1], l, sha(chunk))
+					}
+				}
+			})
+
+			t.Run("mergedmeta", func(t *testing.T) {
+				f := p.ok(t, 2, "META %s app-1 2 3 7", cid)
+				if want := hex.EncodeToString(mergedMeta(2, 3, 7)); f[0] != "2" || f[1] != want {
+					t.Fatalf("Spark got merged meta %s chunks %s, want 2 chunks %s", f[0], f[1], want)
+				}
+				st, f := p.call(t, "META %s fail 2 3 7", cid)
+				if want := "no merged block meta for fail"; st != "FAIL" || len(f) != 2 || f[0] != "java.lang.RuntimeException" || unb64(t, f[1]) != want {
+					t.Fatalf("failing merged meta: %s %q, want FAIL java.lang.RuntimeException %q", st, decodeFields(f), want)
+				}
 			})
 
 			t.Run("stream", func(t *testing.T) {

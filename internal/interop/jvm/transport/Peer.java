@@ -22,6 +22,7 @@ import java.util.Map;
  * CONNECT mode port              -> OK clientNo channelClass   a TransportClient from that mode's factory
  * RPC c size seed                -> OK len sha(request) sha(reply)
  * RPCTEXT c b64                  -> OK b64(reply) | FAIL className b64(message)
+ * META c appId shuffle merge reduce -> OK numChunks hex(bitmaps) | FAIL className b64(message)
  * ONEWAY c size seed             -> OK sha
  * FETCH c streamId numChunks     -> OK total sha len0,len1,...  | FAIL index b64(message)
  * STREAM c b64(id)               -> OK len sha | FAIL b64(message)
@@ -93,6 +94,8 @@ public final class Peer {
         return conn(f[1]).rpc(Integer.parseInt(f[2]), Long.parseLong(f[3]));
       case "RPCTEXT":
         return conn(f[1]).rpcText(unb64(f[2]));
+      case "META":
+        return conn(f[1]).meta(f[2], Integer.parseInt(f[3]), Integer.parseInt(f[4]), Integer.parseInt(f[5]));
       case "ONEWAY":
         return conn(f[1]).oneWay(Integer.parseInt(f[2]), Long.parseLong(f[3]));
       case "FETCH":

@@ -18,17 +18,23 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.epoll.Epoll;
+import org.roaringbitmap.RoaringBitmap;
 import org.apache.spark.network.TransportContext;
 import org.apache.spark.network.buffer.FileSegmentManagedBuffer;
 import org.apache.spark.network.buffer.ManagedBuffer;
 import org.apache.spark.network.buffer.NioManagedBuffer;
 import org.apache.spark.network.client.ChunkReceivedCallback;
+import org.apache.spark.network.client.MergedBlockMetaResponseCallback;
 import org.apache.spark.network.client.RpcResponseCallback;
 import org.apache.spark.network.client.StreamCallback;
 import org.apache.spark.network.client.StreamCallbackWithID;
 import org.apache.spark.network.client.TransportClient;
 import org.apache.spark.network.client.TransportClientFactory;
+import org.apache.spark.network.protocol.Encoders;
+import org.apache.spark.network.protocol.MergedBlockMetaRequest;
 import org.apache.spark.network.server.OneForOneStreamManager;
 import org.apache.spark.network.server.RpcHandler;
 import org.apache.spark.network.server.StreamManager;
@@ -203,6 +209,26 @@ final class SparkSide {
       return streams;
     }
 
+    /**
+     * Merged block meta: two chunks, bitmaps {shuffleId} and
+     * {shuffleMergeId, reduceId}; app id "fail" fails with a known text.
+     */
+    @Override
+    public MergedBlockMetaReqHandler getMergedBlockMetaReqHandler() {
+      return (client, req, callback) -> {
+        if (req.appId.equals("fail")) {
+          callback.onFailure(new IllegalStateException("no merged block meta for " + req.appId));
+          return;
+        }
+        ByteBuf b = Unpooled.buffer();
+        Encoders.Bitmaps.encode(b, RoaringBitmap.bitmapOf(req.shuffleId));
+        Encoders.Bitmaps.encode(b, RoaringBitmap.bitmapOf(req.shuffleMergeId, req.reduceId));
+        byte[] meta = new byte[b.readableBytes()];
+        b.readBytes(meta);
+        callback.onSuccess(2, new NioManagedBuffer(ByteBuffer.wrap(meta)));
+      };
+    }
+
     String oneWays() {
       synchronized (oneWay) {
         return oneWay.size() + " " + (oneWay.isEmpty() ? "-" : String.join(",", oneWay));
@@ -286,6 +312,31 @@ final class SparkSide {
       });
       try {
         return "OK " + Peer.b64(f.get(WAIT_SECONDS, TimeUnit.SECONDS));
+      } catch (java.util.concurrent.ExecutionException e) {
+        Throwable c = e.getCause();
+        return "FAIL " + c.getClass().getName() + " " + Peer.b64(String.valueOf(c.getMessage()));
+      }
+    }
+
+    String meta(String appId, int shuffleId, int mergeId, int reduceId) throws Exception {
+      CompletableFuture<String> f = new CompletableFuture<>();
+      client.sendMergedBlockMetaReq(appId, shuffleId, mergeId, reduceId, new MergedBlockMetaResponseCallback() {
+        @Override
+        public void onSuccess(int numChunks, ManagedBuffer buffer) {
+          try {
+            f.complete(numChunks + " " + HexFormat.of().formatHex(bytes(buffer.nioByteBuffer())));
+          } catch (Exception e) {
+            f.completeExceptionally(e);
+          }
+        }
+
+        @Override
+        public void onFailure(Throwable e) {
+          f.completeExceptionally(e);
+        }
+      });
+      try {
+        return "OK " + f.get(WAIT_SECONDS, TimeUnit.SECONDS);
       } catch (java.util.concurrent.ExecutionException e) {
         Throwable c = e.getCause();
         return "FAIL " + c.getClass().getName() + " " + Peer.b64(String.valueOf(c.getMessage()));
