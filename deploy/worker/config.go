@@ -87,6 +87,7 @@ type config struct {
 	redact                 *regexp.Regexp                        // spark.redaction.regex
 	localRoots             []string                              // spark.local.dir / SPARK_LOCAL_DIRS
 	resources              map[string]deploy.ResourceInformation // spark.worker.resourcesFile
+	reverseProxyURL        string                                // spark.ui.reverseProxyUrl when spark.ui.reverseProxy
 	sparkHome              string                                // Options.SparkHome, $SPARK_HOME, else "." (absolute)
 	hostEnv                hostEnv                               // the environment and files JVM launches read
 }
@@ -230,6 +231,13 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 	c.localRoots = localRootDirs(conf)
 	c.resources, err = workerResources(conf)
 	keep(err)
+	if proxy, err := conf.GetBool("spark.ui.reverseProxy", false); err != nil {
+		keep(err)
+	} else if proxy {
+		// Spark's log URLs then go through the master's proxy; an unset
+		// URL leaves them relative ("/proxy/...").
+		c.reverseProxyURL = strings.TrimSuffix(conf.GetString("spark.ui.reverseProxyUrl", ""), "/") + "/proxy/"
+	}
 	c.sparkHome = opts.SparkHome
 	if c.sparkHome == "" {
 		c.sparkHome = os.Getenv("SPARK_HOME")

@@ -140,7 +140,11 @@ func (w *Worker) executorLaunchSpec(s ExecutorSpec, resourcesFile string) launch
 	return ls
 }
 
-// logURL is the worker UI's log page for query, up to "logType=".
+// logURL is the worker UI's log page for query, up to "logType=": through
+// the master's reverse proxy when spark.ui.reverseProxy is on.
 func (w *Worker) logURL(query string) string {
+	if w.cfg.reverseProxyURL != "" {
+		return w.cfg.reverseProxyURL + w.id + "/logPage/?" + query + "&logType="
+	}
 	return fmt.Sprintf("http://%s:%d/logPage/?%s&logType=", w.cfg.publicAddr, w.cfg.uiPort, query)
 }

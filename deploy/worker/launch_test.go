@@ -133,6 +133,27 @@ func TestExecutorJVMCommand(t *testing.T) {
 	}
 }
 
+func TestExecutorLogURLsBehindReverseProxy(t *testing.T) {
+	h := fakeHost(nil, []string{"/opt/spark/jars"}, nil)
+	w := testLaunchWorker(h)
+	w.id = "worker-20260101000000-10.0.1.1-4040"
+	w.cfg.reverseProxyURL = "https://gateway.example/spark/proxy/"
+	spec := ExecutorSpec{AppID: "app-1", ExecID: 2, MemoryMB: 1, Desc: deploy.ApplicationDescription{
+		Command: deploy.Command{MainClass: "org.example.Main"}}}
+	_, env, err := buildLaunch(w.executorLaunchSpec(spec, ""), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SPARK_LOG_URL_STDOUT=https://gateway.example/spark/proxy/worker-20260101000000-10.0.1.1-4040/logPage/?appId=app-1&executorId=2&logType=stdout"
+	found := false
+	for _, kv := range env {
+		found = found || kv == want
+	}
+	if !found {
+		t.Errorf("env %q lacks %q", env, want)
+	}
+}
+
 func TestExecutorJVMCommandVariants(t *testing.T) {
 	cmd := deploy.Command{MainClass: "org.example.Main", Arguments: []string{"{{APP_ID}}x"}}
 	spec := ExecutorSpec{AppID: "app-2", ExecID: 0, Cores: 1, MemoryMB: 512, Dir: "/w", Desc: deploy.ApplicationDescription{Command: cmd}}
