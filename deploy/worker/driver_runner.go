@@ -30,9 +30,6 @@ const (
 type driverRunner struct {
 	w    *Worker
 	spec DriverSpec
-	id   string                   // spec.ID
-	desc deploy.DriverDescription // spec.Desc
-	dir  string                   // spec.Dir: workDir/<driverId>
 
 	ctx      context.Context // cancelled by kill (jar downloads)
 	cancel   context.CancelFunc
@@ -60,9 +57,9 @@ func (d *driverRunner) run() {
 	defer d.cancel()
 	st, exc := d.prepareAndRun()
 	if exc != nil {
-		d.w.log.Warn("driver failed with an exception", "driver", d.id, "err", *exc)
+		d.w.log.Warn("driver failed with an exception", "driver", d.spec.ID, "err", *exc)
 	}
-	_ = d.w.self.Send(driverStateFromRunner{msg: deploy.DriverStateChanged{DriverID: d.id, State: st, Exception: exc}})
+	_ = d.w.self.Send(driverStateFromRunner{msg: deploy.DriverStateChanged{DriverID: d.spec.ID, State: st, Exception: exc}})
 }
 
 func (d *driverRunner) prepareAndRun() (deploy.DriverState, *string) {
@@ -72,8 +69,8 @@ func (d *driverRunner) prepareAndRun() (deploy.DriverState, *string) {
 		}
 		return deploy.DriverError, ptr(err.Error())
 	}
-	if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return fail(fmt.Errorf("failed to create directory %s: %w", d.dir, err))
+	if err := os.MkdirAll(d.spec.Dir, 0o755); err != nil {
+		return fail(fmt.Errorf("failed to create directory %s: %w", d.spec.Dir, err))
 	}
 	jar, err := d.fetchJar()
 	if err != nil {
@@ -101,11 +98,11 @@ func (d *driverRunner) prepareAndRun() (deploy.DriverState, *string) {
 // memory, and -Dspark.driver.resourcesFile when resources are assigned.
 func (d *driverRunner) command(jar string) (argv, env []string, err error) {
 	c := d.w.cfg
-	resFile, err := writeResourcesFile("spark.driver", d.spec.Resources, d.dir)
+	resFile, err := writeResourcesFile("spark.driver", d.spec.Resources, d.spec.Dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	ls := launchSpec{cmd: d.desc.Command, memoryMB: d.desc.MemoryMB, sparkHome: c.sparkHome,
+	ls := launchSpec{cmd: d.spec.Desc.Command, memoryMB: d.spec.Desc.MemoryMB, sparkHome: c.sparkHome,
 		argSubst: func(a string) string {
 			switch a {
 			case "{{WORKER_URL}}":
@@ -136,7 +133,7 @@ func (d *driverRunner) runWithRetry(argv, env []string) (int, error) {
 			return exit, nil
 		}
 		header := commandHeader("Launch Command", c.redact, argv)
-		d.w.log.Info("Launch Command", "driver", d.id, "command", quoteCommand(redactArgs(c.redact, argv)))
+		d.w.log.Info("Launch Command", "driver", d.spec.ID, "command", quoteCommand(redactArgs(c.redact, argv)))
 		p, err := d.start(argv, env, header)
 		if err != nil {
 			return exit, err
@@ -148,13 +145,13 @@ func (d *driverRunner) runWithRetry(argv, env []string) (int, error) {
 		case <-d.killCh:
 			exit = p.terminate(c.driverKillGrace)
 		}
-		if exit == 0 || !d.desc.Supervise || d.killed.Load() {
+		if exit == 0 || !d.spec.Desc.Supervise || d.killed.Load() {
 			return exit, nil
 		}
 		if time.Since(started) > driverSuccessfulRunOK {
 			wait = base
 		}
-		d.w.log.Info("Command exited with a failure, re-launching", "driver", d.id, "status", exit, "after", wait)
+		d.w.log.Info("Command exited with a failure, re-launching", "driver", d.spec.ID, "status", exit, "after", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -167,17 +164,17 @@ func (d *driverRunner) runWithRetry(argv, env []string) (int, error) {
 }
 
 func (d *driverRunner) start(argv, env []string, header string) (*process, error) {
-	stdout, err := openOutput(filepath.Join(d.dir, "stdout"), "", false)
+	stdout, err := openOutput(filepath.Join(d.spec.Dir, "stdout"), "", false)
 	if err != nil {
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr, err := openOutput(filepath.Join(d.dir, "stderr"), header, false)
+	stderr, err := openOutput(filepath.Join(d.spec.Dir, "stderr"), header, false)
 	if err != nil {
 		return nil, err
 	}
 	defer stderr.Close()
-	return startProcess(procSpec{argv: argv, env: env, dir: d.dir, stdout: stdout, stderr: stderr}, &d.w.runners)
+	return startProcess(procSpec{argv: argv, env: env, dir: d.spec.Dir, stdout: stdout, stderr: stderr}, &d.w.runners)
 }
 
 // fetchJar brings the user jar into the driver dir and returns its path:
@@ -186,7 +183,7 @@ func (d *driverRunner) start(argv, env []string, header string) (*process, error
 // existing file of the same name is kept (several workers on one node). An
 // empty jarUrl gives an empty {{USER_JAR}}.
 func (d *driverRunner) fetchJar() (string, error) {
-	raw := d.desc.JarURL
+	raw := d.spec.Desc.JarURL
 	if raw == "" {
 		return "", nil
 	}
@@ -223,7 +220,7 @@ func (d *driverRunner) fetchJar() (string, error) {
 	if name == "" || name == "." || name == "/" || name == ".." {
 		return "", fmt.Errorf("jar URL %q names no file", raw)
 	}
-	dst := filepath.Join(d.dir, name)
+	dst := filepath.Join(d.spec.Dir, name)
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
@@ -233,7 +230,7 @@ func (d *driverRunner) fetchJar() (string, error) {
 		return "", fmt.Errorf("fetching %s: %w", raw, err)
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(d.dir, "."+name+".*")
+	tmp, err := os.CreateTemp(d.spec.Dir, "."+name+".*")
 	if err != nil {
 		return "", err
 	}

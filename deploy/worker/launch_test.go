@@ -241,11 +241,11 @@ func TestDriverJVMCommand(t *testing.T) {
 	w := testLaunchWorker(h)
 	w.cfg.authEnabled = false
 	dir := t.TempDir()
-	d := &driverRunner{w: w, id: "driver-1", dir: dir, spec: DriverSpec{ID: "driver-1", Dir: dir, Resources: gpus("0", "1")},
-		desc: deploy.DriverDescription{MemoryMB: 2048, Cores: 1, Command: deploy.Command{
+	d := &driverRunner{w: w, spec: DriverSpec{ID: "driver-1", Dir: dir, Resources: gpus("0", "1"),
+		Desc: deploy.DriverDescription{MemoryMB: 2048, Cores: 1, Command: deploy.Command{
 			MainClass: "org.apache.spark.deploy.worker.DriverWrapper",
 			Arguments: []string{"{{WORKER_URL}}", "{{USER_JAR}}", "com.example.Main", "in.txt"},
-			JavaOpts:  []string{"-Dspark.master=spark://10.0.0.1:7077", "-Dspark.submit.deployMode=cluster", "-Dspark.authenticate.secret=x"}}}}
+			JavaOpts:  []string{"-Dspark.master=spark://10.0.0.1:7077", "-Dspark.submit.deployMode=cluster", "-Dspark.authenticate.secret=x"}}}}}
 	argv, env, err := d.command(filepath.Join(dir, "app.jar"))
 	if err != nil {
 		t.Fatal(err)

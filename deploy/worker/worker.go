@@ -558,7 +558,7 @@ func (f *effects) KillExecutor(appID string, execID int) {
 
 func (f *effects) LaunchDriver(spec DriverSpec) error {
 	w := (*Worker)(f)
-	d := &driverRunner{w: w, spec: spec, id: spec.ID, desc: spec.Desc, dir: spec.Dir, killCh: make(chan struct{})}
+	d := &driverRunner{w: w, spec: spec, killCh: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(w.ctx)
 	if !w.startRunner(spec.ID, d, d.run) {
 		d.cancel()
