@@ -223,8 +223,13 @@ func (b *Builder) toFactory(kind, module string) *javaser.Object {
 
 // List returns scala.collection.immutable.List(elems...).
 func (b *Builder) List(elems ...any) *javaser.Object {
-	// Nil knows its size (0); a non-empty List does not.
-	return b.proxy(b.toFactory(IterableToFactory, ListModule), len(elems) == 0, elems)
+	// Nil knows its size (0); a non-empty List does not. Nil is one
+	// object, so the JVM writes it once per stream.
+	o := b.proxy(b.toFactory(IterableToFactory, ListModule), len(elems) == 0, elems)
+	if o != nil && len(elems) == 0 {
+		o.Key = "scala.Nil"
+	}
+	return o
 }
 
 // Strings returns a List of strings.
@@ -238,7 +243,11 @@ func (b *Builder) Strings(s ...string) *javaser.Object {
 
 // Vector returns scala.collection.immutable.Vector(elems...).
 func (b *Builder) Vector(elems ...any) *javaser.Object {
-	return b.proxy(b.toFactory(IterableToFactory, VectorModule), true, elems)
+	o := b.proxy(b.toFactory(IterableToFactory, VectorModule), true, elems)
+	if o != nil && len(elems) == 0 {
+		o.Key = "scala.Vector0" // the empty Vector is one object
+	}
+	return o
 }
 
 // ArraySeq returns an immutable.ArraySeq$ofRef wrapping an array of the
