@@ -186,6 +186,78 @@ func TestEmberClientSparkServer(t *testing.T) {
 				})
 			})
 
+			t.Run("pipelinedstreams", func(t *testing.T) {
+				// All requested before any answer arrives: answers are
+				// matched in request order, an empty one and a failure in
+				// between included.
+				ids := []string{fs.path, fs.empty, fs.missing, fs.path, fs.empty}
+				sinks := make([]*streamSink, len(ids))
+				for i, id := range ids {
+					sinks[i] = &streamSink{done: make(chan error, 1)}
+					c.Stream(id, sinks[i])
+				}
+				timer := time.NewTimer(rpcTimeout)
+				defer timer.Stop()
+				for i, s := range sinks {
+					var err error
+					select {
+					case err = <-s.done:
+					case <-timer.C:
+						t.Fatalf("stream %d: no answer", i)
+					}
+					if ids[i] == fs.missing {
+						var re *netpoll.RemoteError
+						if !errors.As(err, &re) || !strings.Contains(re.Msg, "was not found") {
+							t.Fatalf("stream %d (missing): %v", i, err)
+						}
+						continue
+					}
+					want := fs.data
+					if ids[i] == fs.empty {
+						want = nil
+					}
+					if err != nil || !bytes.Equal(s.data, want) {
+						t.Fatalf("stream %d: %d bytes, %v; want %d bytes", i, len(s.data), err, len(want))
+					}
+				}
+			})
+
+			t.Run("mixed", func(t *testing.T) {
+				// RPCs, a chunk fetch and a stream at once on one connection.
+				resp, err := c.SendRpcSync(fmt.Appendf(nil, "%sopen:%d:%s", cmdPrefix, chunkSize, fs.path), rpcTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				var n int
+				if _, err := fmt.Sscanf(string(resp), "%d %d", &id, &n); err != nil {
+					t.Fatalf("open answered %q: %v", resp, err)
+				}
+				var wg sync.WaitGroup
+				var chunks [][]byte
+				var streamed []byte
+				var streamErr error
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					streamed, streamErr = stream(c, fs.path)
+				}()
+				go func() {
+					defer wg.Done()
+					concurrentRPCs(t, c, 200, 64<<10)
+				}()
+				chunks = fetchAll(t, c, id, n)
+				if !waitGroup(&wg, rpcTimeout) {
+					t.Fatal("mixed traffic did not finish")
+				}
+				if all := bytes.Join(chunks, nil); !bytes.Equal(all, fs.data) {
+					t.Errorf("chunks: sha %s, want %s", sha(all), sha(fs.data))
+				}
+				if streamErr != nil || !bytes.Equal(streamed, fs.data) {
+					t.Errorf("stream: %d bytes, %v; want %d bytes", len(streamed), streamErr, len(fs.data))
+				}
+			})
+
 			t.Run("upload", func(t *testing.T) {
 				for i, size := range []int{0, 3<<20 + 7} {
 					meta := fmt.Sprintf("upload-%d", i)
@@ -225,7 +297,7 @@ func TestEmberClientSparkServer(t *testing.T) {
 			})
 
 			t.Run("concurrent", func(t *testing.T) {
-				concurrentRPCs(t, c)
+				concurrentRPCs(t, c, numConcurrent, 1024)
 			})
 		})
 	}
@@ -351,16 +423,17 @@ func upload(c *netpoll.Client, meta, body []byte) ([]byte, error) {
 	}
 }
 
-// concurrentRPCs sends numConcurrent RPCs at once, each body distinct, and
-// checks every one is answered with its own body.
-func concurrentRPCs(t *testing.T, c *netpoll.Client) {
+// concurrentRPCs sends n RPCs of size bytes at once, each body distinct,
+// and checks every one is answered with its own body. It may run on a
+// goroutine of its own: it reports with Errorf.
+func concurrentRPCs(t *testing.T, c *netpoll.Client, n, size int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var bad []string
-	wg.Add(numConcurrent)
-	for i := 0; i < numConcurrent; i++ {
-		req := randomBytes(1024, uint64(1000+i))
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		req := randomBytes(size, uint64(1000+i))
 		binary.BigEndian.PutUint32(req, uint32(i))
 		c.SendRpc(req, netpoll.RpcFunc{
 			Success: func(resp []byte) {
@@ -380,10 +453,11 @@ func concurrentRPCs(t *testing.T, c *netpoll.Client) {
 		})
 	}
 	if !waitGroup(&wg, rpcTimeout) {
-		t.Fatalf("not all of %d concurrent RPCs were answered", numConcurrent)
+		t.Errorf("not all of %d concurrent RPCs were answered", n)
+		return
 	}
 	if len(bad) > 0 {
-		t.Fatalf("%d of %d concurrent RPCs went wrong, first: %s", len(bad), numConcurrent, bad[0])
+		t.Errorf("%d of %d concurrent RPCs went wrong, first: %s", len(bad), n, bad[0])
 	}
 }
 

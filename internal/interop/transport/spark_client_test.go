@@ -151,6 +151,44 @@ func TestSparkClientEmberServer(t *testing.T) {
 				})
 			})
 
+			t.Run("pipelinedstreams", func(t *testing.T) {
+				// All requested before any answer is read: answers are
+				// matched in request order, an empty one and a failure in
+				// between included.
+				ids := []string{fs.path, fs.empty, fs.missing, fs.path, fs.empty}
+				var enc []string
+				for _, id := range ids {
+					enc = append(enc, b64(id))
+				}
+				f := p.ok(t, 1, "STREAMS %s %s", cid, strings.Join(enc, ","))
+				got := strings.Split(f[0], ",")
+				want := []string{fmt.Sprintf("%d:%s", len(fs.data), sha(fs.data)), "0:" + sha(nil),
+					"FAIL:" + b64(fmt.Sprintf("Stream '%s' was not found.", fs.missing)),
+					fmt.Sprintf("%d:%s", len(fs.data), sha(fs.data)), "0:" + sha(nil)}
+				if !slices.Equal(got, want) {
+					t.Fatalf("pipelined streams:\n got %q\nwant %q", got, want)
+				}
+			})
+
+			t.Run("mixed", func(t *testing.T) {
+				// RPCs, a chunk fetch (file regions) and a stream at once on
+				// one connection.
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(fmt.Sprintf("%sopen:%d:%s", cmdPrefix, chunkSize, fs.path)))
+				if st != "OK" {
+					t.Fatalf("open: %s %q", st, decodeFields(f))
+				}
+				open := strings.Fields(unb64(t, f[0]))
+				if len(open) != 2 {
+					t.Fatalf("open answered %q", open)
+				}
+				const n = 200
+				got := p.ok(t, 3, "MIXED %s %d %d %s %s %s", cid, n, 64<<10, open[0], open[1], b64(fs.path))
+				whole := fmt.Sprintf("%d:%s", len(fs.data), sha(fs.data))
+				if got[0] != strconv.Itoa(n) || got[1] != whole || got[2] != whole {
+					t.Fatalf("mixed traffic: %s of %d RPCs right, chunks %s, stream %s; want all, %s, %s", got[0], n, got[1], got[2], whole, whole)
+				}
+			})
+
 			t.Run("upload", func(t *testing.T) {
 				for i, size := range []int{0, 3<<20 + 7} {
 					meta := fmt.Sprintf("upload-%d", i)

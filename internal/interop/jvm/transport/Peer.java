@@ -26,6 +26,9 @@ import java.util.Map;
  * ONEWAY c size seed             -> OK sha
  * FETCH c streamId numChunks     -> OK total sha len0,len1,...  | FAIL index b64(message)
  * STREAM c b64(id)               -> OK len sha | FAIL b64(message)
+ * STREAMS c b64(id),b64(id),...  -> OK r,r,...  each r = len:sha or FAIL:b64(message); all requested at once
+ * MIXED c n size streamId numChunks b64(path)
+ *                                -> OK rpcsCorrect len:sha(chunks) r(stream)  all on the wire at once
  * UPLOAD c b64(meta) size seed   -> OK sha(body) b64(reply) | FAIL b64(message)
  * CONCURRENT c n size            -> OK answered correct failed
  * ONEWAYS mode                   -> OK count sha,sha,...   (one-way messages that server received)
@@ -102,6 +105,16 @@ public final class Peer {
         return conn(f[1]).fetch(Long.parseLong(f[2]), Integer.parseInt(f[3]));
       case "STREAM":
         return conn(f[1]).stream(new String(unb64(f[2]), StandardCharsets.UTF_8));
+      case "STREAMS": {
+        String[] ids = f[2].split(",");
+        for (int i = 0; i < ids.length; i++) {
+          ids[i] = new String(unb64(ids[i]), StandardCharsets.UTF_8);
+        }
+        return conn(f[1]).streams(ids);
+      }
+      case "MIXED":
+        return conn(f[1]).mixed(Integer.parseInt(f[2]), Integer.parseInt(f[3]), Long.parseLong(f[4]),
+            Integer.parseInt(f[5]), new String(unb64(f[6]), StandardCharsets.UTF_8));
       case "UPLOAD":
         return conn(f[1]).upload(unb64(f[2]), Integer.parseInt(f[3]), Long.parseLong(f[4]));
       case "CONCURRENT":

@@ -421,6 +421,129 @@ final class SparkSide {
       return "OK " + n[0] + " " + HexFormat.of().formatHex(md.digest());
     }
 
+    /** Starts a stream read; the future completes with "len:sha". */
+    CompletableFuture<String> startStream(String id) throws Exception {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      long[] n = new long[1];
+      CompletableFuture<String> f = new CompletableFuture<>();
+      client.stream(id, new StreamCallback() {
+        @Override
+        public void onData(String streamId, ByteBuffer buf) {
+          n[0] += buf.remaining();
+          md.update(buf);
+        }
+
+        @Override
+        public void onComplete(String streamId) {
+          f.complete(n[0] + ":" + HexFormat.of().formatHex(md.digest()));
+        }
+
+        @Override
+        public void onFailure(String streamId, Throwable cause) {
+          f.completeExceptionally(cause);
+        }
+      });
+      return f;
+    }
+
+    static String outcome(CompletableFuture<String> f) throws Exception {
+      try {
+        return f.get(WAIT_SECONDS, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.ExecutionException e) {
+        return "FAIL:" + Peer.b64(String.valueOf(e.getCause().getMessage()));
+      }
+    }
+
+    /**
+     * Requests all the named streams before reading any answer (stream
+     * answers are matched in request order); answers "len:sha" or
+     * "FAIL:b64(message)" per stream, comma-separated.
+     */
+    String streams(String[] ids) throws Exception {
+      List<CompletableFuture<String>> fs = new ArrayList<>();
+      for (String id : ids) {
+        fs.add(startStream(id));
+      }
+      List<String> out = new ArrayList<>();
+      for (CompletableFuture<String> f : fs) {
+        out.add(outcome(f));
+      }
+      return "OK " + String.join(",", out);
+    }
+
+    /**
+     * Puts n RPCs of size bytes, a whole chunk fetch and a stream of path on
+     * the connection at once; answers how many RPC replies were right, then
+     * "len:sha" of the fetched chunks and of the stream.
+     */
+    String mixed(int n, int size, long streamId, int numChunks, String path) throws Exception {
+      AtomicInteger correct = new AtomicInteger();
+      CountDownLatch rpcs = new CountDownLatch(n);
+      byte[][] chunks = new byte[numChunks][];
+      CountDownLatch fetched = new CountDownLatch(numChunks);
+      AtomicReference<String> failure = new AtomicReference<>();
+      CompletableFuture<String> stream = null;
+      for (int i = 0; i < Math.max(n, numChunks); i++) {
+        if (i < n) {
+          byte[] req = random(size, 7000 + i);
+          client.sendRpc(ByteBuffer.wrap(req), new RpcResponseCallback() {
+            @Override
+            public void onSuccess(ByteBuffer response) {
+              if (Arrays.equals(bytes(response), req)) {
+                correct.incrementAndGet();
+              }
+              rpcs.countDown();
+            }
+
+            @Override
+            public void onFailure(Throwable e) {
+              failure.compareAndSet(null, "rpc: " + e);
+              rpcs.countDown();
+            }
+          });
+        }
+        if (i < numChunks) {
+          client.fetchChunk(streamId, i, new ChunkReceivedCallback() {
+            @Override
+            public void onSuccess(int chunkIndex, ManagedBuffer buffer) {
+              try {
+                chunks[chunkIndex] = bytes(buffer.nioByteBuffer());
+              } catch (Exception e) {
+                failure.compareAndSet(null, "chunk: " + e);
+              }
+              fetched.countDown();
+            }
+
+            @Override
+            public void onFailure(int chunkIndex, Throwable e) {
+              failure.compareAndSet(null, "chunk " + chunkIndex + ": " + e);
+              fetched.countDown();
+            }
+          });
+        }
+        if (i == n / 2) {
+          stream = startStream(path);
+        }
+      }
+      if (stream == null) {
+        stream = startStream(path);
+      }
+      if (!rpcs.await(WAIT_SECONDS, TimeUnit.SECONDS) || !fetched.await(WAIT_SECONDS, TimeUnit.SECONDS)) {
+        return "ERR " + Peer.b64("mixed traffic timed out");
+      }
+      String streamed = outcome(stream);
+      if (failure.get() != null) {
+        return "FAIL " + Peer.b64(failure.get());
+      }
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      long total = 0;
+      for (byte[] c : chunks) {
+        md.update(c);
+        total += c.length;
+      }
+      return "OK " + correct.get() + " " + total + ":" + HexFormat.of().formatHex(md.digest()) + " " + streamed;
+    }
+
     String upload(byte[] meta, int size, long seed) throws Exception {
       byte[] body = random(size, seed);
       CompletableFuture<byte[]> f = new CompletableFuture<>();
