@@ -363,22 +363,13 @@ func localRootDirs(conf *sparkconf.Conf) []string {
 func workerResources(conf *sparkconf.Conf) (map[string]deploy.ResourceInformation, error) {
 	out := map[string]deploy.ResourceInformation{}
 	if path, ok := conf.Get("spark.worker.resourcesFile"); ok && path != "" {
+		var err error
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("worker: spark.worker.resourcesFile: %w", err)
 		}
-		var allocs []resourceAllocation
-		if err := json.Unmarshal(b, &allocs); err != nil {
+		if out, err = parseResourcesFile(b, "spark.worker"); err != nil {
 			return nil, fmt.Errorf("worker: spark.worker.resourcesFile %s: %w", path, err)
-		}
-		for _, a := range allocs {
-			if a.ID.ComponentName != "spark.worker" || a.ID.ResourceName == "" {
-				continue
-			}
-			r := out[a.ID.ResourceName]
-			r.Name = a.ID.ResourceName
-			r.Addresses = append(r.Addresses, a.Addresses...)
-			out[a.ID.ResourceName] = r
 		}
 	}
 	var errs []error
@@ -402,4 +393,25 @@ func workerResources(conf *sparkconf.Conf) (map[string]deploy.ResourceInformatio
 		out = nil
 	}
 	return out, errors.Join(errs...)
+}
+
+// parseResourcesFile reads a resources file (a JSON list of Spark's
+// ResourceAllocation) and keeps the allocations of component, by resource
+// name.
+func parseResourcesFile(b []byte, component string) (map[string]deploy.ResourceInformation, error) {
+	var allocs []resourceAllocation
+	if err := json.Unmarshal(b, &allocs); err != nil {
+		return nil, err
+	}
+	out := map[string]deploy.ResourceInformation{}
+	for _, a := range allocs {
+		if a.ID.ComponentName != component || a.ID.ResourceName == "" {
+			continue
+		}
+		r := out[a.ID.ResourceName]
+		r.Name = a.ID.ResourceName
+		r.Addresses = append(r.Addresses, a.Addresses...)
+		out[a.ID.ResourceName] = r
+	}
+	return out, nil
 }

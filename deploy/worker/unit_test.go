@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -207,4 +208,41 @@ func TestWorkerResourcesFile(t *testing.T) {
 	if _, err := workerResources(testConf("spark.worker.resourcesFile", file)); err == nil {
 		t.Error("a bad file: no error")
 	}
+}
+
+func FuzzParseResourcesFile(f *testing.F) {
+	f.Add([]byte(`[{"id":{"componentName":"spark.worker","resourceName":"gpu"},"addresses":["0","1"]}]`))
+	f.Add([]byte(`[{"id":{"componentName":"spark.executor","resourceName":"gpu"},"addresses":[]}]`))
+	f.Add([]byte(`[{"id":null}]`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := parseResourcesFile(b, "spark.worker")
+		if err != nil {
+			return
+		}
+		// What is kept is written back and read again unchanged.
+		back, err := writeResourcesFile("spark.worker", res, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back == "" {
+			if len(res) != 0 {
+				t.Fatalf("nothing written for %v", res)
+			}
+			return
+		}
+		data, err := os.ReadFile(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseResourcesFile(data, "spark.worker")
+		if err != nil || len(again) != len(res) {
+			t.Fatalf("%q → %v → %s → %v, %v", b, res, data, again, err)
+		}
+		for k, v := range res {
+			if fmt.Sprint(again[k].Addresses) != fmt.Sprint(v.Addresses) {
+				t.Fatalf("%s: %v → %v", k, v.Addresses, again[k].Addresses)
+			}
+		}
+	})
 }
