@@ -154,6 +154,10 @@ func (h *blockHandler) openBlocks(c *netpoll.Client, m *OpenBlocks, r *netpoll.R
 		r.Fail(err)
 		return
 	}
+	if first.Kind == KindShuffleChunk {
+		r.Fail(fmt.Errorf("shuffle: push-based shuffle is not enabled on this service (merged block %s)", m.BlockIDs[0]))
+		return
+	}
 	src := &blockChunks{h: h}
 	for _, id := range m.BlockIDs {
 		b, err := ParseBlockID(id)

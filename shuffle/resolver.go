@@ -36,7 +36,11 @@ type resolver struct {
 	log     *slog.Logger
 	cache   *indexCache
 	fileOpt codec.FileOptions
-	rddOn   bool
+	// rddOn (spark.shuffle.service.fetch.rdd.enabled) keeps RDD files when
+	// an executor exits. RDD blocks are served either way, as Spark's
+	// service does: the application's own setting decides whether its
+	// executors fetch them from the service.
+	rddOn bool
 
 	mu        sync.RWMutex // guards executors
 	executors map[AppExecID]ExecutorShuffleInfo
@@ -178,9 +182,6 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 
 // rddBlock returns a disk-persisted RDD block, or (nil, nil) if absent.
 func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffer, error) {
-	if !r.rddOn {
-		return nil, fmt.Errorf("shuffle: RDD block fetch is disabled (spark.shuffle.service.fetch.rdd.enabled)")
-	}
 	info, err := r.executor(appID, execID)
 	if err != nil {
 		return nil, err

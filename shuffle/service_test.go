@@ -167,9 +167,9 @@ func TestFetchShuffleBlocksPlainAndBatch(t *testing.T) {
 	})
 }
 
-// TestRDDBlocks: rdd_x_y blocks are served only with
-// spark.shuffle.service.fetch.rdd.enabled; a missing one fails its chunk;
-// RemoveBlocks deletes them and says how many.
+// TestRDDBlocks: rdd_x_y blocks are served (with or without
+// spark.shuffle.service.fetch.rdd.enabled, as Spark's service); a missing
+// one fails its chunk; RemoveBlocks deletes them and says how many.
 func TestRDDBlocks(t *testing.T) {
 	eachMode(t, func(t *testing.T, mode string) {
 		checkLeaks(t)
@@ -241,10 +241,12 @@ func TestRDDBlocks(t *testing.T) {
 			if err := svc.RegisterExecutor("app-1", "exec-1", execInfo(dirs)); err != nil {
 				t.Fatal(err)
 			}
+			// As Spark's service, the blocks are served anyway: the setting
+			// only decides whether they outlive their executor.
 			l := newRecListener(1)
 			cl.FetchBlocks(localhost, svc.Port(), "exec-1", []string{"rdd_1_2"}, nil, l)
 			l.wait(t)
-			l.checkFailed(t, "fetch.rdd.enabled", "rdd_1_2")
+			l.checkOK(t, map[string][]byte{"rdd_1_2": rdd["rdd_1_2"]})
 		})
 	})
 }
@@ -529,8 +531,8 @@ func TestResolverBadRequests(t *testing.T) {
 			t.Errorf("partitions [%d,%d) of 3: no error", rg[0], rg[1])
 		}
 	}
-	if _, err := r.rddBlock("app", "exec", BlockID{Kind: KindRDD, RDDID: 1}); err == nil {
-		t.Errorf("RDD block with RDD fetch off: no error")
+	if b, err := r.rddBlock("app", "exec", BlockID{Kind: KindRDD, RDDID: 1}); b != nil || err != nil {
+		t.Errorf("missing RDD block: %v, %v; want nothing and no error", b, err)
 	}
 	if n, err := r.removeBlocks("app", "exec", []string{"shuffle_0_0_0", "bad", "rdd_9_9"}); n != 0 || err != nil {
 		t.Errorf("removeBlocks of nothing removable = %d, %v", n, err)

@@ -64,6 +64,10 @@ import org.apache.spark.network.util.TransportConf;
  *   diagnose CLIENT HOST PORT EXEC SHUFFLE MAP REDUCE CHECKSUM ALGORITHM
  *                                       -> @@ok CLIENT_CAUSE RAW (RAW is the cause the service
  *                                          sent, or FAIL:MESSAGE when it failed the RPC)
+ *   raw CLIENT HOST PORT HEX            -> @@ok RESULT: the service's answer to the RPC whose
+ *                                          payload is HEX, as OK:HEX or FAIL:MESSAGE; when the
+ *                                          answer is a StreamHandle, then each chunk's
+ *                                          OK:SIZE:SHA256 or FAIL:MESSAGE
  *   close NAME
  *   quit
  */
@@ -175,6 +179,8 @@ public final class ShufflePeer {
       case "diagnose":
         return client(f[1]).diagnose(f[2], Integer.parseInt(f[3]), f[4], Integer.parseInt(f[5]),
             Long.parseLong(f[6]), Integer.parseInt(f[7]), Long.parseLong(f[8]), f[9]);
+      case "raw":
+        return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4]);
       case "close": {
         Client c = clients.remove(f[1]);
         if (c != null) {
@@ -376,6 +382,61 @@ public final class ShufflePeer {
       return List.of(byClient.name(), raw);
     }
 
+    List<String> raw(String host, int port, String payload) throws Exception {
+      TransportClient tc = store.connect(host, port);
+      java.nio.ByteBuffer resp;
+      try {
+        resp = tc.sendRpcSync(java.nio.ByteBuffer.wrap(unhex(payload)), TIMEOUT_MS);
+      } catch (Exception e) {
+        return List.of("FAIL:" + describe(e));
+      }
+      byte[] b = new byte[resp.remaining()];
+      resp.duplicate().get(b);
+      List<String> res = new ArrayList<>();
+      res.add("OK:" + hex(b));
+      BlockTransferMessage m;
+      try {
+        m = BlockTransferMessage.Decoder.fromByteBuffer(resp);
+      } catch (Exception e) {
+        return res; // not a message (RegisterExecutor's empty answer)
+      }
+      if (!(m instanceof org.apache.spark.network.shuffle.protocol.StreamHandle)) {
+        return res;
+      }
+      org.apache.spark.network.shuffle.protocol.StreamHandle h =
+          (org.apache.spark.network.shuffle.protocol.StreamHandle) m;
+      String[] chunks = new String[h.numChunks];
+      CountDownLatch done = new CountDownLatch(h.numChunks);
+      for (int i = 0; i < h.numChunks; i++) {
+        final int idx = i;
+        tc.fetchChunk(h.streamId, i, new org.apache.spark.network.client.ChunkReceivedCallback() {
+          @Override
+          public void onSuccess(int chunkIndex, ManagedBuffer buf) {
+            try {
+              java.nio.ByteBuffer nb = buf.nioByteBuffer();
+              byte[] c = new byte[nb.remaining()];
+              nb.get(c);
+              chunks[idx] = "OK:" + c.length + ":" + hex(MessageDigest.getInstance("SHA-256").digest(c));
+            } catch (Exception e) {
+              chunks[idx] = "FAIL:reading the chunk: " + describe(e);
+            }
+            done.countDown();
+          }
+
+          @Override
+          public void onFailure(int chunkIndex, Throwable e) {
+            chunks[idx] = "FAIL:" + describe(e);
+            done.countDown();
+          }
+        });
+      }
+      if (!done.await(TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+        throw new IllegalStateException("chunk fetch timed out");
+      }
+      res.addAll(Arrays.asList(chunks));
+      return res;
+    }
+
     void close() {
       store.close();
       for (DownloadFile f : downloads) {
@@ -389,6 +450,14 @@ public final class ShufflePeer {
       }
       tmp.delete();
     }
+  }
+
+  private static byte[] unhex(String s) {
+    byte[] b = new byte[s.length() / 2];
+    for (int i = 0; i < b.length; i++) {
+      b[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+    }
+    return b;
   }
 
   private static String hex(byte[] b) {

@@ -1,0 +1,233 @@
+package shuffle_test
+
+import (
+	"encoding/hex"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/shuffle"
+)
+
+// rawAnswer is a service's answer to one raw request, as Spark's
+// TransportClient saw it: the RPC's outcome, the reply, and for a stream
+// each chunk's outcome ("OK:size:sha" or "FAIL").
+type rawAnswer struct {
+	failed bool
+	err    string
+	reply  []byte
+	chunks []string
+}
+
+func (a rawAnswer) String() string {
+	if a.failed {
+		return "FAIL(" + a.err + ")"
+	}
+	m, err := shuffle.Decode(a.reply)
+	if err != nil {
+		return "OK " + hex.EncodeToString(a.reply)
+	}
+	return "OK " + strings.TrimPrefix(reflect.TypeOf(m).String(), "*shuffle.") + " " + strings.Join(a.chunks, " ")
+}
+
+// rawRequest sends payload as an RPC through Spark's TransportClient.
+func (p *sparkPeer) rawRequest(t *testing.T, client string, port int, payload []byte) rawAnswer {
+	t.Helper()
+	f := p.must("raw", client, localhost, itoa(port), hex.EncodeToString(payload))
+	if msg, ok := strings.CutPrefix(f[0], "FAIL:"); ok {
+		return rawAnswer{failed: true, err: msg}
+	}
+	reply, err := hex.DecodeString(strings.TrimPrefix(f[0], "OK:"))
+	if err != nil {
+		t.Fatalf("raw answer %q", f[0])
+	}
+	a := rawAnswer{reply: reply}
+	for _, c := range f[1:] {
+		if strings.HasPrefix(c, "FAIL:") {
+			c = "FAIL" // messages differ; the outcome must not
+		}
+		a.chunks = append(a.chunks, c)
+	}
+	return a
+}
+
+// sameAnswer reports whether two answers are the same for a client: both
+// failed, or both succeeded with equal replies (local dirs compared as a
+// map) and the same chunks.
+func sameAnswer(a, b rawAnswer) bool {
+	if a.failed || b.failed {
+		return a.failed == b.failed
+	}
+	ma, errA := shuffle.Decode(a.reply)
+	mb, errB := shuffle.Decode(b.reply)
+	switch {
+	case errA != nil || errB != nil:
+		return errA != nil && errB != nil && string(a.reply) == string(b.reply)
+	case reflect.TypeOf(ma) != reflect.TypeOf(mb):
+		return false
+	}
+	switch ma := ma.(type) {
+	case *shuffle.StreamHandle:
+		return ma.NumChunks == mb.(*shuffle.StreamHandle).NumChunks && reflect.DeepEqual(a.chunks, b.chunks)
+	case *shuffle.LocalDirsForExecutors:
+		return reflect.DeepEqual(dirsByExec(ma), dirsByExec(mb.(*shuffle.LocalDirsForExecutors)))
+	}
+	return reflect.DeepEqual(ma, mb)
+}
+
+func dirsByExec(m *shuffle.LocalDirsForExecutors) map[string]string {
+	out := map[string]string{}
+	k := 0
+	for i, id := range m.ExecIDs {
+		n := int(m.NumLocalDirsByExec[i])
+		if k+n > len(m.AllLocalDirs) {
+			return nil
+		}
+		dirs := append([]string(nil), m.AllLocalDirs[k:k+n]...)
+		sort.Strings(dirs)
+		out[id] = strings.Join(dirs, ",")
+		k += n
+	}
+	return out
+}
+
+// failsOnwards is a departure: after a chunk that cannot be served,
+// Spark's stream fails every later chunk too (its iterator retries the
+// broken block); Ember's serves them. Clients see no difference: both
+// fetchers give up on the rest of a stream at its first failed chunk.
+func failsOnwards(spark, ember rawAnswer) bool {
+	if spark.failed || ember.failed || len(spark.chunks) != len(ember.chunks) {
+		return false
+	}
+	first := -1
+	for i, c := range spark.chunks {
+		if c == "FAIL" && first < 0 {
+			first = i
+		}
+		if first >= 0 && c != "FAIL" {
+			return false
+		}
+	}
+	return first >= 0 && ember.chunks[first] == "FAIL" && reflect.DeepEqual(ember.chunks[:first], spark.chunks[:first]) &&
+		ember.chunks[len(ember.chunks)-1] != "FAIL"
+}
+
+// mergedRefused is a departure: for merged (push-based) shuffle chunks,
+// Spark's service without a merge manager opens a stream whose every
+// chunk fails; Ember's refuses the request. Either way the fetcher fails
+// every block (and Spark falls back to the unmerged blocks).
+func mergedRefused(spark, ember rawAnswer) bool {
+	if spark.failed || !ember.failed || !strings.Contains(ember.err, "push-based shuffle") {
+		return false
+	}
+	for _, c := range spark.chunks {
+		if c != "FAIL" {
+			return false
+		}
+	}
+	return len(spark.chunks) > 0
+}
+
+// TestRequestParityWithSpark: Spark's shuffle service and Ember's answer
+// the same requests, well-formed and not, the same way (the RPC fails or
+// not, the same reply, the same chunks served or failed), sent by Spark's
+// own TransportClient to each in turn. Where Ember knowingly departs from
+// Spark the row says so and checks the departure.
+func TestRequestParityWithSpark(t *testing.T) {
+	testutil.CheckLeaks(t)
+	peer := startPeer(t)
+	sh := writeShuffle(t, 6, []int64{40, 41}, 4)
+	sh.writeRDDs(t)
+	peer.startClient(t, "raw", appID)
+	const execID = "exec-1"
+	register := func(port int) {
+		peer.must(append([]string{"register", "raw", localhost, itoa(port), execID, itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
+	}
+	sparkPort := peer.startServer(t, "ess")
+	register(sparkPort)
+
+	open := func(ids ...string) shuffle.Message {
+		return &shuffle.OpenBlocks{AppID: appID, ExecID: execID, BlockIDs: ids}
+	}
+	fetch := func(batch bool, maps []int64, reduces ...[]int32) shuffle.Message {
+		return &shuffle.FetchShuffleBlocks{AppID: appID, ExecID: execID, ShuffleID: 6, MapIDs: maps, ReduceIDs: reduces, BatchFetchEnabled: batch}
+	}
+	type row struct {
+		name    string
+		payload []byte
+		// differs, when set, says how Ember departs from Spark and checks it
+		// (spark's answer, Ember's).
+		differs func(spark, ember rawAnswer) bool
+	}
+	enc := shuffle.Encode
+	rows := []row{
+		{name: "OpenBlocks", payload: enc(open("shuffle_6_40_1", "shuffle_6_41_3", "shuffle_6_40_0"))},
+		{name: "OpenBlocks, reduce past the index", payload: enc(open("shuffle_6_40_1", "shuffle_6_40_9"))},
+		{name: "OpenBlocks, negative reduce", payload: enc(open("shuffle_6_40_-1"))},
+		{name: "OpenBlocks, unknown map", payload: enc(open("shuffle_6_99_0", "shuffle_6_40_1")), differs: failsOnwards},
+		{name: "OpenBlocks, no blocks", payload: enc(open())},
+		{name: "OpenBlocks, batch id", payload: enc(open("shuffle_6_40_0_2"))},
+		{name: "OpenBlocks, another shuffle", payload: enc(open("shuffle_6_40_0", "shuffle_7_40_0"))},
+		{name: "OpenBlocks, shuffle then RDD", payload: enc(open("shuffle_6_40_0", "rdd_7_0"))},
+		{name: "OpenBlocks, not a number", payload: enc(open("shuffle_6_x_0"))},
+		{name: "OpenBlocks, unknown kind", payload: enc(open("broadcast_1"))},
+		{name: "OpenBlocks, RDD blocks", payload: enc(open("rdd_7_0", "rdd_7_1", "rdd_7_4"))},
+		{name: "OpenBlocks, unregistered executor", payload: enc(&shuffle.OpenBlocks{AppID: appID, ExecID: "exec-9", BlockIDs: []string{"shuffle_6_40_1"}})},
+		{name: "FetchShuffleBlocks", payload: enc(fetch(false, []int64{41, 40}, []int32{3, 1}, []int32{2}))},
+		{name: "FetchShuffleBlocks, batch", payload: enc(fetch(true, []int64{40, 41}, []int32{0, 4}, []int32{1, 3}))},
+		{name: "FetchShuffleBlocks, empty batch", payload: enc(fetch(true, []int64{40}, []int32{2, 2}))},
+		{name: "FetchShuffleBlocks, reduce past the index", payload: enc(fetch(false, []int64{40}, []int32{1, 7}))},
+		{name: "FetchShuffleBlocks, batch past the index", payload: enc(fetch(true, []int64{40}, []int32{1, 7}))},
+		{name: "FetchShuffleBlocks, no maps", payload: enc(fetch(false, nil))},
+		{name: "FetchShuffleBlocks, unknown map", payload: enc(fetch(false, []int64{99}, []int32{0}))},
+		{name: "GetLocalDirsForExecutors", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{execID}})},
+		{name: "GetLocalDirsForExecutors, twice the same", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{execID, execID}}),
+			// Spark 4.1 collects the ids with Set.of, which refuses
+			// duplicates; Ember answers for the executor.
+			differs: func(spark, ember rawAnswer) bool {
+				m, err := shuffle.Decode(ember.reply)
+				ld, ok := m.(*shuffle.LocalDirsForExecutors)
+				return spark.failed && strings.Contains(spark.err, "duplicate") && !ember.failed && err == nil && ok &&
+					dirsByExec(ld)[execID] == strings.Join(sh.dirs, ",")
+			}},
+		{name: "GetLocalDirsForExecutors, none", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID})},
+		{name: "GetLocalDirsForExecutors, merger dirs", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{"shuffle-push-merger"}})},
+		{name: "RemoveBlocks, nothing there", payload: enc(&shuffle.RemoveBlocks{AppID: appID, ExecID: execID, BlockIDs: []string{"rdd_9_9", "..", "a/b"}})},
+		{name: "RemoveBlocks, unregistered executor", payload: enc(&shuffle.RemoveBlocks{AppID: appID, ExecID: "exec-9", BlockIDs: []string{"rdd_9_9"}})},
+		{name: "FinalizeShuffleMerge", payload: enc(&shuffle.FinalizeShuffleMerge{AppID: appID, ShuffleID: 6})},
+		{name: "FetchShuffleBlockChunks", payload: enc(&shuffle.FetchShuffleBlockChunks{AppID: appID, ExecID: execID, ShuffleID: 6, ReduceIDs: []int32{0, 1}, ChunkIDs: [][]int32{{0}, {0, 1}}}),
+			differs: mergedRefused},
+		{name: "OpenBlocks, merged chunks", payload: enc(open("shuffleChunk_6_0_0_0", "shuffleChunk_6_0_1_0")), differs: mergedRefused},
+		{name: "UploadBlock", payload: enc(&shuffle.UploadBlock{AppID: appID, ExecID: execID, BlockID: "rdd_1_1", Metadata: []byte{1}, BlockData: []byte{2}})},
+		{name: "a reply as a request", payload: enc(&shuffle.BlocksRemoved{NumRemovedBlocks: 3})},
+		{name: "RemoveShuffleMerge as an RPC", payload: enc(&shuffle.RemoveShuffleMerge{AppID: appID, ShuffleID: 6})},
+		{name: "unknown message type", payload: []byte{99, 0, 0, 0, 0}},
+		{name: "truncated OpenBlocks", payload: enc(open("shuffle_6_40_1"))[:9]},
+		{name: "empty payload", payload: []byte{}},
+	}
+	fromSpark := make([]rawAnswer, len(rows))
+	for i, r := range rows {
+		fromSpark[i] = peer.rawRequest(t, "raw", sparkPort, r.payload)
+	}
+	for _, mode := range ioModes {
+		t.Run(mode, func(t *testing.T) {
+			svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode), Host: localhost, Port: 0, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { svc.Close() })
+			register(svc.Port())
+			for i, r := range rows {
+				spark, ember := fromSpark[i], peer.rawRequest(t, "raw", svc.Port(), r.payload)
+				switch {
+				case r.differs != nil && !r.differs(spark, ember):
+					t.Errorf("%s: Spark answers %v, Ember %v: not the departure the table expects", r.name, spark, ember)
+				case r.differs == nil && !sameAnswer(spark, ember):
+					t.Errorf("%s: Spark answers %v, Ember %v", r.name, spark, ember)
+				}
+			}
+		})
+	}
+}
