@@ -2,6 +2,7 @@ package shuffle_test
 
 import (
 	"context"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -48,6 +49,38 @@ func checkEmber(t *testing.T, what string, sh *testShuffle, got map[string]ember
 	}
 }
 
+// checkLayout: Ember's FilePath puts every file where Spark's
+// ExecutorDiskUtils does: the same local dir and hashed sub-dir, for names
+// whose Java hash is negative, zero or Integer.MIN_VALUE
+// ("polygenelubricants"), non-ASCII names (hashed over UTF-16, surrogate
+// pairs included) and dirs written with extra separators.
+func checkLayout(t *testing.T, peer *sparkPeer) {
+	root := t.TempDir()
+	names := []string{"shuffle_0_0_0.data", "shuffle_0_0_0.index", "shuffle_12_345678901234_0.checksum.ADLER32",
+		"rdd_7_0", "polygenelubricants", "", "a", "日本語のブロック", "emoji_\U0001F600_block", "shuffle_2147483647_9223372036854775807_0.data",
+		strings.Repeat("x", 300), "../escape"}
+	for _, layout := range []struct {
+		dirs []string
+		sub  int
+	}{
+		{[]string{root + "/a"}, 1},
+		{[]string{root + "/a", root + "/b"}, 64},
+		{[]string{root + "/a/", root + "//b", root + "/c"}, 13},
+	} {
+		args := append([]string{"filepath", itoa(layout.sub), itoa(len(layout.dirs))}, layout.dirs...)
+		got := peer.must(append(args, names...)...)
+		if len(got) != len(names) {
+			t.Fatalf("filepath: %d answers for %d names", len(got), len(names))
+		}
+		for i, name := range names {
+			// Spark keeps a ".." in the path; the file is the same.
+			if ember := shuffle.FilePath(layout.dirs, layout.sub, name); ember != filepath.Clean(got[i]) {
+				t.Errorf("dirs %q, %d sub-dirs: %q is at %q in Ember, %q in Spark", layout.dirs, layout.sub, name, ember, got[i])
+			}
+		}
+	}
+}
+
 // TestEmberClientAgainstSparkService: Ember's client registers executors
 // with Spark's external shuffle service, which reads the files Ember's
 // MapOutputWriter laid out, and fetches every block by FetchShuffleBlocks,
@@ -58,6 +91,7 @@ func checkEmber(t *testing.T, what string, sh *testShuffle, got map[string]ember
 func TestEmberClientAgainstSparkService(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
+	t.Run("layout", func(t *testing.T) { checkLayout(t, peer) })
 	ports := map[string]int{}
 	for _, sec := range securities {
 		ports[sec.name] = peer.startServer(t, "ess-"+sec.name, append([]string{rddConf}, sec.conf...)...)

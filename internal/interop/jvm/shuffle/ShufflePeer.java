@@ -68,6 +68,8 @@ import org.apache.spark.network.util.TransportConf;
  *                                          payload is HEX, as OK:HEX or FAIL:MESSAGE; when the
  *                                          answer is a StreamHandle, then each chunk's
  *                                          OK:SIZE:SHA256 or FAIL:MESSAGE
+ *   filepath SUBDIRS NDIRS DIR... NAME... -> @@ok then, per name, where Spark's
+ *                                          ExecutorDiskUtils puts it
  *   close NAME
  *   quit
  */
@@ -179,6 +181,16 @@ public final class ShufflePeer {
       case "diagnose":
         return client(f[1]).diagnose(f[2], Integer.parseInt(f[3]), f[4], Integer.parseInt(f[5]),
             Long.parseLong(f[6]), Integer.parseInt(f[7]), Long.parseLong(f[8]), f[9]);
+      case "filepath": {
+        int sub = Integer.parseInt(f[1]);
+        int n = Integer.parseInt(f[2]);
+        String[] dirs = Arrays.copyOfRange(f, 3, 3 + n);
+        List<String> res = new ArrayList<>();
+        for (int i = 3 + n; i < f.length; i++) {
+          res.add(org.apache.spark.network.shuffle.ExecutorDiskUtils.getFilePath(dirs, sub, f[i]));
+        }
+        return res;
+      }
       case "raw":
         return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4]);
       case "close": {
