@@ -73,7 +73,7 @@
 //   - BenchmarkAskMatrix/<EPOLL|NIO>/inflight=<1|32|256>: remote
 //     rpcenv.Ask.
 //   - BenchmarkOneWayMatrix/<system>/64B: EPOLL, NIO, rawtcp,
-//     rawtcp-buffered, grpc-stream.
+//     rawtcp-buffered, grpc-stream, spark-jvm.
 //   - BenchmarkFetchMatrix/<EPOLL|NIO|rawsendfile|spark-jvm>/inflight=<1|8|32>/conns=<1|4>
 //     (fetch_matrix_bench_test.go): 1 MiB chunks, n in flight on each of c
 //     connections.
@@ -91,7 +91,7 @@
 // JVM (internal/interop/jvm/bench/BenchPeer.java, compiled against
 // $SPARK_HOME/jars and driven over stdin/stdout; jvm_peer_test.go): Spark's
 // TransportClient and TransportServer (Netty's native epoll when it loads)
-// for RPCs and chunk fetches, and Spark's external shuffle service
+// for RPCs, one-way messages and chunk fetches, and Spark's external shuffle service
 // (ExternalBlockHandler) for shuffle reads by Ember's client, with the
 // JVM's peak RSS. Each configuration gets a fixed JVM warm-up first (20,000
 // round trips, 1,000 for 1 MiB payloads; 1,000 chunks; 2 whole shuffles).

@@ -42,6 +42,9 @@ import (
 //     fetchChunk of 1 MiB FileSegmentManagedBuffers of the same page-cached
 //     file Ember's rows read, registered in Spark's OneForOneStreamManager
 //     64 chunks per stream, n outstanding on each of c connections.
+//   - BenchmarkOneWayMatrix/spark-jvm/64B: Spark's TransportClient.send of
+//     64-byte one-way messages from one thread on the pooled connection;
+//     the run ends when the server's RpcHandler has counted them all.
 //   - BenchmarkShuffleMatrix/spark-ess-<EPOLL|NIO>/...: Ember's shuffle
 //     client (in that io mode) reading the same sort-shuffle layout from
 //     Spark's external shuffle service (BenchPeer shuffle-service: a
@@ -59,8 +62,8 @@ import (
 //
 // JVM warm-up: before the first measured run of each configuration in a
 // JVM process, the JVM runs a fixed warm-up at that configuration:
-// jvmWarmRPCs round trips, jvmWarmChunks chunk fetches, jvmWarmShuffles
-// whole shuffle reads. Without Spark (testutil.FindSparkHome: SPARK_HOME,
+// jvmWarmRPCs round trips (or one-way messages), jvmWarmChunks chunk
+// fetches, jvmWarmShuffles whole shuffle reads. Without Spark (testutil.FindSparkHome: SPARK_HOME,
 // or .spark/pyspark-4.1.4/pyspark) the rows skip, saying why; they also
 // skip with -short (testutil.RequireSpark).
 
@@ -401,6 +404,30 @@ func runJVMRPC(b *testing.B, l *lazyJVM, size, inflight int) {
 	reportDist(b, lat, elapsed)
 }
 
+// runJVMOneWay is BenchmarkOneWayMatrix/spark-jvm/64B.
+func runJVMOneWay(b *testing.B, l *lazyJVM) {
+	p := l.get(b)
+	limit := runLimit()
+	if key := "oneway"; !p.warmed[key] {
+		if _, err := p.call(limit, fmt.Sprintf("oneway %d %d", oneWaySize, jvmWarmRPCs(oneWaySize))); err != nil {
+			b.Fatal(err)
+		}
+		p.warmed[key] = true
+	}
+	b.SetBytes(oneWaySize)
+	b.ResetTimer()
+	f, err := p.call(limit, fmt.Sprintf("oneway %d %d", oneWaySize, b.N))
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns, err := strconv.ParseInt(f["elapsed"], 10, 64)
+	if f["n"] != strconv.Itoa(b.N) || err != nil || ns <= 0 {
+		b.Fatalf("JVM peer: oneway: answer n=%q elapsed=%q, want n=%d and a positive time", f["n"], f["elapsed"], b.N)
+	}
+	b.ReportMetric(float64(b.N)/time.Duration(ns).Seconds(), "msgs/s")
+}
+
 // runJVMFetch is BenchmarkFetchMatrix/spark-jvm/inflight=<n>/conns=<c>.
 func runJVMFetch(b *testing.B, l *lazyJVM, inflight, conns int) {
 	p := l.get(b)
@@ -509,7 +536,7 @@ func runJVMShuffle(b *testing.B, l *lazyJVM, mode netpoll.IOMode, s shuffleShape
 // ---- smoke test ----
 
 // TestSparkJVMPeer checks the JVM peer's paths without timing them: 200
-// echo RPCs of two sizes and chunk fetches (stamps checked by the JVM) on
+// echo RPCs of two sizes, 1,000 one-way messages, chunk fetches (stamps checked by the JVM) on
 // Spark's transport, a wrong chunk stamp and a bad command reported as
 // errors, and Ember's shuffle client in both io modes reading a small
 // layout from Spark's shuffle service, every block checked, with the
@@ -537,6 +564,10 @@ func TestSparkJVMPeer(t *testing.T) {
 		if len(lat) != 200 || elapsed <= 0 {
 			t.Fatalf("rpc %d B: %d latencies in %v, want 200 in a positive time", size, len(lat), elapsed)
 		}
+	}
+
+	if f, err := p.call(limit, "oneway 64 1000"); err != nil || f["n"] != "1000" {
+		t.Fatalf("oneway: %v (answer %v), want n=1000", err, f)
 	}
 
 	const chunks = 8

@@ -37,7 +37,8 @@ import (
 //     BenchmarkOneWay runs), rawtcp (one conn.Write per framed message),
 //     rawtcp-buffered (framed messages through a 64 KiB bufio.Writer,
 //     flushed at the end: the batching limit), grpc-stream (SendMsg on one
-//     client-streaming grpc-go call). Reports msgs/s.
+//     client-streaming grpc-go call), spark-jvm (Spark 4.1's
+//     TransportClient.send in a JVM, jvm_peer_test.go). Reports msgs/s.
 
 // rpcMatrixInflight are the matrix's concurrency levels.
 var rpcMatrixInflight = []int{1, 32, 256}
@@ -100,6 +101,7 @@ func BenchmarkAskMatrix(b *testing.B) {
 const oneWaySize = 64
 
 func BenchmarkOneWayMatrix(b *testing.B) {
+	jvm := newLazyJVM(b, "transport", "2g")
 	systems := []struct {
 		name string
 		run  func(*testing.B)
@@ -109,6 +111,7 @@ func BenchmarkOneWayMatrix(b *testing.B) {
 		{"rawtcp", func(b *testing.B) { runRawOneWay(b, false) }},
 		{"rawtcp-buffered", func(b *testing.B) { runRawOneWay(b, true) }},
 		{"grpc-stream", runGRPCOneWay},
+		{sparkJVMSystem, func(b *testing.B) { runJVMOneWay(b, jvm) }},
 	}
 	for _, sys := range systems {
 		b.Run(sys.name, func(b *testing.B) {

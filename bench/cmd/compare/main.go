@@ -33,8 +33,8 @@
 //
 // -systems keeps only the named systems (the keys in the benchmark names;
 // every suite's baseline always runs). The Spark 4.1 JVM peers (systems
-// spark-jvm in rpc and fetch, spark-ess-EPOLL and spark-ess-NIO in shuffle;
-// bench/jvm_peer_test.go) need Spark 4.1.4's jars and a JDK, found as the
+// spark-jvm in rpc, fetch and oneway, spark-ess-EPOLL and spark-ess-NIO
+// in shuffle; bench/jvm_peer_test.go) need Spark 4.1.4's jars and a JDK, found as the
 // tests find them (SPARK_HOME, else .spark/pyspark-4.1.4/pyspark from
 // scripts/spark.sh; java and javac from JAVA_HOME or PATH); without them,
 // or with -short, those rows are left out of the plan and the report says

@@ -192,6 +192,7 @@ func defineSuites(short bool) []suite {
 		name:  "oneway",
 		title: "One-way messages (`BenchmarkOneWayMatrix`)",
 		intro: "64-byte one-way messages from one sender on one connection, as fast as it can; the run ends when the receiver has counted all. " +
+			"Spark 4.1 JVM: TransportClient.send from one thread, counted by the server's RpcHandler, in one JVM after a fixed warm-up. " +
 			"Baseline: raw Go TCP with one write per message; buffered raw TCP is the batching limit.",
 		systems: []system{
 			{"rawtcp", "raw Go TCP, a write per message"},
@@ -199,9 +200,10 @@ func defineSuites(short bool) []suite {
 			{"EPOLL", "**Ember EPOLL**"},
 			{"NIO", "**Ember NIO**"},
 			{"grpc-stream", "grpc-go client stream"},
+			{sparkJVM, sparkLabel + ": TransportClient.send"},
 		},
 	}
-	ow := workload{id: "oneway-64B", title: "64B messages", group: "oneway", metric: "msgs/s", baseline: "rawtcp"}
+	ow := workload{id: "oneway-64B", title: "64B messages", group: "oneway", metric: "msgs/s", baseline: "rawtcp", peers: emberVsSpark}
 	for _, s := range oneway.systems {
 		ow.cells = append(ow.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkOneWayMatrix/%s/64B", s.key)})
 	}

@@ -67,6 +67,10 @@ import org.apache.spark.network.util.TransportConf;
  *     of the file in order, wrapping at its end, one registered stream per
  *     64 chunks; every chunk's first 8 bytes must be its offset (big
  *     endian), as Ember's bench data files are stamped
+ * oneway SIZE COUNT
+ *     COUNT one-way messages of SIZE bytes sent as fast as one thread can on
+ *     the pooled connection; done when the server has received them all
+ *     (no LATFILE)
  * quit
  * </pre>
  *
@@ -143,9 +147,22 @@ public final class BenchPeer {
 
   // ---- transport: echo RPCs and chunk fetches ----
 
-  /** Echoes a copy of every RPC; chunks come from the stream manager. */
+  /**
+   * Echoes a copy of every RPC and counts one-way messages; chunks come from
+   * the stream manager.
+   */
   private static final class EchoHandler extends RpcHandler {
     final OneForOneStreamManager streams = new OneForOneStreamManager();
+    final AtomicInteger received = new AtomicInteger();
+    volatile int expected = -1;
+    volatile CountDownLatch allReceived = new CountDownLatch(1);
+
+    @Override
+    public void receive(TransportClient client, ByteBuffer message) {
+      if (received.incrementAndGet() == expected) {
+        allReceived.countDown();
+      }
+    }
 
     @Override
     public void receive(TransportClient client, ByteBuffer message, RpcResponseCallback callback) {
@@ -184,6 +201,10 @@ public final class BenchPeer {
             expect(f, 5);
             rpc(factory, server.getPort(), Integer.parseInt(f[1]), Integer.parseInt(f[2]),
                 Integer.parseInt(f[3]), f[4]);
+            break;
+          case "oneway":
+            expect(f, 3);
+            oneWay(factory, handler, server.getPort(), Integer.parseInt(f[1]), Integer.parseInt(f[2]));
             break;
           case "fetch":
             expect(f, 8);
@@ -310,6 +331,30 @@ public final class BenchPeer {
     run.await();
     long elapsed = System.nanoTime() - t0;
     writeLatencies(latFile, run.lat);
+    say("OK n=" + count + " elapsed=" + elapsed);
+  }
+
+  private static void oneWay(TransportClientFactory factory, EchoHandler handler, int port, int size, int count)
+      throws Exception {
+    if (size < 0 || count < 1) {
+      throw new IllegalArgumentException("oneway: bad size or count");
+    }
+    TransportClient client = factory.createClient("127.0.0.1", port);
+    ByteBuffer payload = ByteBuffer.allocate(size);
+    // No message is in flight between commands: reset, then arm.
+    handler.expected = -1;
+    handler.received.set(0);
+    handler.allReceived = new CountDownLatch(1);
+    handler.expected = count;
+    long t0 = System.nanoTime();
+    for (int i = 0; i < count; i++) {
+      client.send(payload.duplicate());
+    }
+    if (!handler.allReceived.await(LIMIT_SECONDS, TimeUnit.SECONDS)) {
+      throw new IllegalStateException("only " + handler.received.get() + " of " + count
+          + " one-way messages arrived within " + LIMIT_SECONDS + " s");
+    }
+    long elapsed = System.nanoTime() - t0;
     say("OK n=" + count + " elapsed=" + elapsed);
   }
 
