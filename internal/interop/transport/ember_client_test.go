@@ -299,6 +299,71 @@ func TestEmberClientSparkServer(t *testing.T) {
 			t.Run("concurrent", func(t *testing.T) {
 				concurrentRPCs(t, c, numConcurrent, 1024)
 			})
+
+			// The last subtests end connections.
+			t.Run("uploadfailure", func(t *testing.T) {
+				// Spark fails the upload with its own text, the sink's
+				// exception as the cause, and closes the connection (Ember
+				// drains the body and keeps it).
+				_, err := upload(c, []byte("fail-data-1"), randomBytes(1<<20, 601))
+				var re *netpoll.RemoteError
+				if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, "java.io.IOException: Destination failed while reading stream\n") ||
+					!strings.Contains(re.Msg, "java.io.IOException: upload data refused: fail-data-1") {
+					t.Fatalf("refused upload: %v, want a RemoteError naming the sink's exception", err)
+				}
+				select {
+				case <-c.Done():
+				case <-time.After(testutil.WaitLimit):
+					t.Fatal("Spark did not close the connection of a failed upload")
+				}
+			})
+
+			t.Run("connectionclosed", func(t *testing.T) {
+				// A stream half read when its connection closes is freed by
+				// Spark's server.
+				c, err := factory.CreateClient("127.0.0.1", portNum)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := c.SendRpcSync(fmt.Appendf(nil, "%sopen:%d:%s", cmdPrefix, chunkSize, fs.path), rpcTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				if _, err := fmt.Sscanf(string(resp), "%d", &id); err != nil {
+					t.Fatalf("open answered %q: %v", resp, err)
+				}
+				if b, err := fetchOne(c, id, 0); err != nil || len(b) != chunkSize {
+					t.Fatalf("first chunk: %d bytes, %v", len(b), err)
+				}
+				if n := p.ok(t, 1, "STREAMSTATES %s", mode)[0]; n != "1" {
+					t.Fatalf("Spark holds %s streams before the close, want 1", n)
+				}
+				c.Close()
+				testutil.Eventually(t, testutil.WaitLimit, "Spark to free the stream", func() (bool, string) {
+					n := p.ok(t, 1, "STREAMSTATES %s", mode)[0]
+					return n == "0", n + " streams"
+				})
+			})
+
+			t.Run("uploadsetupfailure", func(t *testing.T) {
+				// Spark refuses the upload and closes the connection.
+				c, err := factory.CreateClient("127.0.0.1", portNum)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = upload(c, []byte("fail-setup-1"), randomBytes(1000, 602))
+				var re *netpoll.RemoteError
+				want := "java.lang.IllegalStateException: upload refused: fail-setup-1\n\tat "
+				if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, want) {
+					t.Fatalf("refused upload: %v, want a RemoteError starting %q", err, want)
+				}
+				select {
+				case <-c.Done():
+				case <-time.After(testutil.WaitLimit):
+					t.Fatal("Spark did not close the connection of a refused upload")
+				}
+			})
 		})
 	}
 }

@@ -185,9 +185,14 @@ func (h *handler) ReceiveOneWay(c *netpoll.Client, msg []byte) {
 func (h *handler) StreamManager() netpoll.StreamManager { return h.streams }
 
 // ReceiveStream implements netpoll.StreamReceiver: the upload's reply is
-// "<meta> <length> <sha256>", as the Java peer's.
+// "<meta> <length> <sha256>", as the Java peer's. As there, meta
+// "fail-setup..." is refused at once and "fail-data..." at its first bytes.
 func (h *handler) ReceiveStream(c *netpoll.Client, meta []byte) (netpoll.StreamSink, error) {
-	return &hashSink{id: string(meta), h: sha256.New()}, nil
+	id := string(meta)
+	if strings.HasPrefix(id, "fail-setup") {
+		return nil, fmt.Errorf("upload refused: %s", id)
+	}
+	return &hashSink{id: id, h: sha256.New(), failData: strings.HasPrefix(id, "fail-data")}, nil
 }
 
 func (h *handler) gotRPC(s string) int {
@@ -203,12 +208,16 @@ func (h *handler) oneWays() []string {
 }
 
 type hashSink struct {
-	id string
-	n  int64
-	h  hash.Hash
+	id       string
+	n        int64
+	h        hash.Hash
+	failData bool
 }
 
 func (s *hashSink) OnData(p []byte) error {
+	if s.failData {
+		return fmt.Errorf("upload data refused: %s", s.id)
+	}
 	s.n += int64(len(p))
 	s.h.Write(p)
 	return nil

@@ -221,6 +221,53 @@ func TestSparkClientEmberServer(t *testing.T) {
 					t.Fatalf("of %d concurrent RPCs: %s answered, %s correct, %s failed", numConcurrent, f[0], f[1], f[2])
 				}
 			})
+
+			// The last subtests end connections.
+			t.Run("uploadfailure", func(t *testing.T) {
+				// A sink that refuses the data fails the upload; the rest of
+				// the body is drained and the connection stays usable.
+				st, f := p.call(t, "UPLOAD %s %s %d %d", cid, b64("fail-data-1"), 1<<20, 301)
+				if want := "upload data refused: fail-data-1"; st != "FAIL" || len(f) != 1 || unb64(t, f[0]) != want {
+					t.Fatalf("refused upload: %s %q, want FAIL %q", st, decodeFields(f), want)
+				}
+				if f := p.ok(t, 3, "RPC %s %d %d", cid, 100, 302); f[1] != f[2] {
+					t.Fatalf("RPC after the refused upload: reply sha %s, request %s", f[2], f[1])
+				}
+			})
+
+			t.Run("connectionclosed", func(t *testing.T) {
+				// A stream half read when its connection closes is freed.
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(fmt.Sprintf("%sopen:%d:%s", cmdPrefix, chunkSize, fs.path)))
+				if st != "OK" {
+					t.Fatalf("open: %s %q", st, decodeFields(f))
+				}
+				open := strings.Fields(unb64(t, f[0]))
+				if got := p.ok(t, 3, "FETCH %s %s 1", cid, open[0]); got[0] != strconv.Itoa(chunkSize) {
+					t.Fatalf("first chunk: %s bytes", got[0])
+				}
+				if n := h.streams.NumStreams(); n != 1 {
+					t.Fatalf("%d streams registered before the close, want 1", n)
+				}
+				p.ok(t, 0, "CLOSE %s", cid)
+				testutil.Eventually(t, testutil.WaitLimit, "the stream and connection to be freed", func() (bool, string) {
+					ns, nc := h.streams.NumStreams(), srv.NumConnections()
+					return ns == 0 && nc == 0, fmt.Sprintf("%d streams, %d connections", ns, nc)
+				})
+			})
+
+			t.Run("uploadsetupfailure", func(t *testing.T) {
+				// A refused upload fails and its connection is closed (the
+				// body that follows cannot be framed), as Spark does.
+				cid := p.ok(t, 2, "CONNECT %s %d", mode, srv.Port())[0]
+				st, f := p.call(t, "UPLOAD %s %s %d %d", cid, b64("fail-setup-1"), 1000, 303)
+				if want := "upload refused: fail-setup-1"; st != "FAIL" || len(f) != 1 || unb64(t, f[0]) != want {
+					t.Fatalf("refused upload: %s %q, want FAIL %q", st, decodeFields(f), want)
+				}
+				testutil.Eventually(t, testutil.WaitLimit, "the connection to be closed", func() (bool, string) {
+					n := srv.NumConnections()
+					return n == 0, fmt.Sprintf("%d connections", n)
+				})
+			})
 		})
 	}
 }

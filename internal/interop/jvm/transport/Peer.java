@@ -30,8 +30,12 @@ import java.util.Map;
  * MIXED c n size streamId numChunks b64(path)
  *                                -> OK rpcsCorrect len:sha(chunks) r(stream)  all on the wire at once
  * UPLOAD c b64(meta) size seed   -> OK sha(body) b64(reply) | FAIL b64(message)
+ *                                   (the server refuses meta "fail-setup..." at once and
+ *                                   "fail-data..." at its first bytes)
  * CONCURRENT c n size            -> OK answered correct failed
  * ONEWAYS mode                   -> OK count sha,sha,...   (one-way messages that server received)
+ * CLOSE c                        -> OK                 closes the client's connection
+ * STREAMSTATES mode              -> OK n               chunk streams registered at that mode's server
  * INFO mode                      -> OK epollAvailable serverChannelClass
  * QUIT                           -> OK, then exit
  * </pre>
@@ -121,6 +125,11 @@ public final class Peer {
         return conn(f[1]).concurrent(Integer.parseInt(f[2]), Integer.parseInt(f[3]));
       case "ONEWAYS":
         return "OK " + side(f[1]).handler.oneWays();
+      case "CLOSE":
+        conn(f[1]).client.close();
+        return "OK";
+      case "STREAMSTATES":
+        return "OK " + side(f[1]).numStreams();
       case "INFO":
         return "OK " + side(f[1]).info();
       default:

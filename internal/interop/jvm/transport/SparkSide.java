@@ -84,6 +84,10 @@ final class SparkSide {
     return new Conn(factory.createClient("127.0.0.1", port));
   }
 
+  int numStreams() {
+    return handler.streams.numStreamStates();
+  }
+
   String info() {
     return Epoll.isAvailable() + " " + handler.channelClass.get();
   }
@@ -170,6 +174,10 @@ final class SparkSide {
     @Override
     public StreamCallbackWithID receiveStream(TransportClient client, ByteBuffer meta, RpcResponseCallback callback) {
       String id = new String(bytes(meta), StandardCharsets.UTF_8);
+      if (id.startsWith("fail-setup")) {
+        throw new IllegalStateException("upload refused: " + id);
+      }
+      boolean failData = id.startsWith("fail-data");
       final MessageDigest md;
       try {
         md = MessageDigest.getInstance("SHA-256");
@@ -185,7 +193,10 @@ final class SparkSide {
         }
 
         @Override
-        public void onData(String streamId, ByteBuffer buf) {
+        public void onData(String streamId, ByteBuffer buf) throws java.io.IOException {
+          if (failData) {
+            throw new java.io.IOException("upload data refused: " + id);
+          }
           n += buf.remaining();
           md.update(buf);
         }
