@@ -107,6 +107,9 @@ func (r *runner) runUnit(ctx context.Context, i, total int, u unit) {
 	if runErr != nil {
 		r.note(u, "exited: %v", runErr)
 	}
+	if isSparkSystem(u.sys) && bytes.Contains(out.Bytes(), []byte("Netty transport NIO")) {
+		r.note(u, "the Spark JVM ran on Netty's NIO transport: native epoll did not load (see the raw output)")
+	}
 	for _, b := range u.benches {
 		if !got[b] {
 			r.note(u, "no result for %s", b)
