@@ -7,7 +7,7 @@
 // # Model
 //
 // Unmarshal returns one value: nil, *String, *Object, *Array, *Enum,
-// *ClassObject, *ClassDesc or *Exception. An *Object carries its
+// *ClassObject or *ClassDesc. An *Object carries its
 // *ClassDesc (name, serialVersionUID, SC* flags, fields in wire order,
 // superclass) and one ClassData per class of its hierarchy, top-most
 // superclass first: the field values (primitives as Go values, objects as
@@ -43,7 +43,8 @@
 //
 // A reader never panics; every failure is an *Error with the byte offset,
 // the class being read and a sentinel (ErrTruncated, ErrMalformed,
-// ErrLimit, ErrUnsupported, ErrTrailing). Limits cap the nesting depth,
+// ErrLimit, ErrUnsupported, ErrTrailing, and ErrWriteAborted with the
+// writer's exception when the stream holds TC_EXCEPTION). Limits cap the nesting depth,
 // array and string lengths, the number of handles, the stream length and
 // an estimate of the model's memory; besides, an array or field count is
 // checked against the bytes left before anything is allocated, so the

@@ -20,6 +20,9 @@ var (
 	ErrUnsupported = errors.New("javaser: unsupported construct")
 	// ErrTrailing: bytes follow the single object Unmarshal expects.
 	ErrTrailing = errors.New("javaser: trailing bytes after the object")
+	// ErrWriteAborted: the writer failed mid-stream and wrote the
+	// exception instead (TC_EXCEPTION); Error.Thrown holds it.
+	ErrWriteAborted = errors.New("javaser: writing aborted")
 	// ErrType: a value does not have the shape the caller asked for.
 	ErrType = errors.New("javaser: unexpected value")
 	// ErrUnknownClass: a class table has no entry for the class.
@@ -40,6 +43,9 @@ type Error struct {
 	Err error
 	// Msg says what exactly was wrong.
 	Msg string
+	// Thrown is the Throwable a writer wrote when it aborted
+	// (ErrWriteAborted), or nil.
+	Thrown *Object
 }
 
 func (e *Error) Error() string {

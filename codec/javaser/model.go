@@ -332,8 +332,10 @@ type ClassObject struct {
 	Desc *ClassDesc
 }
 
-// Exception is a TC_EXCEPTION marker: a writer aborted and wrote the
-// Throwable that stopped it. Handles are reset before and after it.
+// Exception makes the writer write TC_EXCEPTION and the Throwable, as
+// ObjectOutputStream does when a write fails (handles restart before and
+// after it). Readers do not return it: they fail with ErrWriteAborted, as
+// the JVM does.
 type Exception struct {
 	Throwable any
 }

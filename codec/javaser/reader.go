@@ -34,7 +34,7 @@ func (d *Decoder) Limits() Limits { return d.lim }
 
 // Unmarshal reads a stream holding exactly one object (Spark's RPC
 // content, a reply) and returns it: nil, *Object, *String, *Array, *Enum,
-// *ClassObject, *ClassDesc or *Exception.
+// *ClassObject or *ClassDesc.
 func Unmarshal(b []byte, opts ...Option) (any, error) {
 	return NewDecoder(opts...).Unmarshal(b)
 }
@@ -807,16 +807,19 @@ func (d *Decoder) enum() (any, error) {
 
 func (d *Decoder) exception() (any, error) {
 	start := d.off - 1
-	// The JVM allows TC_EXCEPTION wherever an object may start; the
-	// handle table restarts before and after it.
+	// The writer failed and wrote the Throwable that stopped it, with the
+	// handle table restarted; the JVM's reader gives up with a
+	// WriteAbortedException, and so does this one.
 	d.resetHandles()
 	v, err := d.content(false)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := v.(*Object); !ok {
+	o, ok := v.(*Object)
+	if !ok {
 		return nil, d.errAt(start, ErrMalformed, "TC_EXCEPTION holds a %T, not a Throwable", v)
 	}
-	d.resetHandles()
-	return &Exception{Throwable: v}, nil
+	msg, _ := o.StringField("detailMessage")
+	return nil, &Error{Offset: start, Class: d.class, Err: ErrWriteAborted, Thrown: o,
+		Msg: fmt.Sprintf("the writer aborted with %s: %s", o.ClassName(), msg)}
 }

@@ -42,9 +42,20 @@ public final class Capture {
                 .append("# name\tclass\tdescription\tJava toString\n");
             for (Catalog.Entry e : entries) {
                 Files.write(dir.resolve(e.name + ".ser"), serialize(e.value));
-                index.append(e.name).append('\t').append(e.value.getClass().getName()).append('\t')
+                String cls = java.lang.reflect.Proxy.isProxyClass(e.value.getClass()) ? "proxy" : e.value.getClass().getName();
+                index.append(e.name).append('\t').append(cls).append('\t')
                     .append(e.about).append('\t').append(Catalog.show(e.value)).append('\n');
             }
+            // A write that fails half way: ObjectOutputStream writes TC_EXCEPTION and the exception.
+            ByteArrayOutputStream aborted = new ByteArrayOutputStream();
+            try (ObjectOutputStream out = new ObjectOutputStream(aborted)) {
+                out.writeObject(new Object[] {"partial", new Object()});
+                throw new IllegalStateException("a plain Object was serialized");
+            } catch (java.io.NotSerializableException expected) {
+                // the stream now ends with TC_EXCEPTION
+            }
+            Files.write(dir.resolve("write-aborted.ser"), aborted.toByteArray());
+            index.append("write-aborted\t[Ljava.lang.Object;\tObject[] {\"partial\", new Object()}: the write aborts with TC_EXCEPTION\tNotSerializableException\n");
             Files.write(dir.resolve("index.tsv"), index.toString().getBytes(StandardCharsets.UTF_8));
         } finally {
             env.shutdown();

@@ -49,6 +49,47 @@ final class Catalog {
 
     private Catalog() {}
 
+    /** An Externalizable class of the harness: block-data content of both kinds. */
+    public static final class Ext implements java.io.Externalizable {
+        private static final long serialVersionUID = 1L;
+        int n = 7;
+        String s = "ext";
+
+        public Ext() {}
+
+        @Override
+        public void writeExternal(java.io.ObjectOutput out) throws java.io.IOException {
+            out.writeInt(n);
+            out.writeUTF(s);
+            out.writeObject(java.util.concurrent.TimeUnit.MINUTES);
+            out.writeObject(s);
+        }
+
+        @Override
+        public void readExternal(java.io.ObjectInput in) throws java.io.IOException, ClassNotFoundException {
+            n = in.readInt();
+            s = in.readUTF();
+            in.readObject();
+            in.readObject();
+        }
+
+        @Override
+        public String toString() {
+            return "Ext(" + n + "," + s + ")";
+        }
+    }
+
+    /** A serializable invocation handler, so a dynamic proxy can be written. */
+    public static final class Handler implements java.lang.reflect.InvocationHandler, java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+        final String tag = "handler";
+
+        @Override
+        public Object invoke(Object proxy, java.lang.reflect.Method m, Object[] args) {
+            return m.getName().equals("toString") ? "Proxy(" + tag + ")" : null;
+        }
+    }
+
     @SuppressWarnings({"unchecked", "rawtypes"})
     static scala.collection.immutable.List<Object> list(Object... xs) {
         return (scala.collection.immutable.List) CollectionConverters.asScala(Arrays.asList(xs)).toList();
@@ -249,6 +290,9 @@ final class Catalog {
         out.add(new Entry("set-40", "Set of 40 strings (HashSet)", set(strings("s", 40))));
         out.add(new Entry("mutable-hashmap", "mutable.HashMap(a -> 1)", mutableMap("a", "1")));
         out.add(new Entry("tuple2", "(a, 1)", new scala.Tuple2<Object, Object>("a", 1)));
+        out.add(new Entry("externalizable", "an Externalizable harness class (SC_EXTERNALIZABLE|SC_BLOCK_DATA)", new Ext()));
+        out.add(new Entry("proxy", "a dynamic proxy implementing Runnable (TC_PROXYCLASSDESC)",
+            java.lang.reflect.Proxy.newProxyInstance(Catalog.class.getClassLoader(), new Class<?>[] {Runnable.class}, new Handler())));
         int[] sizes = {0, 1, 2, 3, 4, 5, 40};
         for (int n : sizes) {
             out.add(new Entry("list-" + n, "List of " + n + " strings", list(strings("e", n))));
