@@ -130,6 +130,15 @@ func mergedRefused(spark, ember rawAnswer) bool {
 	return len(spark.chunks) > 0
 }
 
+// refusedRegistration is a departure: Spark's service registers an
+// executor whose files it could never find (no dirs, a relative dir, zero
+// sub-dirs: its fetches then fail, or divide by zero); Ember's refuses the
+// registration.
+func refusedRegistration(spark, ember rawAnswer) bool {
+	return !spark.failed && len(spark.reply) == 0 && ember.failed && strings.Contains(ember.err, "registered without local dirs") ||
+		!spark.failed && len(spark.reply) == 0 && ember.failed && strings.Contains(ember.err, "is not absolute")
+}
+
 // TestRequestParityWithSpark: Spark's shuffle service and Ember's answer
 // the same requests, well-formed and not, the same way (the RPC fails or
 // not, the same reply, the same chunks served or failed), sent by Spark's
@@ -138,7 +147,8 @@ func mergedRefused(spark, ember rawAnswer) bool {
 func TestRequestParityWithSpark(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
-	sh := writeShuffle(t, 6, []int64{40, 41}, 4)
+	const bigMap = 1 << 33 // a task attempt id past int32
+	sh := writeShuffle(t, 6, []int64{40, 41, bigMap}, 4)
 	sh.writeRDDs(t)
 	peer.startClient(t, "raw", appID)
 	const execID = "exec-1"
@@ -182,6 +192,26 @@ func TestRequestParityWithSpark(t *testing.T) {
 		{name: "FetchShuffleBlocks, batch past the index", payload: enc(fetch(true, []int64{40}, []int32{1, 7}))},
 		{name: "FetchShuffleBlocks, no maps", payload: enc(fetch(false, nil))},
 		{name: "FetchShuffleBlocks, unknown map", payload: enc(fetch(false, []int64{99}, []int32{0}))},
+		{name: "FetchShuffleBlocks, long map id", payload: enc(fetch(false, []int64{bigMap, 40}, []int32{3, 1}, []int32{1}))},
+		{name: "FetchShuffleBlocks, long map id, batch", payload: enc(fetch(true, []int64{bigMap}, []int32{0, 4}))},
+		{name: "OpenBlocks, long map id", payload: enc(open(shuffle.ShuffleBlockID(6, bigMap, 1))),
+			// The legacy protocol's map ids are ints to Spark; Ember reads
+			// longs and serves the block.
+			differs: func(spark, ember rawAnswer) bool {
+				return spark.failed && strings.Contains(spark.err, "NumberFormatException") && !ember.failed &&
+					len(ember.chunks) == 1 && strings.HasPrefix(ember.chunks[0], "OK:")
+			}},
+		{name: "RegisterExecutor, another shuffle manager", payload: enc(&shuffle.RegisterExecutor{AppID: appID, ExecID: "exec-m",
+			Info: shuffle.ExecutorShuffleInfo{LocalDirs: sh.dirs, SubDirsPerLocalDir: subDirs, ShuffleManager: "org.example.MyShuffleManager"}})},
+		{name: "RegisterExecutor, relative dir", payload: enc(&shuffle.RegisterExecutor{AppID: appID, ExecID: "exec-r",
+			Info: shuffle.ExecutorShuffleInfo{LocalDirs: []string{"blockmgr-x"}, SubDirsPerLocalDir: subDirs, ShuffleManager: shuffle.SortShuffleManager}}),
+			differs: refusedRegistration},
+		{name: "RegisterExecutor, no sub-dirs", payload: enc(&shuffle.RegisterExecutor{AppID: appID, ExecID: "exec-z",
+			Info: shuffle.ExecutorShuffleInfo{LocalDirs: sh.dirs, SubDirsPerLocalDir: 0, ShuffleManager: shuffle.SortShuffleManager}}),
+			differs: refusedRegistration},
+		{name: "RegisterExecutor, no dirs", payload: enc(&shuffle.RegisterExecutor{AppID: appID, ExecID: "exec-n",
+			Info: shuffle.ExecutorShuffleInfo{SubDirsPerLocalDir: subDirs, ShuffleManager: shuffle.SortShuffleManager}}),
+			differs: refusedRegistration},
 		{name: "GetLocalDirsForExecutors", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{execID}})},
 		{name: "GetLocalDirsForExecutors, twice the same", payload: enc(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{execID, execID}}),
 			// Spark 4.1 collects the ids with Set.of, which refuses
