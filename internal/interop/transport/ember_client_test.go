@@ -186,6 +186,28 @@ func TestEmberClientSparkServer(t *testing.T) {
 				})
 			})
 
+			t.Run("large", func(t *testing.T) {
+				got, err := stream(c, fs.bigPath)
+				if err != nil || !bytes.Equal(got, fs.big) {
+					t.Fatalf("streamed %d bytes (sha %s), %v; want %d (sha %s)", len(got), sha(got), err, len(fs.big), sha(fs.big))
+				}
+				resp, err := c.SendRpcSync(fmt.Appendf(nil, "%sopen:%d:%s", cmdPrefix, bigChunk, fs.bigPath), rpcTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				var n int
+				if _, err := fmt.Sscanf(string(resp), "%d %d", &id, &n); err != nil || n != 3 {
+					t.Fatalf("open answered %q (%v), want 3 chunks", resp, err)
+				}
+				chunks := fetchAll(t, c, id, n)
+				for i, ch := range chunks {
+					if !bytes.Equal(ch, fs.big[i*bigChunk:(i+1)*bigChunk]) {
+						t.Fatalf("chunk %d: %d bytes (sha %s), want %d", i, len(ch), sha(ch), bigChunk)
+					}
+				}
+			})
+
 			t.Run("pipelinedstreams", func(t *testing.T) {
 				// All requested before any answer arrives: answers are
 				// matched in request order, an empty one and a failure in

@@ -50,6 +50,10 @@ const (
 	chunkSize     = 1 << 20
 	streamFileLen = 5<<20 + 12345 // six chunks, the last one short
 	numConcurrent = 500
+	// bigLen is the file of the large transfers: a 48 MiB stream, and
+	// three 16 MiB chunks.
+	bigLen   = 48 << 20
+	bigChunk = 16 << 20
 )
 
 func sha(b []byte) string {
@@ -79,14 +83,20 @@ type files struct {
 	path    string
 	empty   string
 	missing string
+	big     []byte // bigLen bytes at bigPath
+	bigPath string
 }
 
 func newFiles(t testing.TB) *files {
 	t.Helper()
 	dir := t.TempDir()
 	f := &files{data: randomBytes(streamFileLen, 77), path: filepath.Join(dir, "stream.bin"),
-		empty: filepath.Join(dir, "empty.bin"), missing: filepath.Join(dir, "missing.bin")}
+		empty: filepath.Join(dir, "empty.bin"), missing: filepath.Join(dir, "missing.bin"),
+		big: randomBytes(bigLen, 78), bigPath: filepath.Join(dir, "big.bin")}
 	if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.bigPath, f.big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(f.empty, nil, 0o644); err != nil {

@@ -151,6 +151,26 @@ func TestSparkClientEmberServer(t *testing.T) {
 				})
 			})
 
+			t.Run("large", func(t *testing.T) {
+				whole := []string{strconv.Itoa(len(fs.big)), sha(fs.big)}
+				if f := p.ok(t, 2, "STREAM %s %s", cid, b64(fs.bigPath)); !slices.Equal(f[:2], whole) {
+					t.Fatalf("Spark streamed %q, want %q", f, whole)
+				}
+				st, f := p.call(t, "RPCTEXT %s %s", cid, b64(fmt.Sprintf("%sopen:%d:%s", cmdPrefix, bigChunk, fs.bigPath)))
+				if st != "OK" {
+					t.Fatalf("open: %s %q", st, decodeFields(f))
+				}
+				open := strings.Fields(unb64(t, f[0]))
+				if len(open) != 2 || open[1] != "3" {
+					t.Fatalf("open answered %q, want 3 chunks", open)
+				}
+				chunk := strconv.Itoa(bigChunk)
+				got := p.ok(t, 3, "FETCH %s %s %s", cid, open[0], open[1])
+				if want := append(whole, strings.Join([]string{chunk, chunk, chunk}, ",")); !slices.Equal(got[:3], want) {
+					t.Fatalf("Spark fetched %q, want %q", got, want)
+				}
+			})
+
 			t.Run("pipelinedstreams", func(t *testing.T) {
 				// All requested before any answer is read: answers are
 				// matched in request order, an empty one and a failure in
