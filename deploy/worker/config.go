@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -87,6 +88,7 @@ type config struct {
 	redact                 *regexp.Regexp                        // spark.redaction.regex
 	localRoots             []string                              // spark.local.dir / SPARK_LOCAL_DIRS
 	resources              map[string]deploy.ResourceInformation // spark.worker.resourcesFile
+	rolling                logRolling                            // spark.executor.logs.rolling.*
 	reverseProxyURL        string                                // spark.ui.reverseProxyUrl when spark.ui.reverseProxy
 	sparkHome              string                                // Options.SparkHome, $SPARK_HOME, else "." (absolute)
 	hostEnv                hostEnv                               // the environment and files JVM launches read
@@ -230,6 +232,12 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 	}
 	c.localRoots = localRootDirs(conf)
 	c.resources, err = workerResources(conf)
+	keep(err)
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c.rolling, err = rollingConfig(conf, log)
 	keep(err)
 	if proxy, err := conf.GetBool("spark.ui.reverseProxy", false); err != nil {
 		keep(err)

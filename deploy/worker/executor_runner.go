@@ -2,10 +2,12 @@ package worker
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ember-rpc/ember/deploy"
 )
@@ -75,17 +77,28 @@ func (r *executorRunner) start() (*process, error) {
 	}
 	header := commandHeader("Spark Executor Command", c.redact, argv)
 	r.w.log.Info("Launch command", "executor", r.spec.FullID(), "command", quoteCommand(redactArgs(c.redact, argv)))
-	stdout, err := openOutput(filepath.Join(r.spec.Dir, "stdout"), "", false)
+	stdoutPath, stderrPath := filepath.Join(r.spec.Dir, "stdout"), filepath.Join(r.spec.Dir, "stderr")
+	stdout, err := openOutput(stdoutPath, "", false)
 	if err != nil {
 		return nil, err
 	}
-	defer stdout.Close()
-	stderr, err := openOutput(filepath.Join(r.spec.Dir, "stderr"), header, true)
+	stderr, err := openOutput(stderrPath, header, true)
 	if err != nil {
+		stdout.Close()
 		return nil, err
 	}
-	defer stderr.Close()
-	return startProcess(procSpec{argv: argv, env: env, dir: r.spec.Dir, stdout: stdout, stderr: stderr}, &r.w.runners)
+	spec := procSpec{argv: argv, env: env, dir: r.spec.Dir, stdout: stdout, stderr: stderr}
+	if c.rolling.enabled() {
+		// The child writes to pipes, copied into rolling files.
+		out := newRollingWriter(c.rolling, stdoutPath, stdout, time.Now, r.w.log)
+		errw := newRollingWriter(c.rolling, stderrPath, stderr, time.Now, r.w.log)
+		spec.stdout, spec.stderr, spec.closers = out, errw, []io.Closer{out, errw}
+	} else {
+		// The child holds its own descriptors: ours can go now.
+		defer stdout.Close()
+		defer stderr.Close()
+	}
+	return startProcess(spec, &r.w.runners)
 }
 
 // executorLaunchSpec is what ExecutorRunner hands CommandUtils: the

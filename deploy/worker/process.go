@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,17 +37,30 @@ type procSpec struct {
 	argv   []string // argv[0] is the resolved program path
 	env    []string
 	dir    string
-	stdout *os.File
-	stderr *os.File
+	stdout io.Writer // an *os.File goes to the child as is
+	stderr io.Writer
+	// closers are closed once the child is reaped and its output copied
+	// (rolling log writers).
+	closers []io.Closer
 }
+
+// outputDrainDelay bounds how long the reaper waits, once the child
+// exited, for output still held by what it left behind (a copied pipe).
+const outputDrainDelay = 2 * time.Second
 
 // startProcess starts the child and a goroutine (counted on waiters) that
 // reaps it.
 func startProcess(spec procSpec, waiters *sync.WaitGroup) (*process, error) {
 	cmd := &exec.Cmd{Path: spec.argv[0], Args: spec.argv, Env: spec.env, Dir: spec.dir,
-		Stdout: spec.stdout, Stderr: spec.stderr}
+		Stdout: spec.stdout, Stderr: spec.stderr, WaitDelay: outputDrainDelay}
 	setProcessGroup(cmd)
+	closeAll := func() {
+		for _, c := range spec.closers {
+			_ = c.Close()
+		}
+	}
 	if err := cmd.Start(); err != nil {
+		closeAll()
 		return nil, err
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
@@ -54,6 +68,7 @@ func startProcess(spec procSpec, waiters *sync.WaitGroup) (*process, error) {
 	go func() {
 		defer waiters.Done()
 		_ = cmd.Wait()
+		closeAll()
 		p.exit = exitStatus(cmd.ProcessState)
 		close(p.done)
 	}()
