@@ -70,8 +70,12 @@
 // Command's, LD_LIBRARY_PATH with Command.libraryPathEntries first,
 // _SPARK_AUTH_SECRET (when spark.authenticate), and for executors
 // SPARK_EXECUTOR_DIRS, SPARK_LAUNCH_WITH_SCALA=0 and
-// SPARK_LOG_URL_STDOUT/STDERR (the worker UI's log pages). stdout and
-// stderr go to files of the child's dir; stderr starts with the
+// SPARK_LOG_URL_STDOUT/STDERR (the worker UI's log pages; through the
+// master's proxy with spark.ui.reverseProxy). stdout and stderr go to
+// files of the child's dir (for executors under
+// spark.executor.logs.rolling.strategy=time|size, copied into files
+// rolled over as <name>--<suffix>, the newest maxRetainedFiles kept,
+// gzipped with enableCompression); stderr starts with the
 // `Spark Executor Command: "..."` (drivers: `Launch Command: "..."`)
 // header, secrets redacted with spark.redaction.regex. An executor ends
 // EXITED with "Command exited with code N"; a kill is SIGTERM to the
