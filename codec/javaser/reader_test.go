@@ -212,3 +212,43 @@ func TestEncodeErrors(t *testing.T) {
 		t.Error("a Go struct written")
 	}
 }
+
+// A tiny object of a class with a long superclass chain costs a ClassData
+// per class: thousands of 6-byte back references to such a class must hit
+// MaxAlloc, not allocate hundreds of megabytes.
+func TestHierarchyAmplification(t *testing.T) {
+	var d *javaser.ClassDesc
+	for i := 0; i < 200; i++ {
+		d = javaser.NewClassDesc("C"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26)), 1, javaser.SCSerializable, d)
+	}
+	ad := javaser.NewClassDesc("[Ljava.lang.Object;", 2, javaser.SCSerializable, nil)
+	two, err := javaser.Marshal(&javaser.Array{Class: ad, Elems: []any{javaser.NewObject(d), javaser.NewObject(d)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := two[len(two)-6:] // TC_OBJECT, TC_REFERENCE to the descriptor
+	if last[0] != 0x73 || last[1] != 0x71 {
+		t.Fatalf("unexpected tail %x", last)
+	}
+	lenAt := bytes.Index(two, []byte{0, 0, 0, 2, 0x73})
+	mk := func(n int) []byte {
+		b := append([]byte{}, two...)
+		for i := 2; i < n; i++ {
+			b = append(b, last...)
+		}
+		binary.BigEndian.PutUint32(b[lenAt:], uint32(n))
+		return b
+	}
+	if _, err := javaser.Unmarshal(mk(50)); err != nil {
+		t.Fatalf("the stream itself is valid: %v", err)
+	}
+	// 15000 objects x 200 classes x 56 bytes is over the default MaxAlloc.
+	_, err = javaser.Unmarshal(mk(15000))
+	if !errors.Is(err, javaser.ErrLimit) || !strings.Contains(err.Error(), "MaxAlloc") {
+		t.Fatalf("default limits: %v", err)
+	}
+	_, err = javaser.Unmarshal(mk(5000), javaser.WithMaxAlloc(8<<20))
+	if !errors.Is(err, javaser.ErrLimit) || !strings.Contains(err.Error(), "MaxAlloc") {
+		t.Fatalf("got %v", err)
+	}
+}

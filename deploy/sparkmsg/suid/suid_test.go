@@ -110,6 +110,11 @@ func TestLiveTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := testutil.SparkJavaCommand(ctx, java, home, classes, "ember.interop.javaser.SuidTable", out)
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("SuidTable: %v\n%s", err, b)
 	}
