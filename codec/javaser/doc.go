@@ -65,6 +65,17 @@
 // allocations for hostile input. This package is small, bounded and
 // written for Spark's traffic.
 //
+// # Golden streams
+//
+// testdata/spark-4.1.4 holds streams the real JVM wrote for Spark 4.1.4's
+// deploy messages and the Scala shapes inside them (index.tsv says what
+// each is), written by internal/interop/jvm/javaser/Capture.java, and the
+// class table of that release. Plain tests read every stream and write it
+// back byte for byte, and build the Spark messages in Go to the same
+// bytes; live tests (skipped without Spark) regenerate the streams
+// (go test ./codec/javaser -run TestLiveGoldenStreams -update-golden
+// rewrites them) and have the JVM read Ember-built messages.
+//
 // # Concurrency
 //
 // A Decoder or Encoder is used by one goroutine at a time; the package

@@ -268,9 +268,34 @@ func (o *Object) Set(name string, v any) error {
 			return &FieldError{Class: o.ClassName(), Field: name, Msg: err.Error()}
 		}
 		v = pv
+	} else if msg := checkObjectValue(f, v); msg != "" {
+		return &FieldError{Class: o.ClassName(), Field: name, Msg: msg}
 	}
 	o.Data[i].Values[j] = v
 	return nil
+}
+
+// checkObjectValue catches values the JVM could never assign to the
+// field (it would fail the read with a ClassCastException or worse).
+func checkObjectValue(f Field, v any) string {
+	switch v.(type) {
+	case nil:
+		return ""
+	case string, *String, *Object, *Array, *Enum, *ClassObject, *ClassDesc:
+	default:
+		return fmt.Sprintf("a Go %T is not a Java object", v)
+	}
+	if f.ClassName == "Ljava/lang/String;" {
+		if _, ok := AsString(v); !ok {
+			return fmt.Sprintf("a String field cannot hold a %T", v)
+		}
+	}
+	if f.Type == TypeArray {
+		if _, ok := v.(*Array); !ok {
+			return fmt.Sprintf("an array field cannot hold a %T", v)
+		}
+	}
+	return ""
 }
 
 // MustSet is Set for objects whose class is known to have the field; it

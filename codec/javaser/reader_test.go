@@ -202,6 +202,12 @@ func TestEncodeErrors(t *testing.T) {
 	if err := o.Set("nope", 1); err == nil {
 		t.Error("an unknown field accepted")
 	}
+	if err := o.Set("workerId", o); err == nil || !strings.Contains(err.Error(), "String field") {
+		t.Errorf("an object set into a String field: %v", err)
+	}
+	if err := o.Set("workerId", 3); err == nil {
+		t.Error("a Go int set into an object field")
+	}
 	o.Data[0].Values = o.Data[0].Values[:1]
 	_, err := javaser.Marshal(o)
 	var ee *javaser.EncodeError
