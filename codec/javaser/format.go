@@ -39,19 +39,39 @@ func (f *formatter) value(v any, depth int) {
 	case string:
 		f.b.WriteString(strconv.Quote(v))
 	case *String:
+		if v == nil {
+			f.b.WriteString("null")
+			return
+		}
 		f.b.WriteString(strconv.Quote(v.Value))
 	case BlockData:
 		fmt.Fprintf(f.b, "block[%d]%x", len(v), []byte(v))
 	case *Enum:
+		if v == nil || v.Class == nil || v.Name == nil {
+			f.b.WriteString("<bad enum>")
+			return
+		}
 		fmt.Fprintf(f.b, "%s.%s", v.Class.Name, v.Name.Value)
 	case *ClassObject:
+		if v == nil || v.Desc == nil {
+			f.b.WriteString("<bad class>")
+			return
+		}
 		fmt.Fprintf(f.b, "class %s", v.Desc.Name)
 	case *ClassDesc:
+		if v == nil {
+			f.b.WriteString("null")
+			return
+		}
 		fmt.Fprintf(f.b, "desc %s", v.Name)
 	case *Exception:
 		f.b.WriteString("exception ")
 		f.value(v.Throwable, depth+1)
 	case *Array:
+		if v == nil || v.Class == nil {
+			f.b.WriteString("null")
+			return
+		}
 		if f.seen[v] {
 			fmt.Fprintf(f.b, "<ref %s>", v.Class.Name)
 			return
@@ -72,6 +92,10 @@ func (f *formatter) value(v any, depth int) {
 		}
 		f.b.WriteString("]")
 	case *Object:
+		if v == nil || v.Class == nil {
+			f.b.WriteString("null")
+			return
+		}
 		if f.seen[v] {
 			fmt.Fprintf(f.b, "<ref %s>", v.ClassName())
 			return

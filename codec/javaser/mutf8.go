@@ -26,9 +26,7 @@ func decodeMUTF8(b []byte) (string, error) {
 	for i := 0; i < len(b); {
 		c := b[i]
 		switch {
-		case c == 0:
-			return "", errBadUTF
-		case c < 0x80:
+		case c < 0x80: // a raw NUL too: the JVM's reader accepts it
 			out = append(out, c)
 			i++
 		case c>>5 == 0x6: // 110xxxxx 10xxxxxx

@@ -50,6 +50,11 @@ func (d *Decoder) Unmarshal(b []byte) (v any, err error) {
 		return nil, err
 	}
 	defer d.finish()
+	// The JVM's readObject skips resets before the object.
+	for d.off < len(d.b) && d.b[d.off] == tcReset {
+		d.off++
+		d.resetHandles()
+	}
 	if d.off == len(d.b) {
 		return nil, d.errf(ErrTruncated, "the stream holds no object")
 	}

@@ -55,7 +55,8 @@ func TestBadInput(t *testing.T) {
 		{"no object", hdr(), nil, javaser.ErrTruncated, "no object"},
 		{"unknown type code", hdr(0x42), nil, javaser.ErrMalformed, "unknown type code 0x42"},
 		{"dangling reference", hdr(0x71, 0, 0x7E, 0, 5), nil, javaser.ErrMalformed, "unknown handle"},
-		{"reset inside", hdr(0x79), nil, javaser.ErrMalformed, "TC_RESET"},
+		{"reset only", hdr(0x79), nil, javaser.ErrTruncated, "no object"},
+		{"reset inside", hdr(0x75, 0x72, 0, 3, '[', 'L', 'X', 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0, 0, 0x78, 0x70, 0, 0, 0, 1, 0x79), nil, javaser.ErrMalformed, "TC_RESET"},
 		{"end block as object", hdr(0x78), nil, javaser.ErrMalformed, "TC_ENDBLOCKDATA"},
 		{"block data as object", hdr(0x77, 1, 0), nil, javaser.ErrMalformed, "block data where an object"},
 		{"trailing", append(append([]byte{}, ce...), 0x70), nil, javaser.ErrTrailing, "1 bytes follow"},
@@ -72,6 +73,7 @@ func TestBadInput(t *testing.T) {
 			'L', 0, 1, 'a', 0x74, 0, 3, 'L', 'X', ';', 'I', 0, 1, 'b'), nil, javaser.ErrMalformed, "illegal field order"},
 		{"bad field type", hdr(0x73, 0x72, 0, 1, 'X', 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0, 1, 'Q', 0, 1, 'a'), nil, javaser.ErrMalformed, "unknown type code 0x51"},
 		{"bad utf", hdr(0x74, 0, 2, 0xC3, 0x41), nil, javaser.ErrMalformed, "modified UTF-8"},
+		{"four-byte utf", hdr(0x74, 0, 4, 0xF0, 0x9F, 0x98, 0x80), nil, javaser.ErrMalformed, "modified UTF-8"},
 		{"enum of non-enum", hdr(0x7E, 0x72, 0, 1, 'X', 0, 0, 0, 0, 0, 0, 0, 1, 0x02, 0, 0, 0x78, 0x70, 0x74, 0, 1, 'A'), nil, javaser.ErrMalformed, "non-enum class X"},
 		{"flags conflict", hdr(0x73, 0x72, 0, 1, 'X', 0, 0, 0, 0, 0, 0, 0, 1, 0x06, 0, 0, 0x78, 0x70), nil, javaser.ErrMalformed, "conflict"},
 	}
