@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -171,7 +172,8 @@ func (c logChunk) header() string {
 }
 
 // logFiles are the log's files in order: rolled-over files
-// (<logType>--<suffix>, sorted by name) then the active <logType>.
+// (<logType>--<suffix>, gzipped ones too, sorted by name without .gz) then
+// the active <logType>, as Spark's getSortedRolledOverFiles.
 func logFiles(dir, logType string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -190,11 +192,13 @@ func logFiles(dir, logType string) ([]string, error) {
 		switch {
 		case name == logType:
 			active = name
-		case strings.HasPrefix(name, logType+"--") && !strings.HasSuffix(name, ".gz"):
+		case strings.HasPrefix(name, logType+"--"):
 			rolled = append(rolled, name)
 		}
 	}
-	sort.Strings(rolled)
+	sort.Slice(rolled, func(i, j int) bool {
+		return strings.TrimSuffix(rolled[i], gzSuffix) < strings.TrimSuffix(rolled[j], gzSuffix)
+	})
 	if active != "" {
 		rolled = append(rolled, active)
 	}
@@ -202,6 +206,31 @@ func logFiles(dir, logType string) ([]string, error) {
 		rolled[i] = filepath.Join(dir, n)
 	}
 	return rolled, nil
+}
+
+// gzSuffix marks a rolled log the worker compressed
+// (spark.executor.logs.rolling.enableCompression).
+const gzSuffix = ".gz"
+
+// logLength is a log file's length, uncompressed for a .gz one.
+func logLength(path string) (int64, error) {
+	if !strings.HasSuffix(path, gzSuffix) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return 0, err
+	}
+	return io.Copy(io.Discard, zr)
 }
 
 // readLog reads bytes [start, end) of the log, as Spark's LogPage.getLog:
@@ -214,11 +243,11 @@ func readLog(lr *logRequest) (logChunk, error) {
 	}
 	sizes := make([]int64, len(files))
 	for i, f := range files {
-		fi, err := os.Stat(f)
+		n, err := logLength(f)
 		if err != nil {
 			return c, err
 		}
-		sizes[i] = fi.Size()
+		sizes[i] = n
 		c.Len += sizes[i]
 	}
 	off := c.Len - lr.ByteLength
@@ -250,6 +279,17 @@ func copyRange(dst io.Writer, path string, off, n int64) error {
 		return err
 	}
 	defer f.Close()
+	if strings.HasSuffix(path, gzSuffix) {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyN(io.Discard, zr, off); err != nil {
+			return err
+		}
+		_, err = io.CopyN(dst, zr, n)
+		return err
+	}
 	_, err = io.Copy(dst, io.NewSectionReader(f, off, n))
 	return err
 }

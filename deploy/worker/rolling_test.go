@@ -167,7 +167,35 @@ func TestRollingByTimeCompressed(t *testing.T) {
 	if len(dirFiles(t, filepath.Dir(path))) != 2 {
 		t.Fatal("rolled before the next boundary")
 	}
+	// The worker UI reads the compressed file back, in order, in ranges.
+	root := t.TempDir()
+	logDir := filepath.Join(root, "app-z", "0")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range dirFiles(t, filepath.Dir(path)) {
+		if err := os.WriteFile(filepath.Join(logDir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(webui.NewWorkerHandler(dirSource(root), webui.Options{}))
+	t.Cleanup(srv.Close)
+	if body := getPage(t, srv.URL+"/log?appId=app-z&executorId=0&logType=stdout"); !strings.HasSuffix(body, "====\none\ntwo\nthree\nfour\n") ||
+		!strings.Contains(body, "Bytes 0-19 of 19") {
+		t.Errorf("log through the UI: %q", body)
+	}
+	if body := getPage(t, srv.URL+"/log?appId=app-z&executorId=0&logType=stdout&offset=5&byteLength=6"); !strings.HasSuffix(body, "====\nwo\nthr") {
+		t.Errorf("a range across the gzipped file: %q", body)
+	}
 }
+
+// dirSource is a worker UI source with only a work dir.
+type dirSource string
+
+func (d dirSource) WorkerState() (deploy.WorkerStateResponse, error) {
+	return deploy.WorkerStateResponse{}, nil
+}
+func (d dirSource) WorkDir() string { return string(d) }
 
 // An executor under a size policy: its output is copied into rolling
 // files, and the web UI's log reads them all, in order.
