@@ -19,6 +19,11 @@ func hdr(b ...byte) []byte { return append([]byte{0xAC, 0xED, 0x00, 0x05}, b...)
 func TestTruncatedGolden(t *testing.T) {
 	for _, g := range loadGolden(t) {
 		for n := 0; n < len(g.data); n++ {
+			// Every cut of small streams; of the long ones, the first and
+			// last bytes and a sample between (each cut decodes the prefix).
+			if n > 512 && n < len(g.data)-64 && n%11 != 0 {
+				continue
+			}
 			_, err := javaser.Unmarshal(g.data[:n])
 			var je *javaser.Error
 			if !errors.As(err, &je) || !errors.Is(err, javaser.ErrTruncated) {
