@@ -44,11 +44,12 @@
 // A reader never panics; every failure is an *Error with the byte offset,
 // the class being read and a sentinel (ErrTruncated, ErrMalformed,
 // ErrLimit, ErrUnsupported, ErrTrailing, and ErrWriteAborted with the
-// writer's exception when the stream holds TC_EXCEPTION). Limits cap the nesting depth,
-// array and string lengths, the number of handles, the stream length and
-// an estimate of the model's memory; besides, an array or field count is
-// checked against the bytes left before anything is allocated, so the
-// model is at most a small multiple of the input.
+// writer's exception when the stream holds TC_EXCEPTION). Limits cap the
+// nesting depth, array and string lengths, the number of handles, the
+// stream length and an estimate of the model's memory (MaxAlloc, which
+// also stops a short stream from claiming much through long superclass
+// chains); besides, an array or field count is checked against the bytes
+// left before anything is allocated.
 //
 // A generic reader cannot know whether a writeObject method called
 // defaultWriteObject; like other stream dumpers it assumes it did when the
@@ -60,10 +61,12 @@
 // # Why not a library
 //
 // github.com/phith0n/zkar (the maintained Go implementation) is not
-// served by the module proxy this project builds from, and it is a
-// security-research tool: it has no limits on depth, lengths or
-// allocations for hostile input. This package is small, bounded and
-// written for Spark's traffic.
+// served by the module proxy this project builds from. It is also a
+// security-research tool rather than a codec for hostile peers: it has no
+// configurable limits on depth, lengths or handles, and it keeps one heap
+// value per array element (a byte array of n bytes is n values). This
+// package is small, bounded and written for Spark's traffic, with a model
+// a message mapper can use directly.
 //
 // # Golden streams
 //
