@@ -828,3 +828,10 @@ func (d *Decoder) exception() (any, error) {
 	return nil, &Error{Offset: start, Class: d.class, Err: ErrWriteAborted, Thrown: o,
 		Msg: fmt.Sprintf("the writer aborted with %s: %s", o.ClassName(), msg)}
 }
+
+// IsStream reports whether b starts like a Java serialization stream
+// (AC ED 00 05): how a receiver tells Spark's content from other
+// encodings.
+func IsStream(b []byte) bool {
+	return len(b) >= 4 && b[0] == 0xAC && b[1] == 0xED && b[2] == 0x00 && b[3] == 0x05
+}

@@ -265,3 +265,14 @@ func TestHierarchyAmplification(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestIsStream(t *testing.T) {
+	if !javaser.IsStream(goldenBytes(t, "check-existence")) {
+		t.Error("a golden stream is not a stream")
+	}
+	for _, b := range [][]byte{nil, {0xAC, 0xED, 0}, []byte(`{"type":"CheckExistence"}`), {0xAC, 0xED, 0, 4}} {
+		if javaser.IsStream(b) {
+			t.Errorf("%q taken for a stream", b)
+		}
+	}
+}
