@@ -100,7 +100,7 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 		for _, sec := range securities {
 			t.Run(mode+"/"+sec.name, func(t *testing.T) {
 				port := ports[sec.name]
-				sh := writeShuffle(t, 4, []int64{20, 21, 22}, 6)
+				sh := writeShuffle(t, 4, []int64{20, 21, 22}, 6, sec.blocks)
 				execID := "exec-" + mode + "-" + sec.name
 				cl := newEmberClient(t, mode, "", sec.conf...)
 				old := newEmberClient(t, mode, "", append([]string{"spark.shuffle.useOldFetchProtocol=true"}, sec.conf...)...)

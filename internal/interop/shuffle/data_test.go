@@ -38,15 +38,27 @@ var ioModes = []string{"EPOLL", "NIO"}
 type security struct {
 	name string
 	conf []string // key=value
+	// blocks sizes the shuffle's blocks (big ones cost time under -race,
+	// SASL encryption more).
+	blocks blockSizes
 }
 
+// blockSizes is how large a test shuffle's blocks are.
+type blockSizes int
+
+const (
+	lightBlocks  blockSizes = iota // up to 20 KB
+	normalBlocks                   // up to 200 KB
+	bigBlocks                      // up to 200 KB, and one of 3 MiB
+)
+
 var securities = []security{
-	{"plain", nil},
-	{"auth", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}},
+	{name: "plain", blocks: bigBlocks},
+	{name: "auth", conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}, blocks: bigBlocks},
 	{"auth-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true",
-		"spark.network.crypto.authEngineVersion=2"}},
-	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}},
-	{"sasl-encrypted", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true"}},
+		"spark.network.crypto.authEngineVersion=2"}, normalBlocks},
+	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}, normalBlocks},
+	{"sasl-encrypted", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true"}, lightBlocks},
 }
 
 // withSecret is conf with another spark.authenticate.secret.
@@ -112,9 +124,9 @@ type testShuffle struct {
 }
 
 // writeShuffle writes the outputs of mapIDs, each with reduces partitions
-// of known pseudo-random content (some empty, some spanning many frames),
-// into two fresh executor local dirs.
-func writeShuffle(t *testing.T, shuffleID int32, mapIDs []int64, reduces int) *testShuffle {
+// of known pseudo-random content (empty, tiny, small, mid-sized, and for
+// bigBlocks one of 3 MiB), into two fresh executor local dirs.
+func writeShuffle(t *testing.T, shuffleID int32, mapIDs []int64, reduces int, sizes blockSizes) *testShuffle {
 	t.Helper()
 	root := t.TempDir()
 	sh := &testShuffle{dirs: []string{filepath.Join(root, "blockmgr-a"), filepath.Join(root, "blockmgr-b")},
@@ -127,16 +139,9 @@ func writeShuffle(t *testing.T, shuffleID int32, mapIDs []int64, reduces int) *t
 		}
 		parts := make([][]byte, reduces)
 		for r := range parts {
-			var n int
-			switch (mi + r) % 4 {
-			case 0:
-				n = 0 // an empty block
-			case 1:
-				n = 1 + rng.Intn(100)
-			case 2:
-				n = 1000 + rng.Intn(5000)
-			default:
-				n = 100_000 + rng.Intn(100_000)
+			n := blockSize(rng, mi+r, sizes)
+			if sizes == bigBlocks && mi == 1 && r == reduces-1 {
+				n = 3<<20 + rng.Intn(1000) // one block of many frames and sendfile calls
 			}
 			parts[r] = make([]byte, n)
 			rng.Read(parts[r])
@@ -150,6 +155,25 @@ func writeShuffle(t *testing.T, shuffleID int32, mapIDs []int64, reduces int) *t
 		sh.blocks[m] = parts
 	}
 	return sh
+}
+
+// blockSize cycles through empty, tiny, small and mid-sized blocks.
+func blockSize(rng *rand.Rand, k int, sizes blockSizes) int {
+	var n int
+	switch k % 4 {
+	case 0:
+		n = 0 // an empty block
+	case 1:
+		n = 1 + rng.Intn(100)
+	case 2:
+		n = 1000 + rng.Intn(5000)
+	default:
+		if sizes == lightBlocks {
+			return 10_000 + rng.Intn(10_000)
+		}
+		n = 100_000 + rng.Intn(100_000)
+	}
+	return n
 }
 
 func (s *testShuffle) info() shuffle.ExecutorShuffleInfo {

@@ -83,7 +83,7 @@ func (c diagnoseCase) wantFor(algorithm string) string {
 // writeDiagnoseShuffle lays out the maps the cases need.
 func writeDiagnoseShuffle(t *testing.T) *testShuffle {
 	t.Helper()
-	sh := writeShuffle(t, 5, []int64{mapGood, mapNoSums, mapCorrupt, mapShortSums, mapNoData, mapCutData, mapNoIndex}, 4)
+	sh := writeShuffle(t, 5, []int64{mapGood, mapNoSums, mapCorrupt, mapShortSums, mapNoData, mapCutData, mapNoIndex}, 4, normalBlocks)
 	for _, algo := range []string{"ADLER32", "CRC32", "CRC32C"} {
 		for _, m := range []int64{mapGood, mapCorrupt, mapNoData, mapCutData, mapNoIndex} {
 			sh.writeChecksums(t, m, algo, sh.sums(m, algo))

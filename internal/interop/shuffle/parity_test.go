@@ -148,7 +148,7 @@ func TestRequestParityWithSpark(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
 	const bigMap = 1 << 33 // a task attempt id past int32
-	sh := writeShuffle(t, 6, []int64{40, 41, bigMap}, 4)
+	sh := writeShuffle(t, 6, []int64{40, 41, bigMap}, 4, bigBlocks)
 	sh.writeRDDs(t)
 	peer.startClient(t, "raw", appID)
 	const execID = "exec-1"

@@ -70,7 +70,7 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				svc := start()
 				t.Cleanup(func() { svc.Close() })
 				port := svc.Port()
-				sh := writeShuffle(t, 3, []int64{10, 11, 12, 13}, 5)
+				sh := writeShuffle(t, 3, []int64{10, 11, 12, 13}, 5, sec.blocks)
 				peer.startClient(t, "new", appID, sec.conf...)
 				peer.startClient(t, "old", appID, append([]string{"spark.shuffle.useOldFetchProtocol=true"}, sec.conf...)...)
 
