@@ -195,7 +195,9 @@ type tap struct {
 	ln   net.Listener
 	mu   sync.Mutex
 	seen bytes.Buffer // guarded by mu
-	wg   sync.WaitGroup
+	// up is what the first relayed client sent, in order.
+	up bytes.Buffer // guarded by mu
+	wg sync.WaitGroup
 	// conns are the relayed connections, closed with the tap.
 	conns []net.Conn // guarded by mu
 }
@@ -221,20 +223,25 @@ func newTap(t *testing.T, target int) *tap {
 				continue
 			}
 			tp.mu.Lock()
+			first := len(tp.conns) == 0
 			tp.conns = append(tp.conns, c, s)
 			tp.mu.Unlock()
+			var upw io.Writer = tp
+			if first {
+				upw = io.MultiWriter(tp, upWriter{tp})
+			}
 			tp.wg.Add(2)
-			go tp.relay(s, c)
-			go tp.relay(c, s)
+			go tp.relay(s, c, upw)
+			go tp.relay(c, s, tp)
 		}
 	}()
 	t.Cleanup(tp.close)
 	return tp
 }
 
-func (tp *tap) relay(dst, src net.Conn) {
+func (tp *tap) relay(dst, src net.Conn, rec io.Writer) {
 	defer tp.wg.Done()
-	_, _ = io.Copy(dst, io.TeeReader(src, tp))
+	_, _ = io.Copy(dst, io.TeeReader(src, rec))
 	// Pass the end on: a half-close would do, but the peers close whole
 	// connections anyway.
 	dst.Close()
@@ -255,6 +262,31 @@ func (tp *tap) Write(p []byte) (int, error) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	return tp.seen.Write(p)
+}
+
+type upWriter struct{ tp *tap }
+
+func (u upWriter) Write(p []byte) (int, error) {
+	u.tp.mu.Lock()
+	defer u.tp.mu.Unlock()
+	return u.tp.up.Write(p)
+}
+
+// tlsRecords walks what the first client sent as TLS records and returns
+// how many bytes parse so, and the total.
+func (tp *tap) tlsRecords() (parsed, total int) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	b := tp.up.Bytes()
+	for len(b) >= 5 && b[0] >= 20 && b[0] <= 23 && b[1] == 3 {
+		n := 5 + (int(b[3])<<8 | int(b[4]))
+		if n > len(b) {
+			break
+		}
+		parsed += n
+		b = b[n:]
+	}
+	return parsed, tp.up.Len()
 }
 
 func (tp *tap) contains(b []byte) bool {

@@ -92,13 +92,26 @@ func TestLive(t *testing.T) {
 			}
 			srvID, srvPort := p.sparkServer(t, kv, secret)
 			t.Run(m.name+"/spark-to-spark", func(t *testing.T) {
-				// The control: Spark against itself in this mode.
-				cli, errText := p.sparkClient(t, kv, secret, appID, srvPort)
+				// The control: Spark against itself in this mode, through
+				// a tap.
+				tp := newTap(t, srvPort)
+				cli, errText := p.sparkClient(t, kv, secret, appID, tp.port())
 				if cli == "" {
 					t.Fatalf("Spark client could not connect to Spark: %s", errText)
 				}
-				defer p.ok(t, "CLOSE", cli)
 				p.ok(t, "RPC", cli, fmt.Sprint(mib), "9", b64(marker))
+				p.ok(t, "CLOSE", cli)
+				checkTap(t, tp, m)
+				if m.tls {
+					// Under TLS alone Spark's client sends nothing but TLS
+					// records; with a session cipher too, the records stop
+					// after the handshake: the cipher wraps them (the
+					// layer order bugLayerOrder names).
+					parsed, total := tp.tlsRecords()
+					if cipherToo := m.kv != nil; (parsed < total) != cipherToo {
+						t.Fatalf("%d of %d bytes from Spark's client parse as TLS records (session cipher too: %t)", parsed, total, cipherToo)
+					}
+				}
 			})
 			for _, mode := range ioModes {
 				t.Run(m.name+"/"+string(mode)+"/spark-to-ember", func(t *testing.T) {
