@@ -1,6 +1,7 @@
 package rpcenv
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -29,10 +30,13 @@ func (h *rpcHandler) StreamManager() netpoll.StreamManager { return h.env.files 
 func (h *rpcHandler) Receive(c *netpoll.Client, msg []byte, r *netpoll.Responder) {
 	req, err := h.decode(c, msg)
 	if err != nil {
+		if errors.Is(err, ErrJavaContent) {
+			h.env.logJavaErrOnce(err, c.RemoteAddr())
+		}
 		r.Fail(err)
 		return
 	}
-	cc := &remoteCallContext{env: h.env, r: r, sender: req.sender}
+	cc := &remoteCallContext{env: h.env, r: r, sender: req.sender, java: req.java}
 	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindRPC, sender: req.sender, content: req.content, cc: cc}); err != nil {
 		r.Fail(err) // a transport-level RpcFailure, as Spark sends for dispatcher errors
 	}
@@ -42,6 +46,10 @@ func (h *rpcHandler) Receive(c *netpoll.Client, msg []byte, r *netpoll.Responder
 func (h *rpcHandler) ReceiveOneWay(c *netpoll.Client, msg []byte) {
 	req, err := h.decode(c, msg)
 	if err != nil {
+		if errors.Is(err, ErrJavaContent) {
+			h.env.logJavaErrOnce(err, c.RemoteAddr())
+			return
+		}
 		h.env.log.Warn("dropping undecodable one-way message", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
@@ -58,14 +66,22 @@ func (h *rpcHandler) decode(c *netpoll.Client, msg []byte) (requestMessage, erro
 	if err != nil {
 		return req, err
 	}
-	content, hasRefs, err := decodeContent(rest)
-	if err != nil {
-		return req, err
+	if isJavaContent(rest) {
+		// A JVM peer: refs in the content are bound as they are read.
+		if req.content, err = h.env.decodeJava(rest, c); err != nil {
+			return req, err
+		}
+		req.java = true
+	} else {
+		content, hasRefs, err := decodeContent(rest)
+		if err != nil {
+			return req, err
+		}
+		if hasRefs {
+			h.env.bindRefs(refValue(content), c)
+		}
+		req.content = content
 	}
-	if hasRefs {
-		h.env.bindRefs(refValue(content), c)
-	}
-	req.content = content
 	clientKey := c.RemoteAddr()
 	if req.sender.IsZero() {
 		req.sender = parseAddr(clientKey)
@@ -149,12 +165,17 @@ type remoteCallContext struct {
 	env    *Env
 	r      *netpoll.Responder
 	sender Address
+	java   bool // the ask was Java: so is the reply
 }
 
 func (cc *remoteCallContext) Reply(v any) {
 	bb := codec.GetBuffer()
 	var err error
-	bb.B, err = appendContent(bb.B[:0], v)
+	if cc.java {
+		bb.B, err = cc.env.appendJavaContent(bb.B[:0], v)
+	} else {
+		bb.B, err = appendContent(bb.B[:0], v)
+	}
 	if err != nil {
 		codec.PutBuffer(bb)
 		cc.SendFailure(fmt.Errorf("rpcenv: cannot encode reply: %w", err))
@@ -164,6 +185,15 @@ func (cc *remoteCallContext) Reply(v any) {
 }
 
 func (cc *remoteCallContext) SendFailure(err error) {
+	if cc.java {
+		// A JVM asker gets the transport's RpcFailure (a string): Ember
+		// never writes a Throwable.
+		if err == nil {
+			err = errors.New("unknown error")
+		}
+		cc.r.Fail(err)
+		return
+	}
 	bb := codec.GetBuffer()
 	msg := "unknown error"
 	if err != nil {

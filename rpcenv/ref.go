@@ -23,6 +23,9 @@ type Ref struct {
 	env    *Env
 	addr   EndpointAddress
 	client *netpoll.Client
+	// java: messages to this endpoint are written as Java streams (a
+	// JVM's endpoint; see javacontent.go).
+	java bool
 }
 
 // Address returns the endpoint's address.
@@ -68,7 +71,11 @@ func (r *Ref) Send(msg any) error {
 func (r *Ref) encode(msg any) (*pooledBuf, error) {
 	bb := codec.GetBuffer()
 	var err error
-	bb.B, err = appendRequest(bb.B[:0], &requestMessage{sender: r.env.addr, receiver: r.addr, content: msg})
+	if r.java {
+		bb.B, err = r.env.appendJavaRequest(bb.B[:0], &requestMessage{sender: r.env.addr, receiver: r.addr, content: msg})
+	} else {
+		bb.B, err = appendRequest(bb.B[:0], &requestMessage{sender: r.env.addr, receiver: r.addr, content: msg})
+	}
 	if err != nil {
 		codec.PutBuffer(bb)
 		return nil, err
@@ -240,6 +247,9 @@ func (a *askCall) tryResult() (askResult, bool) {
 
 // decodeReply turns an RpcResponse payload into a value or an error.
 func (e *Env) decodeReply(b []byte, c *netpoll.Client) (any, error) {
+	if isJavaContent(b) {
+		return e.decodeJavaReply(b, c)
+	}
 	v, hasRefs, err := decodeContent(b)
 	if err != nil {
 		return nil, err

@@ -168,6 +168,7 @@ type requestMessage struct {
 	sender   Address // zero: the sender is a client-mode env
 	receiver EndpointAddress
 	content  any
+	java     bool // the content is (or is to be written as) a Java stream
 }
 
 // appendRequest writes the RequestMessage header in Spark's layout
