@@ -201,5 +201,40 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 				}
 			})
 		}
+		t.Run(mode+"/retry", func(t *testing.T) { emberClientRetries(t, peer, mode) })
 	}
+}
+
+// emberClientRetries: Ember's client rides out a restart of Spark's
+// service: its first attempt finds no service, and Spark's service, back
+// on the same port with its registration database, serves the retry
+// without a new registration.
+func emberClientRetries(t *testing.T, peer *sparkPeer, mode string) {
+	port := testutil.FreePort(t)
+	db := filepath.Join(t.TempDir(), "registeredExecutors.rdb")
+	name := "ess-retry-" + mode
+	start := func() { peer.startServer(t, name, "port="+itoa(port), "db="+db) }
+	start()
+	sh := writeShuffle(t, 9, []int64{60, 61}, 3, normalBlocks)
+	log, logs := testLogBuffer(t)
+	cl, err := shuffle.NewClient(shuffle.ClientConfig{AppID: appID, Logger: log,
+		Conf: emberConf(mode, "spark.shuffle.io.maxRetries=100", "spark.shuffle.io.retryWait=100ms")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if err := cl.RegisterWithShuffleServer(localhost, port, "exec-1", sh.info()); err != nil {
+		t.Fatal(err)
+	}
+	peer.must("close", name)
+
+	const retrying = "retrying fetch" // Ember's log of a failed attempt
+	before := strings.Count(logs.String(), retrying)
+	c := newCollector(len(sh.ids()))
+	cl.FetchBlocks(localhost, port, "exec-1", sh.ids(), nil, c)
+	testutil.Eventually(t, testutil.WaitLimit, "Ember's client to fail its first attempt", func() (bool, string) {
+		return strings.Count(logs.String(), retrying) > before, "no failed attempt in Ember's log"
+	})
+	start()
+	checkEmber(t, "fetch retried across a restart", sh, c.wait(t), "")
 }

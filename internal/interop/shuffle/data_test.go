@@ -102,16 +102,23 @@ func atoi(s string) int {
 // (or always, with SHUFFLE_TEST_LOG set).
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
-	if os.Getenv("SHUFFLE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log, _ := testLogBuffer(t)
+	return log
+}
+
+// testLogBuffer is testLogger that also returns the log to search.
+func testLogBuffer(t *testing.T) (*slog.Logger, *testutil.LogBuffer) {
+	t.Helper()
 	buf := &testutil.LogBuffer{}
+	if os.Getenv("SHUFFLE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, buf), &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("Ember log (tail):\n%s", tail(buf.String(), 6000))
 		}
 	})
-	return buf.Logger(slog.LevelInfo)
+	return buf.Logger(slog.LevelInfo), buf
 }
 
 // testShuffle is one shuffle's map outputs written with Ember's layout.

@@ -185,16 +185,28 @@ type javaBlock struct {
 // fetch runs Spark's fetchBlocks and returns each block's outcome.
 func (p *sparkPeer) fetch(t *testing.T, client string, port int, execID string, toDisk bool, ids []string) map[string]javaBlock {
 	t.Helper()
+	out, err := p.fetchErr(client, port, execID, toDisk, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// fetchErr is fetch for any goroutine: it returns what went wrong.
+func (p *sparkPeer) fetchErr(client string, port int, execID string, toDisk bool, ids []string) (map[string]javaBlock, error) {
 	disk := "0"
 	if toDisk {
 		disk = "1"
 	}
-	f := p.must(append([]string{"fetch", client, localhost, strconv.Itoa(port), execID, disk}, ids...)...)
+	f, err := p.call(append([]string{"fetch", client, localhost, strconv.Itoa(port), execID, disk}, ids...)...)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]javaBlock{}
 	for _, e := range f {
 		id, res, ok := strings.Cut(e, "=")
 		if !ok {
-			t.Fatalf("fetch answer %q", e)
+			return nil, fmt.Errorf("fetch answer %q", e)
 		}
 		if msg, ok := strings.CutPrefix(res, "FAIL:"); ok {
 			out[id] = javaBlock{err: msg}
@@ -202,15 +214,15 @@ func (p *sparkPeer) fetch(t *testing.T, client string, port int, execID string, 
 		}
 		parts := strings.Split(strings.TrimPrefix(res, "OK:"), ":")
 		if len(parts) != 3 {
-			t.Fatalf("fetch answer %q", e)
+			return nil, fmt.Errorf("fetch answer %q", e)
 		}
 		n, _ := strconv.ParseInt(parts[0], 10, 64)
 		out[id] = javaBlock{ok: true, size: n, sha: parts[1], class: parts[2]}
 	}
 	if len(out) != len(ids) {
-		t.Fatalf("fetch of %d blocks answered %d", len(ids), len(out))
+		return nil, fmt.Errorf("fetch of %d blocks answered %d", len(ids), len(out))
 	}
-	return out
+	return out, nil
 }
 
 // diagnosis is one answer to DiagnoseCorruption: the cause, or "FAIL"

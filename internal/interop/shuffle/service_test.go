@@ -184,6 +184,53 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				checkJava(t, "FetchShuffleBlocks after a restart", sh, peer.fetch(t, "new", port, "exec-1", false, sh.ids()[len(sh.ids())/2:]), "")
 			})
 		}
+		t.Run(mode+"/retry", func(t *testing.T) { sparkClientRetries(t, peer, mode) })
+	}
+}
+
+// sparkClientRetries: Spark's client (its RetryingBlockTransferor) rides
+// out a restart of Ember's service: its first attempt finds no service,
+// and the service, back on the same port with its registration database,
+// serves the retry without a new registration.
+func sparkClientRetries(t *testing.T, peer *sparkPeer, mode string) {
+	port := testutil.FreePort(t)
+	dbDir := t.TempDir()
+	start := func() *shuffle.Service {
+		svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode), Host: localhost, Port: port, DBDir: dbDir, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Close() })
+		return svc
+	}
+	svc := start()
+	sh := writeShuffle(t, 8, []int64{50, 51}, 3, normalBlocks)
+	peer.startClient(t, "retry", appID, "spark.shuffle.io.maxRetries=100", "spark.shuffle.io.retryWait=100ms")
+	peer.must(append([]string{"register", "retry", localhost, itoa(port), "exec-1", itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
+	svc.Close()
+
+	const failed = "Exception while beginning" // Spark's log of a failed attempt
+	before := strings.Count(peer.stderr.String(), failed)
+	type result struct {
+		got map[string]javaBlock
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := peer.fetchErr("retry", port, "exec-1", false, sh.ids())
+		done <- result{got, err}
+	}()
+	testutil.Eventually(t, testutil.WaitLimit, "Spark's client to fail its first attempt", func() (bool, string) {
+		return strings.Count(peer.stderr.String(), failed) > before, "no failed attempt in Spark's log"
+	})
+	svc = start()
+	r := <-done // the peer's own wait bounds it
+	if r.err != nil {
+		t.Fatalf("fetch across the restart: %v", r.err)
+	}
+	checkJava(t, "fetch retried across a restart", sh, r.got, "")
+	if n := svc.Metrics().BlocksServed.Load(); n != int64(len(sh.ids())) {
+		t.Errorf("the restarted service served %d blocks, want %d", n, len(sh.ids()))
 	}
 }
 

@@ -54,7 +54,8 @@ import org.apache.spark.network.util.TransportConf;
  * "@@ok" or "@@err" followed by tab-separated fields. Everything else the JVM
  * prints (Spark's logs) goes to stderr. Objects are named by the test:
  *
- *   server NAME key=value...            -> @@ok PORT
+ *   server NAME key=value...            -> @@ok PORT (keys port= and db=, the registration
+ *                                          database, are the server's own)
  *   client NAME key=value...            -> @@ok        (key app= is the app id)
  *   register CLIENT HOST PORT EXEC SUBDIRS MANAGER DIR...
  *   fetch CLIENT HOST PORT EXEC TODISK(0|1) BLOCK...
@@ -254,15 +255,19 @@ public final class ShufflePeer {
     final TransportContext context;
     final TransportServer server;
 
-    Server(Map<String, String> conf) throws Exception {
+    Server(Map<String, String> opts) throws Exception {
+      Map<String, String> conf = new HashMap<>(opts);
+      int port = Integer.parseInt(conf.getOrDefault("port", "0"));
+      String db = conf.remove("db");
+      conf.remove("port");
       TransportConf tc = new TransportConf("shuffle", new MapConfigProvider(conf));
-      handler = new ExternalBlockHandler(tc, null);
+      handler = new ExternalBlockHandler(tc, db == null ? null : new File(db));
       context = new ShuffleTransportContext(tc, handler, true);
       List<TransportServerBootstrap> boots = new ArrayList<>();
       if (authOn(conf)) {
         boots.add(new AuthServerBootstrap(tc, keyHolder(conf.get("spark.authenticate.secret"))));
       }
-      server = context.createServer("127.0.0.1", 0, boots);
+      server = context.createServer("127.0.0.1", port, boots);
     }
 
     void close() {
