@@ -3,8 +3,13 @@ package auth
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -209,5 +214,61 @@ func BenchmarkGCMSeal64K(b *testing.B) {
 	for b.Loop() {
 		wire, _ = s.Seal(wire[:0], p)
 		out, _ = o.Open(out[:0], wire)
+	}
+}
+
+// TestGCMSparkGolden opens records that Spark 4.1.4's GcmTransportCipher
+// sealed (testdata/spark41_gcm.txt, written by the live interop test
+// internal/interop/auth with EMBER_WRITE_GOLDEN=1): one by one, and as one
+// stream fed a byte at a time.
+func TestGCMSparkGolden(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "spark41_gcm.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := map[string][]byte{}
+	wants := map[string][]byte{}
+	records := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("bad line %q", line)
+		}
+		key, err1 := hex.DecodeString(f[0])
+		n, err2 := strconv.Atoi(f[1])
+		rec, err3 := hex.DecodeString(f[2])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatal(err)
+		}
+		_, open, err := GCMLayer(&SessionKeys{Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := open.Open(nil, rec)
+		if err != nil || !bytes.Equal(got, pattern(n)) {
+			t.Fatalf("key %d bytes, %d-byte record: %d bytes, %v", len(key), n, len(got), err)
+		}
+		streams[f[0]] = append(streams[f[0]], rec...)
+		wants[f[0]] = append(wants[f[0]], pattern(n)...)
+		records++
+	}
+	if records < 6 {
+		t.Fatalf("only %d records in the golden file", records)
+	}
+	for k, stream := range streams {
+		key, _ := hex.DecodeString(k)
+		_, open, _ := GCMLayer(&SessionKeys{Key: key})
+		var got []byte
+		for i := range stream {
+			if got, err = open.Open(got, stream[i:i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got, wants[k]) {
+			t.Fatalf("key %d bytes: the stream opened to %d bytes, want %d", len(key), len(got), len(wants[k]))
+		}
 	}
 }

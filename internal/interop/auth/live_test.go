@@ -129,6 +129,7 @@ func TestLive(t *testing.T) {
 			}
 		}
 	})
+	t.Run("gcm-records", func(t *testing.T) { testGCMRecords(t, p) })
 	t.Run("fallback", func(t *testing.T) { testFallback(t, p) })
 	t.Run("wrong-secret", func(t *testing.T) { testWrongSecret(t, p) })
 }

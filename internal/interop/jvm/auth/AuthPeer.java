@@ -55,6 +55,8 @@ import org.apache.spark.network.util.TransportConf;
  * FETCH cli streamId chunk        -> OK len sha256 | FAIL b64(error)
  * UPLOAD cli size seed            -> OK match | FAIL b64(error)   (reply is the body's sha256)
  * CLOSE cli                       -> OK
+ * GCMSEAL keyHex size             -> OK b64(record)  (Spark's GCM cipher seals pattern(size))
+ * GCMOPEN keyHex b64(wire) seed   -> OK len sha256 | FAIL b64(error)  (Spark's GCM cipher opens wire)
  * QUIT                            -> OK, then exit
  * </pre>
  *
@@ -130,6 +132,14 @@ public final class AuthPeer {
         return fetch(client(f[1]), Long.parseLong(f[2]), Integer.parseInt(f[3]));
       case "UPLOAD":
         return upload(client(f[1]), Integer.parseInt(f[2]), Long.parseLong(f[3]));
+      case "GCMSEAL":
+        return "OK " + Base64.getEncoder().encodeToString(GcmVectors.seal(f[1], Integer.parseInt(f[2])));
+      case "GCMOPEN":
+        try {
+          return "OK " + GcmVectors.open(f[1], unb64(f[2]), Long.parseLong(f[3]));
+        } catch (Exception e) {
+          return "FAIL " + b64(chain(e));
+        }
       case "CLOSE": {
         Client c = clients.remove(Integer.parseInt(f[1]));
         if (c != null) {
