@@ -404,3 +404,12 @@ func (e *Env) logJavaErrOnce(err error, remote string) {
 	}
 	e.log.Warn("refusing Java content from a peer", "remote", remote, "err", err)
 }
+
+// DecodeJavaContent reads one Java stream as the env reads message
+// content from a JVM (class checks, built-in values, the registered
+// mappers); refs in it bind to e with no connection.
+func (e *Env) DecodeJavaContent(b []byte) (any, error) { return e.decodeJava(b, nil) }
+
+// AppendJavaContent appends v as the env writes it to a JVM: one Java
+// serialization stream.
+func (e *Env) AppendJavaContent(dst []byte, v any) ([]byte, error) { return e.appendJavaContent(dst, v) }
