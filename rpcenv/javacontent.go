@@ -412,4 +412,6 @@ func (e *Env) DecodeJavaContent(b []byte) (any, error) { return e.decodeJava(b, 
 
 // AppendJavaContent appends v as the env writes it to a JVM: one Java
 // serialization stream.
-func (e *Env) AppendJavaContent(dst []byte, v any) ([]byte, error) { return e.appendJavaContent(dst, v) }
+func (e *Env) AppendJavaContent(dst []byte, v any) ([]byte, error) {
+	return e.appendJavaContent(dst, v)
+}
