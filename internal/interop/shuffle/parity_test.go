@@ -143,14 +143,15 @@ func refusedRegistration(spark, ember rawAnswer) bool {
 // the same requests, well-formed and not, the same way (the RPC fails or
 // not, the same reply, the same chunks served or failed), sent by Spark's
 // own TransportClient to each in turn. Where Ember knowingly departs from
-// Spark the row says so and checks the departure.
+// Spark the row says so and checks the departure. Push-based shuffle,
+// which neither service runs, fails alike through Spark's client.
 func TestRequestParityWithSpark(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
 	const bigMap = 1 << 33 // a task attempt id past int32
 	sh := writeShuffle(t, 6, []int64{40, 41, bigMap}, 4, bigBlocks)
 	sh.writeRDDs(t)
-	peer.startClient(t, "raw", appID)
+	peer.startClient(t, "raw", appID, "spark.shuffle.io.maxRetries=0") // a refused push is not retried
 	const execID = "exec-1"
 	register := func(port int) {
 		peer.must(append([]string{"register", "raw", localhost, itoa(port), execID, itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
@@ -241,6 +242,21 @@ func TestRequestParityWithSpark(t *testing.T) {
 	for i, r := range rows {
 		fromSpark[i] = peer.rawRequest(t, "raw", sparkPort, r.payload)
 	}
+	// Push-based shuffle through Spark's client: pushBlocks (UploadStream
+	// of PushBlockStream) and getMergedBlockMeta (MergedBlockMetaRequest).
+	pushIDs := []string{"shufflePush_6_0_0_1", "shufflePush_6_0_1_2"}
+	pushAndMeta := func(port int) (push []string, meta string) {
+		for _, e := range peer.must(append([]string{"push", "raw", localhost, itoa(port)}, pushIDs...)...) {
+			id, res, _ := strings.Cut(e, "=")
+			push = append(push, id+"="+strings.SplitN(res, ":", 2)[0])
+		}
+		meta = strings.SplitN(peer.must("mergedmeta", "raw", localhost, itoa(port), "6", "0", "1")[0], ":", 2)[0]
+		return push, meta
+	}
+	sparkPush, sparkMeta := pushAndMeta(sparkPort)
+	if want := []string{pushIDs[0] + "=FAIL", pushIDs[1] + "=FAIL"}; !reflect.DeepEqual(sparkPush, want) || sparkMeta != "FAIL" {
+		t.Errorf("Spark's service without a merge manager: push %v, merged meta %s; want every push and the meta to fail", sparkPush, sparkMeta)
+	}
 	for _, mode := range ioModes {
 		t.Run(mode, func(t *testing.T) {
 			svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode), Host: localhost, Port: 0, Logger: testLogger(t)})
@@ -257,6 +273,14 @@ func TestRequestParityWithSpark(t *testing.T) {
 				case r.differs == nil && !sameAnswer(spark, ember):
 					t.Errorf("%s: Spark answers %v, Ember %v", r.name, spark, ember)
 				}
+			}
+			push, meta := pushAndMeta(svc.Port())
+			if !reflect.DeepEqual(push, sparkPush) || meta != sparkMeta {
+				t.Errorf("push %v, merged meta %s from Ember's service; Spark's: %v, %s", push, meta, sparkPush, sparkMeta)
+			}
+			// And the service still serves.
+			if a := peer.rawRequest(t, "raw", svc.Port(), rows[0].payload); !sameAnswer(a, fromSpark[0]) {
+				t.Errorf("after the push: %v, want %v", a, fromSpark[0])
 			}
 		})
 	}

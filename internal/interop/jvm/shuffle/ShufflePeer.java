@@ -69,6 +69,9 @@ import org.apache.spark.network.util.TransportConf;
  *                                          payload is HEX, as OK:HEX or FAIL:MESSAGE; when the
  *                                          answer is a StreamHandle, then each chunk's
  *                                          OK:SIZE:SHA256 or FAIL:MESSAGE
+ *   push CLIENT HOST PORT BLOCK...      -> @@ok then per block ID=OK or ID=FAIL:MESSAGE (pushBlocks,
+ *                                          1 KiB each)
+ *   mergedmeta CLIENT HOST PORT SHUFFLE MERGEID REDUCE -> @@ok OK:NUMCHUNKS or FAIL:MESSAGE
  *   filepath SUBDIRS NDIRS DIR... NAME... -> @@ok then, per name, where Spark's
  *                                          ExecutorDiskUtils puts it
  *   close NAME
@@ -192,6 +195,11 @@ public final class ShufflePeer {
         }
         return res;
       }
+      case "push":
+        return client(f[1]).push(f[2], Integer.parseInt(f[3]), Arrays.copyOfRange(f, 4, f.length));
+      case "mergedmeta":
+        return client(f[1]).mergedMeta(f[2], Integer.parseInt(f[3]), Integer.parseInt(f[4]),
+            Integer.parseInt(f[5]), Integer.parseInt(f[6]));
       case "raw":
         return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4]);
       case "close": {
@@ -397,6 +405,58 @@ public final class ShufflePeer {
         raw = "FAIL:" + describe(e);
       }
       return List.of(byClient.name(), raw);
+    }
+
+    List<String> push(String host, int port, String[] ids) throws Exception {
+      Map<String, String> results = new ConcurrentHashMap<>();
+      CountDownLatch done = new CountDownLatch(ids.length);
+      ManagedBuffer[] bufs = new ManagedBuffer[ids.length];
+      for (int i = 0; i < ids.length; i++) {
+        byte[] b = new byte[1024];
+        Arrays.fill(b, (byte) i);
+        bufs[i] = new org.apache.spark.network.buffer.NioManagedBuffer(java.nio.ByteBuffer.wrap(b));
+      }
+      store.pushBlocks(host, port, ids, bufs, new org.apache.spark.network.shuffle.BlockPushingListener() {
+        @Override
+        public void onBlockPushSuccess(String id, ManagedBuffer data) {
+          if (results.putIfAbsent(id, "OK") == null) {
+            done.countDown();
+          }
+        }
+
+        @Override
+        public void onBlockPushFailure(String id, Throwable e) {
+          if (results.putIfAbsent(id, "FAIL:" + describe(e)) == null) {
+            done.countDown();
+          }
+        }
+      });
+      if (!done.await(TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+        throw new IllegalStateException("push timed out with " + done.getCount() + " blocks outstanding");
+      }
+      List<String> res = new ArrayList<>();
+      for (String id : ids) {
+        res.add(id + "=" + results.get(id));
+      }
+      return res;
+    }
+
+    List<String> mergedMeta(String host, int port, int shuffle, int mergeId, int reduce)
+        throws Exception {
+      CompletableFuture<String> fut = new CompletableFuture<>();
+      store.getMergedBlockMeta(host, port, shuffle, mergeId, reduce,
+          new org.apache.spark.network.shuffle.MergedBlocksMetaListener() {
+            @Override
+            public void onSuccess(int s, int m, int r, org.apache.spark.network.shuffle.MergedBlockMeta meta) {
+              fut.complete("OK:" + meta.getNumChunks());
+            }
+
+            @Override
+            public void onFailure(int s, int m, int r, Throwable e) {
+              fut.complete("FAIL:" + describe(e));
+            }
+          });
+      return List.of(fut.get(TIMEOUT_MS, TimeUnit.MILLISECONDS));
     }
 
     List<String> raw(String host, int port, String payload) throws Exception {
