@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,10 +33,11 @@ func (a rawAnswer) String() string {
 	return "OK " + strings.TrimPrefix(reflect.TypeOf(m).String(), "*shuffle.") + " " + strings.Join(a.chunks, " ")
 }
 
-// rawRequest sends payload as an RPC through Spark's TransportClient.
-func (p *sparkPeer) rawRequest(t *testing.T, client string, port int, payload []byte) rawAnswer {
+// rawRequest sends payload as an RPC through Spark's TransportClient and,
+// if the answer opens a stream, fetches its chunks.
+func (p *sparkPeer) rawRequest(t *testing.T, client string, port int, payload []byte, more ...string) rawAnswer {
 	t.Helper()
-	f := p.must("raw", client, localhost, itoa(port), hex.EncodeToString(payload))
+	f := p.must(append([]string{"raw", client, localhost, itoa(port), hex.EncodeToString(payload)}, more...)...)
 	if msg, ok := strings.CutPrefix(f[0], "FAIL:"); ok {
 		return rawAnswer{failed: true, err: msg}
 	}
@@ -282,6 +284,67 @@ func TestRequestParityWithSpark(t *testing.T) {
 			if a := peer.rawRequest(t, "raw", svc.Port(), rows[0].payload); !sameAnswer(a, fromSpark[0]) {
 				t.Errorf("after the push: %v, want %v", a, fromSpark[0])
 			}
+		})
+	}
+	authParity(t, peer, sh)
+}
+
+// authParity: with spark.authenticate, both services refuse a client
+// authenticated as one application that names another in its requests,
+// and the chunks of one application's stream to another's client.
+func authParity(t *testing.T, peer *sparkPeer, sh *testShuffle) {
+	conf := securities[1].conf // AuthEngine
+	const execID = "exec-1"
+	sparkPort := peer.startServer(t, "ess-auth", conf...)
+	peer.startClient(t, "ra", appID, conf...)
+	peer.startClient(t, "rb", "other-app", conf...)
+	register := func(port int) {
+		peer.must(append([]string{"register", "ra", localhost, itoa(port), execID, itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
+	}
+	register(sparkPort)
+	open := shuffle.Encode(&shuffle.OpenBlocks{AppID: appID, ExecID: execID, BlockIDs: []string{"shuffle_6_40_1", "shuffle_6_41_2"}})
+	foreign := map[string][]byte{
+		"OpenBlocks": open,
+		"FetchShuffleBlocks": shuffle.Encode(&shuffle.FetchShuffleBlocks{AppID: appID, ExecID: execID, ShuffleID: 6,
+			MapIDs: []int64{40}, ReduceIDs: [][]int32{{1}}}),
+		"RegisterExecutor":         shuffle.Encode(&shuffle.RegisterExecutor{AppID: appID, ExecID: "exec-x", Info: sh.info()}),
+		"RemoveBlocks":             shuffle.Encode(&shuffle.RemoveBlocks{AppID: appID, ExecID: execID, BlockIDs: []string{"rdd_9_9"}}),
+		"GetLocalDirsForExecutors": shuffle.Encode(&shuffle.GetLocalDirsForExecutors{AppID: appID, ExecIDs: []string{execID}}),
+		"DiagnoseCorruption": shuffle.Encode(&shuffle.DiagnoseCorruption{AppID: appID, ExecID: execID, ShuffleID: 6, MapID: 40,
+			ReduceID: 1, Algorithm: "ADLER32"}),
+	}
+	// check sends every foreign request, then fetches a chunk of the
+	// application's stream as the other application and as itself.
+	check := func(t *testing.T, port int) {
+		for name, payload := range foreign {
+			if a := peer.rawRequest(t, "rb", port, payload); !a.failed || !strings.Contains(a.err, "not authorized") {
+				t.Errorf("%s for %s from a client of other-app: %v, want a 'not authorized' failure", name, appID, a)
+			}
+		}
+		a := peer.rawRequest(t, "ra", port, open, "nochunks")
+		m, err := shuffle.Decode(a.reply)
+		h, ok := m.(*shuffle.StreamHandle)
+		if a.failed || err != nil || !ok {
+			t.Fatalf("OpenBlocks by its own application: %v", a)
+		}
+		var chunks [2]string
+		for i, client := range []string{"rb", "ra"} {
+			chunks[i] = strings.SplitN(peer.must("rawchunk", client, localhost, itoa(port), strconv.FormatInt(h.StreamID, 10), "0")[0], ":", 2)[0]
+		}
+		if chunks != [2]string{"FAIL", "OK"} {
+			t.Errorf("chunk 0 of %s's stream: to other-app %s, to %s itself %s; want FAIL, OK", appID, chunks[0], appID, chunks[1])
+		}
+	}
+	t.Run("auth/Spark", func(t *testing.T) { check(t, sparkPort) })
+	for _, mode := range ioModes {
+		t.Run("auth/"+mode, func(t *testing.T) {
+			svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode, conf...), Host: localhost, Port: 0, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { svc.Close() })
+			register(svc.Port())
+			check(t, svc.Port())
 		})
 	}
 }

@@ -65,10 +65,11 @@ import org.apache.spark.network.util.TransportConf;
  *   diagnose CLIENT HOST PORT EXEC SHUFFLE MAP REDUCE CHECKSUM ALGORITHM
  *                                       -> @@ok CLIENT_CAUSE RAW (RAW is the cause the service
  *                                          sent, or FAIL:MESSAGE when it failed the RPC)
- *   raw CLIENT HOST PORT HEX            -> @@ok RESULT: the service's answer to the RPC whose
+ *   raw CLIENT HOST PORT HEX [nochunks] -> @@ok RESULT: the service's answer to the RPC whose
  *                                          payload is HEX, as OK:HEX or FAIL:MESSAGE; when the
- *                                          answer is a StreamHandle, then each chunk's
- *                                          OK:SIZE:SHA256 or FAIL:MESSAGE
+ *                                          answer is a StreamHandle (and not nochunks), then
+ *                                          each chunk's OK:SIZE:SHA256 or FAIL:MESSAGE
+ *   rawchunk CLIENT HOST PORT STREAM INDEX -> @@ok OK:SIZE:SHA256 or FAIL:MESSAGE
  *   push CLIENT HOST PORT BLOCK...      -> @@ok then per block ID=OK or ID=FAIL:MESSAGE (pushBlocks,
  *                                          1 KiB each)
  *   mergedmeta CLIENT HOST PORT SHUFFLE MERGEID REDUCE -> @@ok OK:NUMCHUNKS or FAIL:MESSAGE
@@ -201,7 +202,11 @@ public final class ShufflePeer {
         return client(f[1]).mergedMeta(f[2], Integer.parseInt(f[3]), Integer.parseInt(f[4]),
             Integer.parseInt(f[5]), Integer.parseInt(f[6]));
       case "raw":
-        return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4]);
+        return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4],
+            f.length > 5 && f[5].equals("nochunks"));
+      case "rawchunk":
+        return List.of(client(f[1]).chunk(f[2], Integer.parseInt(f[3]), Long.parseLong(f[4]),
+            Integer.parseInt(f[5])));
       case "close": {
         Client c = clients.remove(f[1]);
         if (c != null) {
@@ -459,7 +464,31 @@ public final class ShufflePeer {
       return List.of(fut.get(TIMEOUT_MS, TimeUnit.MILLISECONDS));
     }
 
-    List<String> raw(String host, int port, String payload) throws Exception {
+    String chunk(String host, int port, long stream, int index) throws Exception {
+      CompletableFuture<String> fut = new CompletableFuture<>();
+      store.connect(host, port).fetchChunk(stream, index,
+          new org.apache.spark.network.client.ChunkReceivedCallback() {
+            @Override
+            public void onSuccess(int chunkIndex, ManagedBuffer buf) {
+              try {
+                java.nio.ByteBuffer nb = buf.nioByteBuffer();
+                byte[] c = new byte[nb.remaining()];
+                nb.get(c);
+                fut.complete("OK:" + c.length + ":" + hex(MessageDigest.getInstance("SHA-256").digest(c)));
+              } catch (Exception e) {
+                fut.complete("FAIL:reading the chunk: " + describe(e));
+              }
+            }
+
+            @Override
+            public void onFailure(int chunkIndex, Throwable e) {
+              fut.complete("FAIL:" + describe(e));
+            }
+          });
+      return fut.get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+    }
+
+    List<String> raw(String host, int port, String payload, boolean noChunks) throws Exception {
       TransportClient tc = store.connect(host, port);
       java.nio.ByteBuffer resp;
       try {
@@ -477,7 +506,7 @@ public final class ShufflePeer {
       } catch (Exception e) {
         return res; // not a message (RegisterExecutor's empty answer)
       }
-      if (!(m instanceof org.apache.spark.network.shuffle.protocol.StreamHandle)) {
+      if (noChunks || !(m instanceof org.apache.spark.network.shuffle.protocol.StreamHandle)) {
         return res;
       }
       org.apache.spark.network.shuffle.protocol.StreamHandle h =
