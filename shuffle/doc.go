@@ -38,4 +38,22 @@
 // Push-based shuffle (merge) messages are encoded and decoded, but this
 // service answers them with a clear failure, as Spark's default no-op merge
 // manager does.
+//
+// # Compatibility
+//
+// The service answers as Spark 4.1's does, which internal/interop/shuffle
+// checks live against Spark's own service and client: DiagnoseCorruption
+// fails the request when the block does not resolve (unregistered
+// executor, missing index, reduce id outside it), matches algorithm names
+// exactly (ADLER32, CRC32, CRC32C; anything else is
+// UNSUPPORTED_CHECKSUM_ALGORITHM), and reads an unreadable checksum file
+// as UNKNOWN_ISSUE; RemoveBlocks deletes any block file it names (the
+// driver removes shuffle files this way) except names that could leave the
+// executor's dirs; RDD blocks are served whatever
+// spark.shuffle.service.fetch.rdd.enabled says (it only keeps them past
+// their executor). Ember departs knowingly where Spark would register an
+// executor it can never serve (Ember refuses it), where Spark fails every
+// chunk after a broken one (Ember serves them; fetchers stop at the first
+// failure either way), and where Spark 4.1 refuses a GetLocalDirsForExecutors
+// naming an executor twice.
 package shuffle

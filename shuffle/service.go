@@ -17,8 +17,9 @@ const DefaultPort = 7337
 // ServiceConfig configures a Service.
 type ServiceConfig struct {
 	// Conf holds spark.* keys: spark.shuffle.io.* (transport),
-	// spark.shuffle.service.{port,db.enabled,index.cache.size,fetch.rdd.enabled},
-	// spark.shuffle.maxChunksBeingTransferred.
+	// spark.shuffle.service.{port,db.enabled,index.cache.size},
+	// spark.shuffle.service.fetch.rdd.enabled (keep RDD files when an
+	// executor exits), spark.shuffle.maxChunksBeingTransferred.
 	Conf *sparkconf.Conf
 	// Host to bind; Port overrides spark.shuffle.service.port when >= 0.
 	Host string
