@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/valyala/bytebufferpool"
 	"go.uber.org/atomic"
 )
 
@@ -43,18 +42,22 @@ type Client struct {
 	done       chan struct{} // closed when the connection is fully torn down
 	closeErr   error         // set before done is closed
 
-	wmu      sync.Mutex // guards the writer fields below
-	queue    []outMsg
-	spare    []outMsg
-	flushing bool
-	werr     error
-	iov      [][]byte    // the flusher's scratch
-	out      frameWriter // what the flusher writes through: raw, or a sealing layer
+	wmu     sync.Mutex // guards the write queue fields below
+	queue   []outMsg
+	spare   []outMsg
+	writing bool  // a writer holds the connection's output
+	werr    error // set once writing has failed or the connection closed
+	queued  int64 // bytes queued to write, file regions included
+	fullAt  int64 // queued when the queue was found full (for the log)
+
+	// Owned by the writer (see writer.go).
+	ws        wstate
+	out       frameWriter // raw, or a sealing layer over it
+	sealedOut bool
 
 	// Session encryption (EnableEncryption).
-	layerOn  atomic.Bool
-	layerSrc atomic.Pointer[layerSource] // EPOLL: the decrypted source, once installed
-	cr       *connReader                 // NIO: the reader under the BufReader
+	layerOn atomic.Bool
+	opener  atomic.Pointer[openerBox]
 
 	mu           sync.Mutex // guards the outstanding requests below
 	rpcs         map[int64]RpcResponseCallback
@@ -63,10 +66,23 @@ type Client struct {
 	streams      []streamWait // FIFO: stream responses are matched in order
 	streamActive bool         // a stream body is being received
 
-	inflight atomic.Int64 // RPCs received and not answered yet
-	queued   int64        // in-memory bytes queued to write; guarded by wmu
+	// Reading (see reader.go). in and dec are owned by the reading pass.
+	in           inbuf
+	dec          codec.Decoder
+	unanswered   atomic.Int64 // requests received whose answer is not on the wire yet
+	partialSince atomic.Int64 // nanotime an incomplete frame began, 0 if none
+	preAuth      atomic.Bool  // frames are capped until the peer authenticates
+	readStop     atomic.Bool  // stop reading for good (a close after writes is pending)
+	rmu          sync.Mutex   // guards paused, passRunning, passAgain
+	paused       bool
+	pausedFlag   atomic.Bool
+	passRunning  bool
+	passAgain    bool
+	wake         chan struct{} // NIO: resumes a paused reader
+	poller       *poller       // EPOLL: the poller the connection is registered with
+	pollID       uint64
 
-	dec    codec.Decoder // owned by the reading side
+	held   atomic.Int64 // bytes counted against the process budget
 	timer  *time.Timer
 	worker uint32 // the chunk-fetch worker serving this connection
 }
@@ -75,32 +91,6 @@ type streamWait struct {
 	id string
 	cb StreamCallback
 }
-
-// outMsg is one queued frame: a header in a pooled buffer and an optional
-// body (bytes, or a managed buffer that is released once sent).
-type outMsg struct {
-	hdr  *bytebufferpool.ByteBuffer
-	body []byte
-	buf  codec.ManagedBuffer
-	// for transfer accounting once written
-	chunkStream int64
-	streamName  string
-	tracked     uint8 // 0 none, 1 chunk, 2 stream
-	done        chan error
-	// sealer, when set, marks the point in the queue from which every
-	// byte goes through it (no frame: hdr is nil).
-	sealer Sealer
-	// closeWith, when set, closes the connection with this error once the
-	// frames queued before it are written (no frame).
-	closeWith error
-	size      int64 // in-memory bytes, for MaxQueuedBytes
-}
-
-const (
-	trackNone uint8 = iota
-	trackChunk
-	trackStream
-)
 
 var epoch = time.Now()
 
@@ -114,6 +104,7 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 		server:  server,
 		log:     ctx.log,
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 		rpcs:    make(map[int64]RpcResponseCallback),
 		fetches: make(map[codec.StreamChunkID]ChunkReceivedCallback),
 		metas:   make(map[int64]MergedBlockMetaCallback),
@@ -122,12 +113,6 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 		c.remote = a.String()
 	}
 	c.out = raw
-	switch r := raw.(type) {
-	case *nioConn:
-		c.cr = &connReader{in: r.conn}
-	case *tlsConn:
-		c.cr = &connReader{in: r.conn}
-	}
 	c.dec.MaxFrameLength = ctx.conf.MaxFrameLength
 	c.worker = ctx.pickWorker()
 	// Request ids need only be unique per connection: start at a random
@@ -139,6 +124,7 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 	if t := ctx.conf.ConnectionTimeout; t > 0 {
 		c.timer = time.AfterFunc(t, c.checkIdle)
 	}
+	budgetTrack(c)
 	return c
 }
 
@@ -156,6 +142,16 @@ func (c *Client) ClientID() string { return c.clientID.Load() }
 
 // SetClientID records the authenticated id (used by auth bootstraps).
 func (c *Client) SetClientID(id string) { c.clientID.Store(id) }
+
+// RequireAuthentication caps every frame the peer sends at
+// spark.<module>.io.ember.preAuthMaxFrameLength until SetAuthenticated is
+// called: a server bootstrap that authenticates calls it from DoBootstrap,
+// so an unauthenticated peer cannot make the server buffer a large frame.
+func (c *Client) RequireAuthentication() { c.preAuth.Store(true) }
+
+// SetAuthenticated lifts the pre-authentication frame cap (the handshake
+// succeeded).
+func (c *Client) SetAuthenticated() { c.preAuth.Store(false) }
 
 // Done is closed once the connection has been torn down.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -323,13 +319,19 @@ func (c *Client) Stream(streamID string, cb StreamCallback) {
 		return
 	}
 	c.streams = append(c.streams, streamWait{streamID, cb})
-	flush, err := c.enqueue(outMsg{hdr: hdr})
+	start, err := c.enqueue(outMsg{hdr: hdr})
 	c.mu.Unlock()
-	if err != nil {
-		return // the close that caused it fails the queued callback
+	// c.mu is released before anything that closes the connection (the
+	// teardown takes it): the close fails the queued callback.
+	if err == errQueueFull {
+		c.queueFull()
+		return
 	}
-	if flush {
-		c.flush()
+	if err != nil {
+		return
+	}
+	if start {
+		c.startWriting()
 	}
 }
 
@@ -436,197 +438,6 @@ func (c *Client) Close() error {
 func (c *Client) closeWait() {
 	c.Close()
 	<-c.done
-}
-
-// ---- writing ----
-
-// write encodes m's header into a pooled buffer and queues it with its body.
-func (c *Client) write(m *codec.Message, body []byte, buf codec.ManagedBuffer, done chan error) error {
-	var bodyLen int64
-	if buf != nil {
-		bodyLen = buf.Size()
-	} else {
-		bodyLen = int64(len(body))
-	}
-	hdr, err := codec.EncodeHeader(m, bodyLen)
-	if err != nil {
-		if buf != nil {
-			buf.Release()
-		}
-		return err
-	}
-	return c.queue1(outMsg{hdr: hdr, body: body, buf: buf, done: done})
-}
-
-func (c *Client) queue1(o outMsg) error {
-	flush, err := c.enqueue(o)
-	if err != nil {
-		return err
-	}
-	if flush {
-		c.flush()
-	}
-	return nil
-}
-
-// enqueue adds o to the write queue. If no flush is running it returns
-// true, and the caller must call flush: it is now the writer.
-func (c *Client) enqueue(o outMsg) (bool, error) {
-	c.wmu.Lock()
-	if c.werr != nil {
-		err := c.werr
-		c.wmu.Unlock()
-		c.finish(&o, err)
-		return false, err
-	}
-	if lim := c.ctx.conf.MaxQueuedBytes; lim > 0 && o.hdr != nil {
-		o.size = int64(len(o.hdr.B) + len(o.body))
-		if o.buf != nil {
-			if _, file := o.buf.(*codec.FileSegment); !file {
-				o.size += o.buf.Size()
-			}
-		}
-		if c.queued > 0 && c.queued+o.size > lim {
-			queued := c.queued
-			c.wmu.Unlock()
-			c.finish(&o, ErrPeerNotReading)
-			c.log.Warn("closing connection: peer is not reading its answers",
-				"remote", c.remote, "queuedBytes", queued, "limit", lim, "key", c.ctx.conf.Key("ember.maxQueuedBytes"))
-			c.exception(&ConnError{Op: "write", Addr: c.remote, Err: ErrPeerNotReading})
-			return false, ErrPeerNotReading
-		}
-		c.queued += o.size
-	}
-	c.queue = append(c.queue, o)
-	if c.flushing {
-		c.wmu.Unlock()
-		return false, nil
-	}
-	c.flushing = true
-	c.wmu.Unlock()
-	return true, nil
-}
-
-// flush writes queued frames until the queue is empty, taking whatever
-// other goroutines add meanwhile (one writer at a time, batched writes).
-func (c *Client) flush() {
-	c.wmu.Lock()
-	for len(c.queue) > 0 {
-		batch := c.queue
-		c.queue = c.spare[:0]
-		c.wmu.Unlock()
-
-		err := c.writeBatch(batch)
-		var written int64
-		for i := range batch {
-			written += batch[i].size
-			c.finish(&batch[i], err)
-			batch[i] = outMsg{}
-		}
-		c.lastIO.Store(nanotime())
-
-		c.wmu.Lock()
-		c.queued -= written
-		c.spare = batch[:0]
-		if err != nil {
-			c.werr = err
-			rest := c.queue
-			c.queue = nil
-			c.flushing = false
-			c.wmu.Unlock()
-			for i := range rest {
-				c.finish(&rest[i], err)
-			}
-			c.exception(&ConnError{Op: "write", Addr: c.remote, Err: err})
-			return
-		}
-	}
-	c.flushing = false
-	c.wmu.Unlock()
-}
-
-func (c *Client) writeBatch(batch []outMsg) error {
-	iov := c.iov[:0]
-	defer func() { clear(iov); c.iov = iov[:0] }()
-	for i := range batch {
-		o := &batch[i]
-		if o.sealer != nil {
-			if len(iov) > 0 {
-				if err := c.out.writev(iov); err != nil {
-					return err
-				}
-				clear(iov)
-				iov = iov[:0]
-			}
-			c.out = newSealedConn(c.raw, o.sealer)
-			continue
-		}
-		if o.closeWith != nil {
-			if len(iov) > 0 {
-				if err := c.out.writev(iov); err != nil {
-					return err
-				}
-				clear(iov)
-				iov = iov[:0]
-			}
-			c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: o.closeWith})
-			return o.closeWith
-		}
-		iov = append(iov, o.hdr.B)
-		switch {
-		case o.body != nil:
-			iov = append(iov, o.body)
-		case o.buf != nil && o.buf.Size() > 0:
-			if fs, ok := o.buf.(*codec.FileSegment); ok {
-				f, err := fs.File()
-				if err != nil {
-					return err
-				}
-				if err := c.out.writev(iov); err != nil {
-					return err
-				}
-				clear(iov)
-				iov = iov[:0]
-				if err := c.out.sendFile(f, fs.Offset(), fs.Size()); err != nil {
-					return err
-				}
-				continue
-			}
-			b, err := o.buf.Bytes()
-			if err != nil {
-				return err
-			}
-			iov = append(iov, b)
-		}
-	}
-	if len(iov) == 0 {
-		return nil
-	}
-	return c.out.writev(iov)
-}
-
-// finish releases what o holds and reports the outcome.
-func (c *Client) finish(o *outMsg, err error) {
-	if o.hdr != nil {
-		codec.PutBuffer(o.hdr)
-		o.hdr = nil
-	}
-	if o.buf != nil {
-		o.buf.Release()
-		o.buf = nil
-	}
-	if o.tracked != trackNone {
-		if tt, ok := c.streamManager().(TransferTracker); ok {
-			if o.tracked == trackChunk {
-				tt.ChunkSent(o.chunkStream)
-			} else {
-				tt.StreamSent(o.streamName)
-			}
-		}
-	}
-	if o.done != nil {
-		o.done <- err
-	}
 }
 
 // ---- reading ----
@@ -815,6 +626,17 @@ func (c *Client) shutdown(err error) {
 	if first {
 		_ = c.raw.close()
 		c.ctx.onClose(c)
+		c.wakeReader()
+		if c.poller != nil {
+			// An EPOLL connection has no reader to notice the close: the
+			// teardown runs here, or at the end of a pass in progress.
+			c.rmu.Lock()
+			running := c.passRunning
+			c.rmu.Unlock()
+			if !running {
+				c.readerClosed(ErrClosed)
+			}
+		}
 	}
 }
 
@@ -852,14 +674,25 @@ func (c *Client) readerClosedOnce(cause error) {
 	for _, w := range streams {
 		safely(c.log, "stream callback", func() { w.cb.OnFailure(w.id, err) })
 	}
-	// Drop whatever is still queued for writing.
+	// Drop whatever is still queued for writing (a writer in progress
+	// fails on the closed socket and drops its batch itself).
 	c.wmu.Lock()
 	rest := c.queue
 	c.queue = nil
 	c.wmu.Unlock()
-	for i := range rest {
-		c.finish(&rest[i], err)
+	c.dropQueued(rest, err)
+	if c.in.big != nil {
+		c.budgetSub(int64(len(c.in.big)))
+		c.in.big = nil
 	}
+	c.in.kept, c.in.opened = nil, nil
+	if c.poller != nil {
+		c.poller.forget(c.pollID)
+	}
+	if c.server != nil {
+		c.server.forget(c)
+	}
+	budgetUntrack(c)
 	if sm := c.streamManager(); sm != nil {
 		safely(c.log, "ConnectionTerminated", func() { sm.ConnectionTerminated(c) })
 	}
@@ -886,9 +719,24 @@ func (c *Client) checkIdle() {
 	}
 	timeout := c.ctx.conf.ConnectionTimeout
 	now := nanotime()
+	next := timeout
+	if since := c.partialSince.Load(); since != 0 {
+		// A frame must complete within the timeout, however slowly its
+		// bytes trickle in.
+		if d := time.Duration(now - since); d >= timeout {
+			c.log.Warn("closing connection: a frame did not complete in time",
+				"remote", c.remote, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
+			c.timedOut.Store(true)
+			c.exception(&ConnError{Op: "timeout", Addr: c.remote,
+				Err: fmt.Errorf("%w: a frame did not complete within %s (%s)", ErrRequestTimeout, timeout, c.ctx.conf.Key("connectionTimeout"))})
+			return
+		} else {
+			next = timeout - d
+		}
+	}
 	idle := time.Duration(now - c.lastIO.Load())
 	if idle < timeout {
-		c.timer.Reset(timeout - idle)
+		c.timer.Reset(min(next, timeout-idle))
 		return
 	}
 	c.mu.Lock()
@@ -908,5 +756,5 @@ func (c *Client) checkIdle() {
 		c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: errors.New("idle for " + timeout.String())})
 		return
 	}
-	c.timer.Reset(timeout)
+	c.timer.Reset(next)
 }

@@ -22,15 +22,25 @@ const (
 	NIO IOMode = "NIO"
 )
 
-// ParseIOMode reads an io.mode value, case-insensitively.
+// AUTO is Spark 4.1's "pick the best engine" value; Ember maps it to
+// EPOLL, its fastest engine on Linux.
+const AUTO IOMode = "AUTO"
+
+// ModeDefaultKey is Spark 4.1's default for every module's io.mode.
+const ModeDefaultKey = "spark.io.mode.default"
+
+// ParseIOMode reads an io.mode value, case-insensitively. AUTO is EPOLL.
+// KQUEUE (BSD) and IO_URING are refused: Ember has neither engine.
 func ParseIOMode(s string) (IOMode, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "EPOLL":
+	switch v := strings.ToUpper(strings.TrimSpace(s)); v {
+	case "EPOLL", string(AUTO):
 		return EPOLL, nil
 	case "NIO":
 		return NIO, nil
+	case "KQUEUE", "IO_URING":
+		return "", fmt.Errorf("netpoll: io mode %s is not supported by Ember (Linux only: use AUTO, EPOLL or NIO)", v)
 	}
-	return "", fmt.Errorf("netpoll: unknown io mode %q (want EPOLL or NIO)", s)
+	return "", fmt.Errorf("netpoll: unknown io mode %q (want AUTO, EPOLL or NIO)", s)
 }
 
 // Conf is the configuration of one transport module (Spark's TransportConf):
@@ -38,7 +48,8 @@ func ParseIOMode(s string) (IOMode, error) {
 type Conf struct {
 	// Module is the key prefix: "rpc", "shuffle", "files", ...
 	Module string
-	// Mode is spark.<module>.io.mode (default EPOLL on Linux).
+	// Mode is spark.<module>.io.mode, whose default is spark.io.mode.default
+	// (default AUTO, which is EPOLL).
 	Mode IOMode
 	// ServerThreads is spark.<module>.io.serverThreads: the number of
 	// netpoll pollers in EPOLL mode (default min(cores, 8)).
@@ -86,15 +97,26 @@ type Conf struct {
 	// (spark.<module>.io.ember.maxConnections, 0 = no cap); connections
 	// beyond it are closed as soon as they are accepted.
 	MaxConnections int
-	// MaxOutstandingRequests caps the RPCs received on one connection and
-	// not answered yet (spark.<module>.io.ember.maxOutstandingRequests,
-	// default 65536, 0 = no cap); the ones beyond get an RpcFailure.
+	// MaxOutstandingRequests bounds the requests received on one
+	// connection whose answer is not on the wire yet
+	// (spark.<module>.io.ember.maxOutstandingRequests, default 65536,
+	// 0 = no bound): past it the connection stops reading (Netty's
+	// autoRead=false) until answers leave, and its peer's writes block.
 	MaxOutstandingRequests int64
-	// MaxQueuedBytes caps the in-memory bytes waiting to be written to one
-	// connection (spark.<module>.io.ember.maxQueuedBytes, default 1g,
-	// 0 = no cap): a peer that does not read its answers is disconnected
-	// instead of growing the queue. File regions do not count.
+	// MaxQueuedBytes caps the bytes waiting to be written to one
+	// connection, file regions included (spark.<module>.io.ember.maxQueuedBytes,
+	// default 1g, 0 = no cap): a peer that does not read its answers is
+	// disconnected instead of growing the queue.
 	MaxQueuedBytes int64
+	// PreAuthMaxFrameLength caps the frames a connection may send before
+	// it authenticates, on servers that require authentication
+	// (spark.<module>.io.ember.preAuthMaxFrameLength, default 8k).
+	PreAuthMaxFrameLength int64
+	// MaxBufferedBytes is the process-wide budget for queued output held in
+	// memory and large input frames (spark.ember.io.maxBufferedBytes,
+	// default 2g; the smallest value configured in the process applies).
+	// Past it the connections holding the most are disconnected.
+	MaxBufferedBytes int64
 }
 
 // DefaultThreads is Spark's default transport thread count: min(cores, 8).
@@ -120,10 +142,15 @@ func NewConf(module string, conf *sparkconf.Conf, role string) (Conf, error) {
 	c := Conf{Module: module}
 	r := confReader{conf: conf, role: role, module: module}
 
-	mode := r.str("mode", string(EPOLL))
+	def := conf.GetString(ModeDefaultKey, string(AUTO))
+	modeKey := ModeDefaultKey
+	if k, ok := r.ioKey("mode"); ok {
+		modeKey = k
+	}
+	mode := r.str("mode", def)
 	var err error
 	if c.Mode, err = ParseIOMode(mode); err != nil {
-		return c, err
+		return c, fmt.Errorf("%s: %w", modeKey, err)
 	}
 	networkTimeout := r.duration("spark.network.timeout", 120*time.Second, time.Second)
 	c.ConnectionTimeout = r.ioDuration("connectionTimeout", networkTimeout, time.Second)
@@ -153,6 +180,8 @@ func NewConf(module string, conf *sparkconf.Conf, role string) (Conf, error) {
 	c.MaxConnections = r.ioInt("ember.maxConnections", 0)
 	c.MaxOutstandingRequests = int64(r.ioInt("ember.maxOutstandingRequests", 65536))
 	c.MaxQueuedBytes = r.ioBytes("ember.maxQueuedBytes", 1<<30)
+	c.PreAuthMaxFrameLength = r.ioBytes("ember.preAuthMaxFrameLength", 8<<10)
+	c.MaxBufferedBytes = r.bytes(BudgetKey, DefaultMaxBufferedBytes, 1)
 	if r.err != nil {
 		return c, r.err
 	}
@@ -167,8 +196,10 @@ func (c *Conf) validate() error {
 		return fmt.Errorf("netpoll: spark.%s.io.numConnectionsPerPeer must be at least 1, got %d", c.Module, c.NumConnectionsPerPeer)
 	case c.ChunkFetchHandlerThreadsPercent < 0:
 		return fmt.Errorf("netpoll: spark.%s.server.chunkFetchHandlerThreadsPercent must not be negative", c.Module)
-	case c.MaxConnections < 0 || c.MaxOutstandingRequests < 0 || c.MaxQueuedBytes < 0:
+	case c.MaxConnections < 0 || c.MaxOutstandingRequests < 0 || c.MaxQueuedBytes < 0 || c.PreAuthMaxFrameLength < 0:
 		return fmt.Errorf("netpoll: spark.%s.io.ember.* limits must not be negative", c.Module)
+	case c.MaxBufferedBytes <= 0:
+		return fmt.Errorf("netpoll: %s must be positive", BudgetKey)
 	case c.MaxChunksBeingTransferred <= 0:
 		return fmt.Errorf("netpoll: spark.shuffle.maxChunksBeingTransferred must be positive")
 	}

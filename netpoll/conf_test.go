@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,14 +197,76 @@ func TestConfBadValues(t *testing.T) {
 }
 
 func TestParseIOMode(t *testing.T) {
-	for in, want := range map[string]IOMode{"EPOLL": EPOLL, "epoll": EPOLL, " Epoll ": EPOLL, "NIO": NIO, "nio": NIO} {
+	for in, want := range map[string]IOMode{"EPOLL": EPOLL, "epoll": EPOLL, " Epoll ": EPOLL, "NIO": NIO, "nio": NIO,
+		"AUTO": EPOLL, "auto": EPOLL} {
 		if got, err := ParseIOMode(in); err != nil || got != want {
 			t.Errorf("ParseIOMode(%q) = %q, %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "KQUEUE", "AUTO", "EPOLLX"} {
+	for _, in := range []string{"", "EPOLLX", "KQUEUE", "kqueue", "IO_URING"} {
 		if _, err := ParseIOMode(in); err == nil {
 			t.Errorf("ParseIOMode(%q) accepted", in)
+		}
+	}
+}
+
+// Spark 4.1's io-mode keys: spark.io.mode.default is every module's
+// default, a module's own spark.<module>.io.mode wins, AUTO is EPOLL, and
+// KQUEUE / IO_URING are refused with an error naming the key that set them.
+func TestConfIOModeKeys(t *testing.T) {
+	cases := []struct {
+		name    string
+		kv      map[string]string
+		want    IOMode
+		wantErr string // a key the error must name
+	}{
+		{"no keys: AUTO", nil, EPOLL, ""},
+		{"default NIO", map[string]string{"spark.io.mode.default": "NIO"}, NIO, ""},
+		{"default auto", map[string]string{"spark.io.mode.default": "auto"}, EPOLL, ""},
+		{"module wins over default", map[string]string{"spark.io.mode.default": "NIO", "spark.shuffle.io.mode": "EPOLL"}, EPOLL, ""},
+		{"module AUTO", map[string]string{"spark.io.mode.default": "NIO", "spark.shuffle.io.mode": "AUTO"}, EPOLL, ""},
+		{"other module's key ignored", map[string]string{"spark.rpc.io.mode": "NIO"}, EPOLL, ""},
+		{"role key wins", map[string]string{"spark.shuffle.io.mode": "EPOLL", "spark.executor.shuffle.io.mode": "NIO"}, NIO, ""},
+		{"default KQUEUE", map[string]string{"spark.io.mode.default": "KQUEUE"}, "", "spark.io.mode.default"},
+		{"module IO_URING", map[string]string{"spark.shuffle.io.mode": "IO_URING"}, "", "spark.shuffle.io.mode"},
+		{"module junk", map[string]string{"spark.shuffle.io.mode": "fast"}, "", "spark.shuffle.io.mode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewConf("shuffle", sparkconf.FromMap(tc.kv), "executor")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("want an error naming %s, got %v (mode %q)", tc.wantErr, err, c.Mode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Mode != tc.want {
+				t.Fatalf("mode %q, want %q", c.Mode, tc.want)
+			}
+		})
+	}
+}
+
+// The transport's own limits: defaults and keys.
+func TestConfSlowPeerKeys(t *testing.T) {
+	c := DefaultConf("rpc")
+	if c.PreAuthMaxFrameLength != 8<<10 || c.MaxBufferedBytes != DefaultMaxBufferedBytes {
+		t.Fatalf("defaults: preAuth %d budget %d", c.PreAuthMaxFrameLength, c.MaxBufferedBytes)
+	}
+	sc := sparkconf.New().Set("spark.rpc.io.ember.preAuthMaxFrameLength", "4k").Set(BudgetKey, "512m")
+	c, err := NewConf("rpc", sc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PreAuthMaxFrameLength != 4<<10 || c.MaxBufferedBytes != 512<<20 {
+		t.Fatalf("read: preAuth %d budget %d", c.PreAuthMaxFrameLength, c.MaxBufferedBytes)
+	}
+	for k, v := range map[string]string{BudgetKey: "0", "spark.rpc.io.ember.preAuthMaxFrameLength": "-1"} {
+		if _, err := NewConf("rpc", sparkconf.New().Set(k, v), ""); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
 		}
 	}
 }

@@ -3,9 +3,7 @@ package netpoll
 import (
 	"log/slog"
 	"sync"
-	"time"
 
-	cwnetpoll "github.com/cloudwego/netpoll"
 	"go.uber.org/atomic"
 )
 
@@ -32,6 +30,7 @@ type Context struct {
 	closed  bool
 	live    map[*Client]struct{} // every open connection of this context
 	closeWg sync.WaitGroup
+	reactor *reactor // EPOLL: started on first use
 }
 
 // ContextOption configures a Context.
@@ -62,53 +61,56 @@ func NewContext(conf Conf, handler RpcHandler, opts ...ContextOption) *Context {
 		o.apply(c)
 	}
 	c.log = c.log.With("module", conf.Module)
-	if conf.Mode == EPOLL {
-		configureReactor(conf)
-		if conf.MaxQueuedBytes > 0 {
-			c.workers.Add(1)
-			go c.watchInbound()
-		}
-	}
+	setBudget(conf.MaxBufferedBytes, c.log)
 	return c
 }
 
-// inboundCheckEvery is how often the EPOLL watchdog looks at connections
-// whose writes are stuck.
-const inboundCheckEvery = 250 * time.Millisecond
-
-// watchInbound bounds what the reactor buffers from a peer. netpoll reads
-// every incoming byte into memory, even while the connection's handler is
-// blocked writing answers the peer does not read; a connection stuck like
-// that with more than MaxQueuedBytes buffered from its peer is closed.
-// (In NIO mode the kernel's buffers hold the bytes, and the peer blocks.)
-func (c *Context) watchInbound() {
-	defer c.workers.Done()
-	t := time.NewTicker(inboundCheckEvery)
-	defer t.Stop()
-	lim := c.conf.MaxQueuedBytes
-	var stuck []*Client
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
+// startReading starts reading a new plain TCP connection: registered with
+// the context's reactor in EPOLL mode, on a reading goroutine (counted in
+// wg, or the context's) in NIO mode.
+func (c *Context) startReading(cl *Client, wg *sync.WaitGroup) error {
+	if c.conf.Mode == EPOLL {
+		r, err := c.getReactor()
+		if err == nil {
+			err = r.register(cl)
 		}
-		stuck = stuck[:0]
-		c.mu.Lock()
-		for cl := range c.live {
-			if ec, ok := cl.raw.(*epollConn); ok && ec.flushing.Load() && int64(ec.conn.Reader().Len()) > lim {
-				stuck = append(stuck, cl)
-			}
+		if err != nil {
+			cl.log.Warn("could not register a connection with the reactor", "remote", cl.remote, "err", err)
+			cl.shutdown(&ConnError{Op: "register", Addr: cl.remote, Err: err})
+			cl.readerClosed(err) // nothing reads it: tear down here
+			return err
 		}
-		c.mu.Unlock()
-		for _, cl := range stuck {
-			cl.log.Warn("closing connection: peer is not reading its answers",
-				"remote", cl.remote, "bufferedFromPeer", cl.raw.(*epollConn).conn.Reader().Len(),
-				"limit", lim, "key", c.conf.Key("ember.maxQueuedBytes"))
-			cl.exception(&ConnError{Op: "write", Addr: cl.remote, Err: ErrPeerNotReading})
-		}
-		clear(stuck)
+		return nil
 	}
+	if wg == nil {
+		wg = &c.closeWg
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl.readLoopNIO()
+	}()
+	return nil
+}
+
+// getReactor starts the context's EPOLL reactor on first use: as many
+// pollers as the larger of the server and client thread counts.
+func (c *Context) getReactor() (*reactor, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reactor != nil {
+		return c.reactor, nil
+	}
+	if c.closed {
+		return nil, ErrClosed
+	}
+	n := max(c.conf.ServerThreads, c.conf.ClientThreads, 1)
+	r, err := newReactor(n)
+	if err != nil {
+		return nil, err
+	}
+	c.reactor = r
+	return r, nil
 }
 
 // Conf returns the context's configuration.
@@ -116,24 +118,6 @@ func (c *Context) Conf() Conf { return c.conf }
 
 // Handler returns the context's RpcHandler.
 func (c *Context) Handler() RpcHandler { return c.handler }
-
-var reactorOnce sync.Once
-
-// configureReactor sizes cloudwego/netpoll's pollers, once per process
-// (netpoll's pollers are process-wide): the larger of the first EPOLL
-// context's server and client thread counts.
-func configureReactor(conf Conf) {
-	reactorOnce.Do(func() {
-		n := conf.ServerThreads
-		if conf.ClientThreads > n {
-			n = conf.ClientThreads
-		}
-		if n < 1 {
-			n = 1
-		}
-		_ = cwnetpoll.Configure(cwnetpoll.Config{PollerNum: n, LoadBalance: cwnetpoll.RoundRobin})
-	})
-}
 
 // submitChunk hands a chunk request to the chunk-fetch pool, starting it
 // on first use. It blocks while the pool's queue is full, which slows the
@@ -209,5 +193,12 @@ func (c *Context) Close() error {
 	close(c.stop)
 	c.workers.Wait()
 	c.closeWg.Wait()
+	c.mu.Lock()
+	r := c.reactor
+	c.reactor = nil
+	c.mu.Unlock()
+	if r != nil {
+		r.close()
+	}
 	return nil
 }

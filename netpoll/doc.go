@@ -12,20 +12,72 @@
 // SendRpcSync, Send, FetchChunk, Stream, UploadStream) and serves the
 // requests that arrive on it with its handler, so servers can call back.
 //
-// Two I/O engines sit under the same code, picked by spark.<module>.io.mode:
+// Two I/O engines sit under the same code, picked by spark.<module>.io.mode
+// (default spark.io.mode.default, default AUTO, which is EPOLL; KQUEUE and
+// IO_URING are refused with an error naming the key):
 //
-//   - EPOLL (default): cloudwego/netpoll's epoll reactor. An accept
-//     goroutine is the boss loop; netpoll's pollers are the worker loops,
-//     and reads are decoded on netpoll's handler goroutines, never blocking
-//     on an idle connection. (netpoll's own listener is not used: its Close
-//     closes one fd number twice.)
-//   - NIO: Go's net package, an accept goroutine and one reading goroutine
-//     per connection on the runtime's poller.
+//   - EPOLL: Ember's own small epoll reactor (reactor.go), started per
+//     Context on first use with max(serverThreads, clientThreads) pollers.
+//     Each connection is registered one-shot for readability; when bytes
+//     arrive its poller starts one reading pass on a fresh goroutine and
+//     forgets the connection until the pass re-arms it. No goroutine waits
+//     on an idle connection, nor on an incomplete frame. (cloudwego/netpoll,
+//     the earlier engine, reads every readable byte into memory and cannot
+//     stop reading a connection, which left EPOLL without backpressure.)
+//   - NIO: one reading goroutine per connection, which waits for
+//     readability on Go's runtime poller without holding a buffer.
 //
-// Writes need no goroutine of their own: the goroutine that queues a frame
-// while nobody is writing becomes the writer and drains what others queue
-// meanwhile, in one writev per batch (flat combining). File-segment bodies
-// leave with sendfile(2), never through user memory.
+// Both run the same reading pass (reader.go) over the same socket code
+// (sock.go: non-blocking read, writev and sendfile through the
+// descriptor's RawConn; Go's net package owns the descriptor). TLS
+// connections always read on their own goroutine.
+//
+// # Slow and hostile peers
+//
+// No shared goroutine ever waits on one peer's socket: not an endpoint's
+// message loop, a chunk-fetch worker, a reading pass or a poller.
+//
+//   - Writing (writer.go): every frame, reply or chunk body is queued to
+//     its connection. The goroutine that queues onto an idle connection
+//     tries a non-blocking write (zero hand-off for the common case);
+//     whatever the socket does not take goes to the connection's writer
+//     goroutine, which exists only while there is something to write.
+//     It waits on the socket under the write deadline
+//     (spark.<module>.io.connectionTimeout without a byte leaving); past
+//     it the peer is closed, with one log line naming the peer and the
+//     key, and everything queued for it is freed. Sealed (encrypted) and
+//     TLS output is always written by the writer goroutine.
+//   - Bounded reading: a connection stops reading (Netty's autoRead=false)
+//     while the requests it received and has not answered on the wire
+//     reach spark.<module>.io.ember.maxOutstandingRequests, and resumes
+//     when answers leave; its peer's writes then block in the kernel.
+//     Queued output past spark.<module>.io.ember.maxQueuedBytes (file
+//     regions included) disconnects the peer. A frame larger than the
+//     64 KiB pass buffer is received into a buffer of exactly its size.
+//   - Before authentication (a server bootstrap calls
+//     Client.RequireAuthentication; SetAuthenticated lifts it) frames are
+//     capped at spark.<module>.io.ember.preAuthMaxFrameLength (default 8k).
+//   - A frame that does not complete within the connection timeout closes
+//     the connection.
+//   - Process-wide budget: queued output held in memory and large input
+//     frames count against spark.ember.io.maxBufferedBytes (default 2g;
+//     the smallest value configured in the process applies). Past it the
+//     connections holding the most are disconnected, largest first.
+//
+// # Lock order
+//
+// Locks are taken in this order, never the reverse, and none is held
+// while calling a handler or callback:
+//
+//	Server.mu / Context.mu / budget.mu  (registries; leaf locks in practice)
+//	Client.mu   (outstanding requests; Stream holds it while queueing)
+//	Client.wmu  (the write queue)
+//	Client.rmu  (reading state: paused, passRunning)
+//	poller.mu   (the poller's connection table)
+//
+// Closing a connection (shutdown, teardown) takes Client.mu, so nothing
+// that may close a connection is called with Client.mu held: a full queue
+// is reported to the caller, which closes after unlocking.
 //
 // # Usage
 //
@@ -43,9 +95,10 @@
 // Clients, Servers, factories and Contexts are safe for concurrent use.
 // Every request's callback runs exactly once: with its answer, or with an
 // error naming the remote address when the connection ends first. Handler
-// and callback methods run on the connection's reading goroutine; byte
-// slices passed to them are valid only during the call. Close a Context
-// after the servers and factories it made.
+// and callback methods run on the connection's reading pass (one at a time
+// per connection, in arrival order); byte slices passed to them are valid
+// only during the call. Close a Context after the servers and factories it
+// made.
 //
 // Buffers: a body given as a []byte must stay unchanged until written;
 // ManagedBuffers are released by the transport once written.

@@ -26,6 +26,9 @@ var (
 	// ErrPeerNotReading closes a connection whose unwritten answers exceed
 	// spark.<module>.io.ember.maxQueuedBytes.
 	ErrPeerNotReading = errors.New("netpoll: peer is not reading: too many bytes queued for it")
+	// ErrOverBudget closes the connections holding the most when the
+	// process is over spark.ember.io.maxBufferedBytes.
+	ErrOverBudget = errors.New("netpoll: the process is over its buffer budget")
 	// ErrFastFail: a connect was refused because the last attempt to the
 	// same peer failed less than 95% of retryWait ago.
 	ErrFastFail = errors.New("netpoll: connecting failed recently, failing fast")

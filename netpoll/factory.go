@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	cwnetpoll "github.com/cloudwego/netpoll"
 	"go.uber.org/atomic"
 )
 
@@ -129,58 +127,37 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 	if f.ctx.tls != nil {
 		mode = NIO // netpoll has no TLS: TLS connections use Go's poller
 	}
-	switch mode {
-	case EPOLL:
-		// Dial with Go's net (its errors say "connection refused", its
-		// timeout covers name resolution), then move the socket onto the
-		// reactor as the server does with accepted ones.
-		d := net.Dialer{Timeout: timeout}
-		nc, err := d.Dial("tcp", addr)
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+	}
+	tc := conn.(*net.TCPConn)
+	var raw rawConn
+	if t := f.ctx.tls; t != nil {
+		_ = withFD(tc, func(fd int) { setSockopts(fd, conf, true) })
+		tconn := tls.Client(tc, t.client)
+		if err := tlsHandshake(tconn, conf.ConnectionTimeout); err != nil {
+			tc.Close()
+			return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}
+		}
+		raw = newTLSConn(tconn, tc, t.MaxEncryptedBlock, conf.ConnectionTimeout)
+	} else {
+		sk, err := newSock(tc, conf.ConnectionTimeout)
 		if err != nil {
+			tc.Close()
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 		}
-		raw, _, err := toReactor(nc.(*net.TCPConn))
-		if err != nil {
+		_ = sk.control(func(fd uintptr) { setSockopts(int(fd), conf, true) })
+		raw = sk
+	}
+	c = newClient(f.ctx, raw, f.ctx.handler, nil)
+	if raw.nonBlocking() && mode == EPOLL {
+		if err := f.ctx.startReading(c, nil); err != nil {
+			c.closeWait()
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 		}
-		conn := raw.conn
-		setSockopts(raw.fd, conf, true)
-		c = newClient(f.ctx, raw, f.ctx.handler, nil)
-		cl := c
-		_ = conn.SetOnRequest(func(_ context.Context, conn cwnetpoll.Connection) error {
-			cl.readEpoll(conn.Reader())
-			return nil
-		})
-		_ = conn.AddCloseCallback(func(cwnetpoll.Connection) error {
-			cl.readerClosed(ErrClosed)
-			return nil
-		})
-		if !conn.IsActive() { // closed before the callback was in place
-			cl.readerClosed(ErrClosed)
-		}
-	default:
-		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-		conn, err := d.Dial("tcp", addr)
-		if err != nil {
-			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
-		}
-		tc := conn.(*net.TCPConn)
-		nc, err := newNioConn(tc)
-		if err != nil {
-			conn.Close()
-			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
-		}
-		_ = nc.rc.Control(func(fd uintptr) { setSockopts(int(fd), conf, true) })
-		var raw rawConn = nc
-		if t := f.ctx.tls; t != nil {
-			tconn := tls.Client(tc, t.client)
-			if err := tlsHandshake(tconn, conf.ConnectionTimeout); err != nil {
-				tc.Close()
-				return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}
-			}
-			raw = newTLSConn(tconn, tc, t.MaxEncryptedBlock)
-		}
-		c = newClient(f.ctx, raw, f.ctx.handler, nil)
+	} else {
 		f.ctx.closeWg.Add(1)
 		go func() {
 			defer f.ctx.closeWg.Done()

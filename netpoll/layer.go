@@ -6,10 +6,7 @@ import (
 	"io"
 	"os"
 
-	cwnetpoll "github.com/cloudwego/netpoll"
-	"github.com/ember-rpc/ember/codec"
 	"github.com/valyala/bytebufferpool"
-	"go.uber.org/atomic"
 )
 
 // Sealer is the writing half of a session encryption layer (AES-CTR after
@@ -88,98 +85,12 @@ func (c *Client) CloseAfterWrites(cause error) {
 // Encrypted reports whether a session encryption layer is installed.
 func (c *Client) Encrypted() bool { return c.layerOn.Load() }
 
-func (c *Client) installOpener(open Opener) {
-	if ec, ok := c.raw.(*epollConn); ok {
-		cr := &connReader{in: &netpollReader{r: ec.conn.Reader()}}
-		cr.opener.Store(&openerBox{open})
-		c.layerSrc.Store(&layerSource{br: codec.NewBufReader(cr, codec.DefaultReadBufferSize), cr: cr})
-		return
-	}
-	if c.cr != nil {
-		c.cr.opener.Store(&openerBox{open})
-	}
-}
+// installOpener makes every byte read from now on go through open.
+func (c *Client) installOpener(open Opener) { c.opener.Store(&openerBox{open}) }
 
 type openerBox struct{ Opener }
 
-// layerSource is what an EPOLL connection decodes from once a layer is
-// installed: opened bytes in br, and in cr those opened but not yet moved
-// to br.
-type layerSource struct {
-	br *codec.BufReader
-	cr *connReader
-}
-
-// buffered reports whether plaintext is waiting in either buffer.
-func (l *layerSource) buffered() bool { return l.br.Len() > 0 || l.cr.off < len(l.cr.buf) }
-
-// connReader is the io.Reader under a connection's BufReader: it passes the
-// socket's bytes through, or through an Opener once one is installed. The
-// opener is looked up after each read returns, so bytes that arrive after
-// the installation are opened even if the read began before it.
-type connReader struct {
-	in      io.Reader
-	opener  atomic.Pointer[openerBox]
-	buf     []byte // opened plaintext not yet handed out is buf[off:]
-	off     int
-	scratch []byte
-}
-
-func (r *connReader) Read(p []byte) (int, error) {
-	if r.off < len(r.buf) {
-		n := copy(p, r.buf[r.off:])
-		r.off += n
-		return n, nil
-	}
-	for {
-		n, err := r.in.Read(p)
-		box := r.opener.Load()
-		if box == nil || n == 0 {
-			return n, err
-		}
-		if so, ok := box.Opener.(StreamOpener); ok {
-			so.XORInPlace(p[:n])
-			return n, err
-		}
-		// A framed layer: the plaintext of the records completed by these
-		// bytes may be longer or shorter than n.
-		r.scratch = append(r.scratch[:0], p[:n]...)
-		out, oerr := box.Open(r.buf[:0], r.scratch)
-		r.buf, r.off = out, 0
-		if oerr != nil {
-			r.buf = r.buf[:0]
-			return 0, fmt.Errorf("decrypting: %w", oerr)
-		}
-		k := copy(p, r.buf)
-		r.off = k
-		if k > 0 || err != nil {
-			return k, err
-		}
-	}
-}
-
-// netpollReader reads from a reactor connection's buffer, blocking (on the
-// reactor's handler goroutine) only when nothing is buffered.
-type netpollReader struct{ r cwnetpoll.Reader }
-
-func (n *netpollReader) Read(p []byte) (int, error) {
-	k := n.r.Len()
-	if k <= 0 {
-		k = 1
-	}
-	if k > len(p) {
-		k = len(p)
-	}
-	b, err := n.r.Next(k)
-	if err != nil {
-		return 0, err
-	}
-	copy(p, b)
-	_ = n.r.Release()
-	return k, nil
-}
-
-// sealedConn is the rawConn the flusher writes through once a Sealer is
+// sealedConn is what the writer writes through once a Sealer is
 // installed: every byte is sealed, and files are read and sealed in pieces
 // instead of going out with sendfile.
 type sealedConn struct {

@@ -16,14 +16,7 @@ type Responder struct {
 	c       *Client
 	id      int64
 	done    atomic.Bool
-	counted bool // counted in c.inflight until answered
-}
-
-// answered runs once, when the first answer is queued.
-func (r *Responder) answered() {
-	if r.counted {
-		r.c.inflight.Dec()
-	}
+	counted bool // counted in c.unanswered until the answer is on the wire
 }
 
 // RequestID returns the id of the request being answered.
@@ -37,9 +30,8 @@ func (r *Responder) Reply(body []byte) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
 	}
-	r.answered()
 	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
-	r.c.writeOrLog(&m, body, nil)
+	r.c.answer(&m, body, nil, r.counted)
 }
 
 // ReplyBuffer sends buf as the RpcResponse and releases it once written.
@@ -48,9 +40,8 @@ func (r *Responder) ReplyBuffer(buf codec.ManagedBuffer) {
 		buf.Release()
 		return
 	}
-	r.answered()
 	m := codec.Message{Type: codec.TypeRpcResponse, RequestID: r.id}
-	r.c.writeOrLog(&m, nil, buf)
+	r.c.answer(&m, nil, buf, r.counted)
 }
 
 // Fail sends an RpcFailure carrying err's text.
@@ -58,9 +49,8 @@ func (r *Responder) Fail(err error) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
 	}
-	r.answered()
 	m := codec.Message{Type: codec.TypeRpcFailure, RequestID: r.id, Error: errorText(err)}
-	r.c.writeOrLog(&m, nil, nil)
+	r.c.answer(&m, nil, nil, r.counted)
 }
 
 func errorText(err error) string {
@@ -70,10 +60,12 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// writeOrLog writes a response; a failure to send one closes the
-// connection (it is logged, nobody else is waiting for it).
-func (c *Client) writeOrLog(m *codec.Message, body []byte, buf codec.ManagedBuffer) {
-	if err := c.write(m, body, buf, nil); err != nil {
+// answer queues a response to the connection's writer (it never waits on
+// the socket, whoever calls it); counted answers leave the unanswered
+// count once written or dropped. A failure is logged: nobody else waits
+// for it.
+func (c *Client) answer(m *codec.Message, body []byte, buf codec.ManagedBuffer, counted bool) {
+	if err := c.writeMsg(m, body, buf, nil, counted); err != nil {
 		c.log.Debug("could not send response", "type", m.Type, "remote", c.remote, "err", err)
 	}
 }
@@ -84,16 +76,12 @@ func (c *Client) handleRequest(m *codec.Message) error {
 		if c.overChunkLimit() {
 			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
 		}
+		c.unanswered.Inc()
 		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
 	case codec.TypeRpcRequest:
-		if lim := c.ctx.conf.MaxOutstandingRequests; lim > 0 && c.inflight.Load() >= lim {
-			c.log.Warn("refusing RPC: too many outstanding requests on the connection",
-				"remote", c.remote, "limit", lim, "key", c.ctx.conf.Key("ember.maxOutstandingRequests"))
-			fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: ErrTooManyRequests.Error()}
-			c.writeOrLog(&fm, nil, nil)
-			return nil
-		}
-		c.inflight.Inc()
+		// Past maxOutstandingRequests unanswered, the reading pass stops
+		// reading this connection (reader.go) until answers leave.
+		c.unanswered.Inc()
 		r := &Responder{c: c, id: m.RequestID, counted: true}
 		c.receive(m.Body, r)
 	case codec.TypeOneWayMessage:
@@ -102,6 +90,7 @@ func (c *Client) handleRequest(m *codec.Message) error {
 		if c.overChunkLimit() {
 			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
 		}
+		c.unanswered.Inc()
 		c.serveStream(m.Stream)
 	case codec.TypeUploadStream:
 		return c.receiveUpload(m)
@@ -157,17 +146,19 @@ func (c *Client) serveChunk(id codec.StreamChunkID) {
 	buf, err := c.resolveChunk(id)
 	if err != nil {
 		m := codec.Message{Type: codec.TypeChunkFetchFailure, Chunk: id, Error: errorText(err)}
-		c.writeOrLog(&m, nil, nil)
+		c.answer(&m, nil, nil, true)
 		return
 	}
 	hdr, err := codec.EncodeHeader(&codec.Message{Type: codec.TypeChunkFetchSuccess, Chunk: id}, buf.Size())
 	if err != nil {
 		buf.Release()
 		m := codec.Message{Type: codec.TypeChunkFetchFailure, Chunk: id, Error: errorText(err)}
-		c.writeOrLog(&m, nil, nil)
+		c.answer(&m, nil, nil, true)
 		return
 	}
-	o := outMsg{hdr: hdr, buf: buf}
+	// Queued to the connection's writer: the chunk-fetch worker never
+	// waits on the peer's socket.
+	o := outMsg{hdr: hdr, buf: buf, answer: true}
 	if tt, ok := c.streamManager().(TransferTracker); ok {
 		tt.ChunkBeingSent(id.StreamID)
 		o.tracked, o.chunkStream = trackChunk, id.StreamID
@@ -213,17 +204,17 @@ func (c *Client) serveStream(id string) {
 	buf, err := c.openStream(id)
 	if err != nil {
 		m := codec.Message{Type: codec.TypeStreamFailure, Stream: id, Error: errorText(err)}
-		c.writeOrLog(&m, nil, nil)
+		c.answer(&m, nil, nil, true)
 		return
 	}
 	hdr, err := codec.EncodeHeader(&codec.Message{Type: codec.TypeStreamResponse, Stream: id}, buf.Size())
 	if err != nil {
 		buf.Release()
 		m := codec.Message{Type: codec.TypeStreamFailure, Stream: id, Error: errorText(err)}
-		c.writeOrLog(&m, nil, nil)
+		c.answer(&m, nil, nil, true)
 		return
 	}
-	o := outMsg{hdr: hdr, buf: buf}
+	o := outMsg{hdr: hdr, buf: buf, answer: true}
 	if tt, ok := c.streamManager().(TransferTracker); ok {
 		tt.StreamBeingSent(id)
 		o.tracked, o.streamName = trackStream, id
@@ -269,13 +260,15 @@ func (c *Client) receiveUpload(m *codec.Message) error {
 	sink, err := c.callReceiveStream(recv, m.Meta)
 	if err != nil {
 		// The body's bytes cannot be skipped reliably once setup failed
-		// (Spark closes the channel too): answer, then close.
-		done := make(chan error, 1)
+		// (Spark closes the channel too): answer, stop reading, and close
+		// once the answer is written (by the writer, never waited for
+		// here).
 		fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: errorText(err)}
-		if werr := c.write(&fm, nil, nil, done); werr == nil {
-			<-done
-		}
-		return fmt.Errorf("netpoll: upload setup failed: %w", err)
+		c.answer(&fm, nil, nil, false)
+		c.log.Debug("upload setup failed; closing the connection", "remote", c.remote, "err", err)
+		c.readStop.Store(true)
+		c.CloseAfterWrites(fmt.Errorf("netpoll: upload setup failed: %w", err))
+		return nil
 	}
 	return c.dec.SetInterceptor(m.ByteCount, &uploadInterceptor{r: r, sink: sink})
 }
@@ -366,7 +359,7 @@ func (c *Client) serveMergedMeta(m *codec.Message) {
 	if buf == nil {
 		buf = codec.NewBytes(nil)
 	}
-	c.writeOrLog(&out, nil, buf)
+	c.answer(&out, nil, buf, false)
 }
 
 // ParseStreamChunkID parses Spark's "<streamId>_<chunkIndex>" stream name.

@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	cwnetpoll "github.com/cloudwego/netpoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -174,140 +172,6 @@ func (s *Server) forget(c *Client) {
 	s.mu.Unlock()
 }
 
-// ---- EPOLL ----
-
-// handOff moves an accepted connection onto the reactor: its fd is
-// duplicated (a raw descriptor, so no os.File finalizer can close it
-// later), the Go connection closed, and the duplicate registered with a
-// netpoll poller.
-func (s *Server) handOff(tc *net.TCPConn) {
-	raddr := tc.RemoteAddr()
-	raw, nfd, err := toReactor(tc)
-	if err != nil {
-		s.ctx.log.Warn("could not hand an accepted connection to the reactor", "remote", raddr, "err", err)
-		return
-	}
-	nc := raw.conn
-	c := s.accept(raw, nfd)
-	if c == nil {
-		return
-	}
-	_ = nc.AddCloseCallback(func(cwnetpoll.Connection) error {
-		c.readerClosed(ErrClosed)
-		s.forget(c)
-		return nil
-	})
-	_ = nc.SetOnRequest(func(_ context.Context, conn cwnetpoll.Connection) error {
-		c.readEpoll(conn.Reader())
-		return nil
-	})
-	if !nc.IsActive() { // closed before the callback was in place
-		c.readerClosed(ErrClosed)
-		s.forget(c)
-	}
-}
-
-// toReactor moves a connected socket onto cloudwego/netpoll: its fd is
-// duplicated (a raw descriptor, so no os.File finalizer can close it
-// later), the Go connection closed, and the duplicate registered with a
-// poller. tc is closed in every case.
-func toReactor(tc *net.TCPConn) (*epollConn, int, error) {
-	raddr, laddr := tc.RemoteAddr(), tc.LocalAddr()
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		tc.Close()
-		return nil, -1, err
-	}
-	nfd := -1
-	var derr error
-	cerr := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
-	tc.Close()
-	if cerr != nil || derr != nil {
-		if nfd >= 0 {
-			unix.Close(nfd)
-		}
-		return nil, -1, errors.Join(cerr, derr)
-	}
-	nc, err := cwnetpoll.NewFDConnection(nfd) // on error netpoll has closed nfd
-	if err != nil {
-		return nil, -1, err
-	}
-	raw := newEpollConn(nc)
-	raw.raddr, raw.laddr = raddr, laddr
-	return raw, nfd, nil
-}
-
-// readEpoll decodes and handles what the reactor has buffered. It blocks
-// only inside a partly received frame, never on an idle connection.
-func (c *Client) readEpoll(r cwnetpoll.Reader) {
-	c.lastIO.Store(nanotime())
-	for r.Len() > 0 && !c.closed.Load() {
-		if src := c.layerSrc.Load(); src != nil {
-			c.readEpollLayer(r, src)
-			return
-		}
-		if c.dec.Intercepting() {
-			err := c.dec.Feed(r)
-			_ = r.Release()
-			if err != nil {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-				return
-			}
-			continue
-		}
-		m, err := c.dec.Decode(r)
-		if err != nil {
-			_ = r.Release()
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			return
-		}
-		err = c.dispatch(m)
-		_ = r.Release()
-		if err != nil {
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			return
-		}
-	}
-}
-
-// readEpollLayer is readEpoll once an encryption layer is installed: the
-// reactor's bytes are opened into src, and frames decoded from there.
-func (c *Client) readEpollLayer(r cwnetpoll.Reader, ls *layerSource) {
-	src := ls.br
-	for (r.Len() > 0 || ls.buffered()) && !c.closed.Load() {
-		if src.Len() == 0 {
-			if err := src.Fill(); err != nil {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-				return
-			}
-			if src.Len() == 0 {
-				continue // an incomplete record: wait for the rest
-			}
-		}
-		if c.dec.Intercepting() {
-			err := c.dec.Feed(src)
-			_ = src.Release()
-			if err != nil {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-				return
-			}
-			continue
-		}
-		m, err := c.dec.Decode(src)
-		if err != nil {
-			_ = src.Release()
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			return
-		}
-		err = c.dispatch(m)
-		_ = src.Release()
-		if err != nil {
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			return
-		}
-	}
-}
-
 // ---- NIO ----
 
 func (s *Server) acceptLoop() {
@@ -343,28 +207,25 @@ func (s *Server) acceptLoop() {
 			}()
 			continue
 		}
-		if s.ctx.conf.Mode == EPOLL {
-			s.handOff(tc)
-			continue
-		}
-		raw, err := newNioConn(tc)
-		if err != nil {
-			conn.Close()
-			continue
-		}
-		fd := -1
-		_ = raw.rc.Control(func(f uintptr) { fd = int(f) })
-		c := s.accept(raw, fd)
-		if c == nil {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			c.readLoopNIO()
-			s.forget(c)
-		}()
+		s.serve(tc)
 	}
+}
+
+// serve sets up an accepted plain TCP connection and starts reading it:
+// on the reactor (EPOLL) or on a reading goroutine (NIO).
+func (s *Server) serve(tc *net.TCPConn) {
+	sk, err := newSock(tc, s.ctx.conf.ConnectionTimeout)
+	if err != nil {
+		tc.Close()
+		return
+	}
+	fd := -1
+	_ = sk.control(func(f uintptr) { fd = int(f) })
+	c := s.accept(sk, fd)
+	if c == nil {
+		return
+	}
+	s.ctx.startReading(c, &s.wg)
 }
 
 // serveTLS runs the TLS handshake of an accepted connection (within the
@@ -390,7 +251,7 @@ func (s *Server) serveTLS(tc *net.TCPConn) {
 		tc.Close()
 		return
 	}
-	raw := newTLSConn(conn, tc, s.ctx.tls.MaxEncryptedBlock)
+	raw := newTLSConn(conn, tc, s.ctx.tls.MaxEncryptedBlock, s.ctx.conf.ConnectionTimeout)
 	fd := -1
 	if rc, err := tc.SyscallConn(); err == nil {
 		_ = rc.Control(func(f uintptr) { fd = int(f) })
@@ -402,54 +263,6 @@ func (s *Server) serveTLS(tc *net.TCPConn) {
 		return
 	}
 	c.readLoopNIO()
-	s.forget(c)
-}
-
-// readLoopNIO reads the connection until it fails or closes, then tears the
-// client down.
-func (c *Client) readLoopNIO() {
-	br := c.newConnReader()
-	var cause error = ErrClosed
-	for !c.closed.Load() {
-		if br.Len() == 0 {
-			if err := br.Fill(); err != nil {
-				cause = err
-				break
-			}
-			c.lastIO.Store(nanotime())
-		}
-		if c.dec.Intercepting() {
-			err := c.dec.Feed(br)
-			_ = br.Release()
-			if err != nil {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-				break
-			}
-			continue
-		}
-		m, err := c.dec.Decode(br)
-		if err != nil {
-			if !c.closed.Load() {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			}
-			break
-		}
-		plain := !c.layerOn.Load()
-		err = c.dispatch(m)
-		_ = br.Release()
-		if err == nil && plain && c.layerOn.Load() && br.Len() > 0 {
-			// The layer was installed while that frame was handled (by
-			// its handler, on the server): bytes already buffered behind
-			// it were read before the layer and cannot be trusted. A
-			// correct peer sends nothing until it has the answer.
-			err = ErrEarlyData
-		}
-		if err != nil {
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			break
-		}
-	}
-	c.readerClosed(cause)
 }
 
 // Close stops accepting, closes every connection the server accepted and

@@ -209,16 +209,48 @@ func WithTLS(t *TLS) ContextOption {
 	return optionFunc(func(c *Context) { c.tls = t })
 }
 
-// tlsConn is the rawConn of a TLS connection (always on Go's poller).
+// tlsConn is the rawConn of a TLS connection (always on Go's poller, read
+// by its own goroutine; its writes always go through the connection's
+// writer goroutine, under the write deadline).
 type tlsConn struct {
 	conn    *tls.Conn
 	tcp     *net.TCPConn
 	block   int
+	timeout time.Duration
 	scratch []byte
 }
 
-func newTLSConn(conn *tls.Conn, tcp *net.TCPConn, block int) *tlsConn {
-	return &tlsConn{conn: conn, tcp: tcp, block: block}
+func newTLSConn(conn *tls.Conn, tcp *net.TCPConn, block int, timeout time.Duration) *tlsConn {
+	return &tlsConn{conn: conn, tcp: tcp, block: block, timeout: timeout}
+}
+
+func (t *tlsConn) read(p []byte, block bool) (int, error) {
+	if !block {
+		return 0, errWouldBlock
+	}
+	n, err := t.conn.Read(p)
+	if n > 0 && err != nil {
+		return n, nil // the error comes again with the next read
+	}
+	return n, err
+}
+
+func (t *tlsConn) nonBlocking() bool                                { return false }
+func (t *tlsConn) writevNB([][]byte) (int64, error)                 { return 0, errWouldBlock }
+func (t *tlsConn) sendFileNB(*os.File, int64, int64) (int64, error) { return 0, errWouldBlock }
+
+// deadline arms the write deadline for one blocking write.
+func (t *tlsConn) deadline() {
+	if t.timeout > 0 {
+		_ = t.tcp.SetWriteDeadline(time.Now().Add(t.timeout))
+	}
+}
+
+func (t *tlsConn) writeErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w (%s)", errWriteTimeout, t.timeout)
+	}
+	return err
 }
 
 // writev coalesces small buffers into one TLS write, so a frame header and
@@ -231,8 +263,9 @@ func (t *tlsConn) writev(bufs [][]byte) error {
 			}
 			for len(b) > 0 {
 				n := min(len(b), t.block)
+				t.deadline()
 				if _, err := t.conn.Write(b[:n]); err != nil {
-					return err
+					return t.writeErr(err)
 				}
 				b = b[n:]
 			}
@@ -252,9 +285,10 @@ func (t *tlsConn) flush() error {
 	if len(t.scratch) == 0 {
 		return nil
 	}
+	t.deadline()
 	_, err := t.conn.Write(t.scratch)
 	t.scratch = t.scratch[:0]
-	return err
+	return t.writeErr(err)
 }
 
 // sendFile writes a file region in pieces through TLS (no sendfile).

@@ -1,0 +1,500 @@
+package netpoll
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/ember-rpc/ember/codec"
+)
+
+// The one read loop, for every io mode and layer.
+//
+// A reading pass takes a buffer from a pool, reads what the socket holds
+// (opening it through the session layer, if any), decodes and dispatches
+// every whole frame, and ends when the socket has nothing more: EPOLL
+// re-arms the connection, NIO waits for readability without holding a
+// buffer. Bytes of an incomplete frame stay behind with the connection;
+// no goroutine waits for the rest. A frame larger than the pass buffer is
+// received into a buffer of exactly its size.
+//
+// Reading stops (no re-arm, no read) while the connection is over a bound:
+// requests received and not yet answered on the wire (maxOutstandingRequests),
+// or a pending close. Whoever brings the count back under the bound
+// resumes it.
+
+// readBufSize is the size of a pass buffer; larger frames get their own.
+const readBufSize = 64 << 10
+
+// keepSmall: an incomplete frame of at most this many bytes is copied out
+// of the pass buffer at the end of a pass, so an idle connection holds no
+// pass buffer.
+const keepSmall = 4 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// inbuf is a connection's unconsumed input. buf[r:w] is buffered; big,
+// when set, is a large frame being received (bigN bytes so far).
+type inbuf struct {
+	pooled *[]byte
+	buf    []byte
+	r, w   int
+	big    []byte
+	bigN   int
+	kept   []byte // an incomplete frame carried between passes
+
+	// Session layer: plaintext opened but not yet placed in buf.
+	opened    []byte
+	openedOff int
+	scratch   []byte
+}
+
+// inSrc is a codec.Source over buf[r:w]. Frames are decoded only when
+// whole, so Peek and Next never wait.
+type inSrc inbuf
+
+var errShortSource = errors.New("netpoll: frame decoded before it was whole")
+
+func (s *inSrc) Len() int { return s.w - s.r }
+func (s *inSrc) Peek(n int) ([]byte, error) {
+	if n < 0 || n > s.w-s.r {
+		return nil, errShortSource
+	}
+	return s.buf[s.r : s.r+n : s.r+n], nil
+}
+func (s *inSrc) Next(n int) ([]byte, error) {
+	p, err := s.Peek(n)
+	if err == nil {
+		s.r += n
+	}
+	return p, err
+}
+func (s *inSrc) Release() error { return nil }
+
+// bigSrc is a codec.Source over one whole large frame.
+type bigSrc struct {
+	b   []byte
+	off int
+}
+
+func (s *bigSrc) Len() int { return len(s.b) - s.off }
+func (s *bigSrc) Peek(n int) ([]byte, error) {
+	if n < 0 || n > len(s.b)-s.off {
+		return nil, errShortSource
+	}
+	return s.b[s.off : s.off+n : s.off+n], nil
+}
+func (s *bigSrc) Next(n int) ([]byte, error) {
+	p, err := s.Peek(n)
+	if err == nil {
+		s.off += n
+	}
+	return p, err
+}
+func (s *bigSrc) Release() error { return nil }
+
+// passResult is how a reading pass ended.
+type passResult uint8
+
+const (
+	passMore   passResult = iota // the socket is drained: wait for bytes
+	passPaused                   // over a bound: do not read until resumed
+	passEnded                    // closed, or failed (already handled)
+)
+
+// acquire gives the connection a pass buffer, with what an earlier pass
+// kept at its start.
+func (in *inbuf) acquire() {
+	if in.buf != nil {
+		return
+	}
+	in.pooled = readBufs.Get().(*[]byte)
+	in.buf = *in.pooled
+	in.r, in.w = 0, copy(*in.pooled, in.kept)
+	in.kept = in.kept[:0]
+}
+
+// buffered reports whether unconsumed input is held.
+func (in *inbuf) buffered() bool {
+	return len(in.kept) > 0 || in.w > in.r || in.big != nil || in.openedOff < len(in.opened)
+}
+
+// releaseBuf ends a pass: an empty or small remainder frees the pass
+// buffer; a larger one keeps it.
+func (in *inbuf) releaseBuf() {
+	if in.buf == nil {
+		return
+	}
+	n := in.w - in.r
+	if n > keepSmall {
+		return
+	}
+	in.kept = append(in.kept[:0], in.buf[in.r:in.w]...)
+	if n == 0 && cap(in.kept) > keepSmall {
+		in.kept = nil
+	}
+	*in.pooled = (*in.pooled)[:readBufSize]
+	readBufs.Put(in.pooled)
+	in.pooled, in.buf, in.r, in.w = nil, nil, 0, 0
+}
+
+// readPass reads and handles what the socket has. With block, it first
+// waits for readability (NIO's reader).
+func (c *Client) readPass(block bool) passResult {
+	in := &c.in
+	in.acquire()
+	defer in.releaseBuf()
+	for {
+		if c.closed.Load() {
+			return passEnded
+		}
+		paused, err := c.consume()
+		if err != nil {
+			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			return passEnded
+		}
+		if paused {
+			return passPaused
+		}
+		if block && c.raw.nonBlocking() {
+			// Wait for bytes without holding a pass buffer.
+			in.releaseBuf()
+			err := c.raw.(*sock).waitReadable()
+			in.acquire()
+			if err != nil {
+				c.readFailed(err)
+				return passEnded
+			}
+			block = false
+		}
+		n, err := c.fill(block)
+		block = false
+		if n > 0 {
+			c.lastIO.Store(nanotime())
+		}
+		if err == errWouldBlock {
+			return passMore
+		}
+		if err != nil {
+			// Handle what arrived with the error first (a last frame
+			// before EOF).
+			if n > 0 {
+				if _, cerr := c.consume(); cerr != nil {
+					c.exception(&ConnError{Op: "read", Addr: c.remote, Err: cerr})
+					return passEnded
+				}
+			}
+			c.readFailed(err)
+			return passEnded
+		}
+	}
+}
+
+// readFailed ends reading after a socket error or the peer's close.
+func (c *Client) readFailed(err error) {
+	if c.closed.Load() {
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: ErrClosed})
+		return
+	}
+	c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+}
+
+// fill reads once from the socket (through the session layer) into the
+// free space of the large frame or the pass buffer.
+func (c *Client) fill(block bool) (int, error) {
+	in := &c.in
+	var p []byte
+	if in.big != nil {
+		p = in.big[in.bigN:]
+	} else {
+		if in.r == in.w {
+			in.r, in.w = 0, 0
+		} else if in.w == len(in.buf) || (in.r > 0 && len(in.buf)-in.w < 512) {
+			in.w = copy(in.buf, in.buf[in.r:in.w])
+			in.r = 0
+		}
+		p = in.buf[in.w:]
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// Plaintext opened earlier and not placed yet goes first.
+	if in.openedOff < len(in.opened) {
+		n := copy(p, in.opened[in.openedOff:])
+		in.openedOff += n
+		c.placed(n)
+		return n, nil
+	}
+	// The layer is looked up after the read returns: bytes that arrive
+	// after it was installed are opened even if the read began before.
+	n, err := c.raw.read(p, block)
+	box := c.opener.Load()
+	if box == nil || n == 0 {
+		c.placed(n)
+		return n, err
+	}
+	if so, ok := box.Opener.(StreamOpener); ok {
+		so.XORInPlace(p[:n])
+		c.placed(n)
+		return n, err
+	}
+	// A framed layer: the plaintext of the records these bytes complete
+	// may be longer or shorter than them.
+	in.scratch = append(in.scratch[:0], p[:n]...)
+	out, oerr := box.Open(in.opened[:0], in.scratch)
+	if oerr != nil {
+		return 0, fmt.Errorf("decrypting: %w", oerr)
+	}
+	in.opened = out
+	k := copy(p, out)
+	in.openedOff = k
+	c.placed(k)
+	if k == 0 && err == nil {
+		return 0, nil // an incomplete record: read again
+	}
+	return k, err
+}
+
+// placed records n bytes added to the input.
+func (c *Client) placed(n int) {
+	if n <= 0 {
+		return
+	}
+	if c.in.big != nil {
+		c.in.bigN += n
+	} else {
+		c.in.w += n
+	}
+}
+
+// consume decodes and dispatches every whole frame buffered, feeding an
+// interceptor first. It reports paused when reading must stop.
+func (c *Client) consume() (paused bool, err error) {
+	in := &c.in
+	for !c.closed.Load() {
+		if in.big != nil {
+			if in.bigN < len(in.big) {
+				c.markPartial()
+				return false, nil
+			}
+			big := in.big
+			in.big, in.bigN = nil, 0
+			c.budgetSub(int64(len(big)))
+			src := &bigSrc{b: big}
+			m, err := c.dec.Decode(src)
+			if err != nil {
+				return false, err
+			}
+			if err := c.dispatchChecked(m); err != nil {
+				return false, err
+			}
+			if c.overBound() && c.tryPause() {
+				return true, nil
+			}
+			continue
+		}
+		avail := in.w - in.r
+		if avail == 0 {
+			c.partialSince.Store(0)
+			return false, nil
+		}
+		if c.dec.Intercepting() {
+			c.partialSince.Store(0)
+			if err := c.dec.Feed((*inSrc)(in)); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if avail < 8 {
+			c.markPartial()
+			return false, nil
+		}
+		frameLen := int64(binary.BigEndian.Uint64(in.buf[in.r:]))
+		if err := c.checkFrame(frameLen); err != nil {
+			return false, err
+		}
+		if frameLen > int64(avail) {
+			c.markPartial()
+			if frameLen > int64(len(in.buf)) {
+				// A large frame: received into a buffer of exactly its
+				// size, counted against the process budget.
+				if err := c.budgetAdd(frameLen); err != nil {
+					return false, err
+				}
+				in.big = make([]byte, frameLen)
+				in.bigN = copy(in.big, in.buf[in.r:in.w])
+				in.r, in.w = 0, 0
+			}
+			return false, nil
+		}
+		m, err := c.dec.Decode((*inSrc)(in))
+		if err != nil {
+			return false, err
+		}
+		if err := c.dispatchChecked(m); err != nil {
+			return false, err
+		}
+		if c.overBound() && c.tryPause() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dispatchChecked dispatches m; a session layer installed while m was
+// handled, with bytes already buffered behind it, is early data.
+func (c *Client) dispatchChecked(m *codec.Message) error {
+	plain := c.opener.Load() == nil
+	if err := c.dispatch(m); err != nil {
+		return err
+	}
+	if plain && c.opener.Load() != nil && (c.in.w > c.in.r || c.in.big != nil) {
+		// The layer was installed while that frame was handled (by its
+		// handler, on the server): bytes already buffered behind it were
+		// read before the layer and cannot be trusted. A correct peer
+		// sends nothing until it has the answer.
+		return ErrEarlyData
+	}
+	return nil
+}
+
+func (c *Client) markPartial() {
+	if c.partialSince.Load() == 0 {
+		c.partialSince.Store(nanotime())
+	}
+}
+
+// checkFrame checks a frame's length field against maxFrameLength, and
+// against the pre-authentication cap until the peer has authenticated.
+func (c *Client) checkFrame(frameLen int64) error {
+	if frameLen <= 8 {
+		return fmt.Errorf("%w: frame length field %d", codec.ErrFrameLength, frameLen)
+	}
+	if c.preAuth.Load() {
+		if lim := c.ctx.conf.PreAuthMaxFrameLength; lim > 0 && frameLen > lim {
+			c.log.Warn("closing connection: frame before authentication is over the cap",
+				"remote", c.remote, "frameLength", frameLen, "limit", lim, "key", c.ctx.conf.Key("ember.preAuthMaxFrameLength"))
+			return fmt.Errorf("%w: %d bytes before authentication (limit %d, %s)", codec.ErrFrameTooLarge, frameLen, lim, c.ctx.conf.Key("ember.preAuthMaxFrameLength"))
+		}
+	}
+	max := int64(codec.MaxFrameLength)
+	if l := c.ctx.conf.MaxFrameLength; l > 0 && l < max {
+		max = l
+	}
+	if frameLen > max {
+		return fmt.Errorf("%w: %d bytes (limit %d)", codec.ErrFrameTooLarge, frameLen, max)
+	}
+	return nil
+}
+
+// ---- bounds: stop and resume reading ----
+
+// overBound reports whether the connection must stop reading.
+func (c *Client) overBound() bool {
+	if c.readStop.Load() {
+		return true
+	}
+	lim := c.ctx.conf.MaxOutstandingRequests
+	return lim > 0 && c.unanswered.Load() >= lim
+}
+
+// tryPause stops reading if the connection is (still) over a bound. The
+// flag is raised before the bounds are read, so a resumer that lowers a
+// count either sees the flag or is seen by the check.
+func (c *Client) tryPause() bool {
+	c.rmu.Lock()
+	c.pausedFlag.Store(true)
+	if !c.overBound() {
+		c.pausedFlag.Store(false)
+		c.rmu.Unlock()
+		return false
+	}
+	c.paused = true
+	c.rmu.Unlock()
+	return true
+}
+
+// maybeResume restarts reading once the connection is back under its
+// bounds. It is called after any of the counts went down.
+func (c *Client) maybeResume() {
+	if !c.pausedFlag.Load() {
+		return
+	}
+	c.rmu.Lock()
+	if !c.paused || c.overBound() {
+		c.rmu.Unlock()
+		return
+	}
+	c.paused = false
+	c.pausedFlag.Store(false)
+	c.rmu.Unlock()
+	if c.poller != nil {
+		go c.epollPass()
+		return
+	}
+	c.wakeReader()
+}
+
+func (c *Client) wakeReader() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ---- the two drivers ----
+
+// epollPass is one reading pass of an EPOLL connection, started by its
+// poller (or by a resume). At most one runs at a time.
+func (c *Client) epollPass() {
+	c.rmu.Lock()
+	if c.passRunning {
+		c.passAgain = true
+		c.rmu.Unlock()
+		return
+	}
+	c.passRunning = true
+	c.rmu.Unlock()
+	for {
+		res := passEnded
+		if !c.closed.Load() {
+			res = c.readPass(false)
+		}
+		c.rmu.Lock()
+		if c.passAgain && res != passEnded && !c.closed.Load() {
+			c.passAgain = false
+			c.rmu.Unlock()
+			continue
+		}
+		c.passAgain = false
+		c.passRunning = false
+		closed := c.closed.Load()
+		c.rmu.Unlock()
+		switch {
+		case closed || res == passEnded:
+			c.readerClosed(ErrClosed)
+		case res == passMore:
+			c.poller.arm(c)
+		}
+		return
+	}
+}
+
+// readLoopNIO is the reading goroutine of an NIO (or TLS) connection.
+func (c *Client) readLoopNIO() {
+	for !c.closed.Load() {
+		switch c.readPass(true) {
+		case passEnded:
+			c.readerClosed(ErrClosed)
+			return
+		case passPaused:
+			<-c.wake
+		}
+	}
+	c.readerClosed(ErrClosed)
+}

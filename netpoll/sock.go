@@ -1,0 +1,366 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// errWouldBlock is what a non-blocking operation returns when the socket
+// cannot take (or give) more bytes right now.
+var errWouldBlock = errors.New("netpoll: operation would block")
+
+// errWriteTimeout is the cause of closing a connection whose peer did not
+// take a byte for the write deadline.
+var errWriteTimeout = errors.New("netpoll: peer did not read within the write deadline")
+
+// frameWriter is what the connection's writer sends through: the socket
+// itself, or a sealing layer over it. Both calls block until done, with
+// the write deadline applying to every wait.
+type frameWriter interface {
+	writev(bufs [][]byte) error
+	sendFile(f *os.File, off, n int64) error
+}
+
+// rawConn is the socket under a Client, in either io mode. Reads come
+// from the connection's one reading pass at a time, writes from its one
+// writer at a time; close may come from anywhere.
+type rawConn interface {
+	frameWriter
+	// read reads into p. With block false it returns errWouldBlock
+	// instead of waiting; io.EOF at the end of the stream.
+	read(p []byte, block bool) (int, error)
+	// nonBlocking reports whether writevNB and sendFileNB are available
+	// (plain TCP; TLS is not).
+	nonBlocking() bool
+	// writevNB writes what the socket takes now; errWouldBlock when it
+	// filled before every byte was written.
+	writevNB(bufs [][]byte) (int64, error)
+	// sendFileNB is writevNB for a file region.
+	sendFileNB(f *os.File, off, n int64) (int64, error)
+	close() error
+	remoteAddr() net.Addr
+	localAddr() net.Addr
+}
+
+// maxSendfileChunk bounds one sendfile call, like Go's own loop.
+const maxSendfileChunk = 4 << 20
+
+// maxIovecs bounds one writev (Linux's IOV_MAX is 1024).
+const maxIovecs = 512
+
+// sock is a plain TCP connection in both io modes. Go's net package owns
+// the descriptor (its close waits for operations in progress, so a
+// descriptor number is never used after it was reused); every read and
+// write here is a non-blocking system call made through the RawConn, and
+// waiting, when there is any, is the runtime poller's, under the write
+// deadline.
+type sock struct {
+	conn    *net.TCPConn
+	rc      syscall.RawConn
+	timeout time.Duration // write deadline: how long a write may make no progress
+
+	// Read state for readFn (bound once: no closure per read).
+	rp     []byte
+	rn     int
+	rerr   error
+	rblock bool
+	readFn func(fd uintptr) bool
+
+	// Write state for writeFn.
+	wiov    []unix.Iovec
+	wbufs   [][]byte
+	wn      int64
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	// sendfile state for sendFn.
+	sfIn   int
+	sfOff  int64
+	sfLeft int64
+	sfN    int64
+	sfErr  error
+	sendFn func(fd uintptr) bool
+
+	wblock      bool // writeStep and sendStep may wait (no progress yet)
+	deadlineSet bool
+
+	peek    [1]byte
+	rwaitFn func(fd uintptr) bool
+}
+
+func newSock(conn *net.TCPConn, timeout time.Duration) (*sock, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	s := &sock{conn: conn, rc: rc, timeout: timeout}
+	s.readFn, s.writeFn, s.sendFn, s.rwaitFn = s.readStep, s.writeStep, s.sendStep, s.rwaitStep
+	return s, nil
+}
+
+func (s *sock) nonBlocking() bool             { return true }
+func (s *sock) close() error                  { return s.conn.Close() }
+func (s *sock) remoteAddr() net.Addr          { return s.conn.RemoteAddr() }
+func (s *sock) localAddr() net.Addr           { return s.conn.LocalAddr() }
+func (s *sock) control(f func(uintptr)) error { return s.rc.Control(f) }
+
+func (s *sock) read(p []byte, block bool) (int, error) {
+	s.rp, s.rn, s.rerr, s.rblock = p, 0, nil, block
+	err := s.rc.Read(s.readFn)
+	n, rerr := s.rn, s.rerr
+	s.rp = nil
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+// readStep runs under the runtime poller: returning false waits for the
+// socket to become readable and calls it again.
+func (s *sock) readStep(fd uintptr) bool {
+	for {
+		n, err := unix.Read(int(fd), s.rp)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			if s.rblock {
+				return false
+			}
+			s.rerr = errWouldBlock
+		case err != nil:
+			s.rerr = os.NewSyscallError("read", err)
+		case n == 0:
+			s.rerr = io.EOF
+		default:
+			s.rn = n
+		}
+		return true
+	}
+}
+
+func (s *sock) writevNB(bufs [][]byte) (int64, error) {
+	s.wbufs, s.wn, s.werr = bufs, 0, nil
+	err := s.rc.Write(s.writeFn)
+	s.wbufs = nil
+	if err != nil {
+		return s.wn, err
+	}
+	return s.wn, s.werr
+}
+
+// writeStep writes as much of wbufs as the socket takes, never waiting.
+// It does not change wbufs: the caller consumes the bytes written.
+func (s *sock) writeStep(fd uintptr) bool {
+	bufs := s.wbufs
+	for i := 0; i < len(bufs); {
+		iov := s.wiov[:0]
+		var want int64
+		j := i
+		for ; j < len(bufs) && len(iov) < maxIovecs; j++ {
+			b := bufs[j]
+			if len(b) == 0 {
+				continue
+			}
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+			want += int64(len(b))
+		}
+		s.wiov = iov
+		if len(iov) == 0 {
+			break
+		}
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		clear(iov)
+		if e == unix.EINTR {
+			continue
+		}
+		if e == unix.EAGAIN {
+			if s.wblock && s.wn == 0 {
+				return false // wait for the socket, then try again
+			}
+			s.werr = errWouldBlock
+			return true
+		}
+		if e != 0 {
+			s.werr = os.NewSyscallError("writev", e)
+			return true
+		}
+		n := int64(r)
+		s.wn += n
+		if n < want {
+			s.werr = errWouldBlock // a short write: the socket is full
+			return true
+		}
+		i = j
+	}
+	return true
+}
+
+func (s *sock) sendFileNB(f *os.File, off, n int64) (int64, error) {
+	s.sfIn, s.sfOff, s.sfLeft, s.sfN, s.sfErr = int(f.Fd()), off, n, 0, nil
+	err := s.rc.Write(s.sendFn)
+	if err != nil {
+		return s.sfN, err
+	}
+	return s.sfN, s.sfErr
+}
+
+func (s *sock) sendStep(fd uintptr) bool {
+	for s.sfLeft > 0 {
+		chunk := min(s.sfLeft, maxSendfileChunk)
+		k, err := unix.Sendfile(int(fd), s.sfIn, &s.sfOff, int(chunk))
+		if k > 0 {
+			s.sfLeft -= int64(k)
+			s.sfN += int64(k)
+		}
+		switch {
+		case err == unix.EAGAIN:
+			if s.wblock && s.sfN == 0 {
+				return false
+			}
+			s.sfErr = errWouldBlock
+			return true
+		case err == unix.EINTR:
+		case err != nil:
+			s.sfErr = os.NewSyscallError("sendfile", err)
+			return true
+		case k == 0:
+			s.sfErr = io.ErrUnexpectedEOF // the file is shorter than the region
+			return true
+		}
+	}
+	return true
+}
+
+// blockingWrite runs op (writevNB or sendFileNB bound to the caller's
+// state) until it is done, letting it wait for the socket under the write
+// deadline, which restarts whenever bytes leave. It runs on the
+// connection's writer only.
+func (s *sock) blockingWrite(op func() (int64, error)) error {
+	s.wblock = true
+	defer func() {
+		s.wblock = false
+		if s.deadlineSet {
+			s.deadlineSet = false
+			_ = s.conn.SetWriteDeadline(time.Time{})
+		}
+	}()
+	for {
+		if s.timeout > 0 {
+			s.deadlineSet = true
+			_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+		}
+		_, err := op()
+		switch {
+		case err == nil:
+			return nil
+		case err == errWouldBlock:
+			continue // progress was made: restart the deadline
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("%w (%s)", errWriteTimeout, s.timeout)
+		default:
+			return err
+		}
+	}
+}
+
+// writev writes every byte of bufs (the writer's slow path).
+func (s *sock) writev(bufs [][]byte) error {
+	// Try without a deadline first: most writes never wait.
+	n, err := s.writevNB(bufs)
+	if err != errWouldBlock {
+		return err
+	}
+	bufs = consumeBufs(bufs, n)
+	return s.blockingWrite(func() (int64, error) {
+		n, err := s.writevNB(bufs)
+		bufs = consumeBufs(bufs, n)
+		return n, err
+	})
+}
+
+// sendFile sends a whole file region (the writer's slow path).
+func (s *sock) sendFile(f *os.File, off, n int64) error {
+	k, err := s.sendFileNB(f, off, n)
+	if err != errWouldBlock {
+		return err
+	}
+	off, n = off+k, n-k
+	return s.blockingWrite(func() (int64, error) {
+		k, err := s.sendFileNB(f, off, n)
+		off, n = off+k, n-k
+		return k, err
+	})
+}
+
+// waitReadable parks the calling goroutine (an NIO reader) until the
+// socket has bytes, an error or its end to read, holding no buffer.
+func (s *sock) waitReadable() error { return s.rc.Read(s.rwaitFn) }
+
+func (s *sock) rwaitStep(fd uintptr) bool {
+	for {
+		_, _, err := unix.Recvfrom(int(fd), s.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		return true
+	}
+}
+
+// consumeBufs drops the first n bytes of bufs, clearing emptied entries.
+func consumeBufs(bufs [][]byte, n int64) [][]byte {
+	for n > 0 && len(bufs) > 0 {
+		if int64(len(bufs[0])) <= n {
+			n -= int64(len(bufs[0]))
+			bufs[0] = nil
+			bufs = bufs[1:]
+			continue
+		}
+		bufs[0] = bufs[0][n:]
+		n = 0
+	}
+	for len(bufs) > 0 && len(bufs[0]) == 0 {
+		bufs[0] = nil
+		bufs = bufs[1:]
+	}
+	return bufs
+}
+
+// withFD runs f with the descriptor of tc.
+func withFD(tc *net.TCPConn, f func(fd int)) error {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(func(fd uintptr) { f(int(fd)) })
+}
+
+// setSockopts applies the configured buffer sizes and keep-alive to fd.
+func setSockopts(fd int, conf *Conf, keepAlive bool) {
+	if fd < 0 {
+		return
+	}
+	if conf.ReceiveBuffer > 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, conf.ReceiveBuffer)
+	}
+	if conf.SendBuffer > 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, conf.SendBuffer)
+	}
+	if keepAlive {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+}
