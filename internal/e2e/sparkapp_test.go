@@ -1,0 +1,191 @@
+//go:build linux
+
+package e2e
+
+import (
+	"archive/zip"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/internal/testutil"
+)
+
+// Real Spark 4.1 applications on Ember's master and worker: spark-submit
+// runs a driver JVM that registers with Ember's master in Java
+// serialization; Ember's worker launches Spark's
+// CoarseGrainedExecutorBackend JVMs from the app's command; the executors
+// check the worker's endpoint-verifier for "Worker" and register with the
+// driver directly.
+
+// submitLimit bounds one spark-submit run (a JVM driver and executors on
+// a loaded machine take about a minute): it only turns a hang into a
+// failure.
+const submitLimit = 4 * time.Minute
+
+// sparkLogProblems are what must not appear in any log: a class the peer
+// could not read, or a field Ember left out.
+var sparkLogProblems = regexp.MustCompile(`InvalidClassException|NullPointerException|StreamCorruptedException|ClassNotFoundException: org\.apache\.spark`)
+
+// waitExit waits (bounded by submitLimit) for a child to exit and returns
+// its exit code.
+func waitExit(t *testing.T, p *proc) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(submitLimit):
+		t.Fatalf("%s did not exit within %v; its output:\n%s", p.name, submitLimit, tail(p.output(), 8000))
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// sparkCluster is a master and one worker whose executors are JVMs of the
+// installed Spark.
+type sparkCluster struct {
+	*cluster
+	home string
+	m    *master
+	w    *worker
+}
+
+func newSparkCluster(t *testing.T) *sparkCluster {
+	t.Helper()
+	home, _ := testutil.RequireSpark(t)
+	c := newCluster(t)
+	m := c.startMaster("master", masterOpts{})
+	w := c.startWorker("worker", m.url, workerOpts{cores: 2, memory: "2g", env: []string{"SPARK_HOME=" + home}})
+	m.waitState(t, "the worker to register", func(st deploy.MasterStateResponse) bool {
+		return workerState(st, w.id) == deploy.WorkerAlive
+	})
+	return &sparkCluster{cluster: c, home: home, m: m, w: w}
+}
+
+// submit runs spark-submit in client mode against the master.
+func (sc *sparkCluster) submit(name string, args ...string) *proc {
+	argv := append([]string{filepath.Join(sc.home, "bin", "spark-submit"), "--master", sc.m.url,
+		"--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+		"--conf", "spark.executor.memory=512m", "--conf", "spark.ui.enabled=false"}, args...)
+	env := []string{"SPARK_HOME=" + sc.home, "PYSPARK_PYTHON=python3", "SPARK_LOCAL_IP=127.0.0.1",
+		"SPARK_CONF_DIR=" + sc.mkdir("conf-"+name)}
+	return sc.start(name, env, argv...)
+}
+
+// checkRun asserts a finished client-mode run: exit 0, pi printed, the
+// app FINISHED in the master's /json with its executors' stdout and
+// stderr in the worker's dir, and no deserialization trouble anywhere.
+func (sc *sparkCluster) checkRun(t *testing.T, p *proc, appName string) {
+	t.Helper()
+	if code := waitExit(t, p); code != 0 {
+		t.Fatalf("spark-submit exited %d:\n%s", code, tail(p.output(), 8000))
+	}
+	out := p.output()
+	if !regexp.MustCompile(`Pi is roughly 3\.1`).MatchString(out) {
+		t.Errorf("no pi in the output:\n%s", tail(out, 4000))
+	}
+	st := sc.m.waitState(t, appName+" FINISHED", func(st deploy.MasterStateResponse) bool {
+		for _, a := range st.CompletedApps {
+			if a.Name == appName && a.State == deploy.AppFinished {
+				return true
+			}
+		}
+		return false
+	})
+	var app deploy.ApplicationInfoJSON
+	for _, a := range st.CompletedApps {
+		if a.Name == appName {
+			app = a
+		}
+	}
+	if app.MemoryPerExecutor != 512 {
+		t.Errorf("app %s: %d MiB per executor, want 512 (spark.executor.memory)", app.ID, app.MemoryPerExecutor)
+	}
+	dir := sc.w.executorDir(app.ID, 0)
+	for _, f := range []string{"stdout", "stderr"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("executor %s: %v", f, err)
+		}
+	}
+	stderr, _ := os.ReadFile(filepath.Join(dir, "stderr"))
+	if !strings.Contains(string(stderr), "CoarseGrainedExecutorBackend") ||
+		!strings.Contains(string(stderr), "WorkerWatcher: Successfully connected to spark://Worker@") {
+		t.Errorf("the executor's stderr shows no JVM executor watching Ember's worker:\n%s", tail(string(stderr), 4000))
+	}
+	if !strings.Contains(out, "Granted executor ID "+app.ID+"/0") || !strings.Contains(out, "is now RUNNING") {
+		t.Errorf("the driver did not hear of its executor from the master:\n%s", tail(out, 4000))
+	}
+	logs := map[string]string{"spark-submit": out, "executor stderr": string(stderr),
+		"master": sc.m.output(), "worker": sc.w.output()}
+	for name, l := range logs {
+		if m := sparkLogProblems.FindString(l); m != "" {
+			t.Errorf("%s log has %s:\n%s", name, m, tail(l, 6000))
+		}
+	}
+}
+
+func TestSparkSubmitPySparkPi(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("PySpark needs python3")
+	}
+	sc := newSparkCluster(t)
+	pi := filepath.Join(sc.home, "examples", "src", "main", "python", "pi.py")
+	if _, err := os.Stat(pi); err != nil {
+		t.Skipf("no pi.py in this Spark: %v", err)
+	}
+	p := sc.submit("spark-submit-pi", pi, "10")
+	sc.checkRun(t, p, "PythonPi")
+}
+
+// buildAppJar compiles the Java SparkPi and packs it into a jar (a zip;
+// spark-submit gets --class, so no manifest is needed).
+func buildAppJar(t *testing.T, home, dir string) string {
+	t.Helper()
+	root, err := testutil.ProjectRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := testutil.CompileJava(t, home, filepath.Join(root, "internal", "interop", "jvm", "sparkapp"))
+	jarPath := filepath.Join(dir, "ember-sparkpi.jar")
+	f, err := os.Create(jarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	err = filepath.Walk(classes, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(p, ".class") {
+			return err
+		}
+		rel, _ := filepath.Rel(classes, p)
+		w, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	})
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatalf("packing %s: %v", jarPath, err)
+	}
+	return jarPath
+}
+
+func TestSparkSubmitJavaPi(t *testing.T) {
+	sc := newSparkCluster(t)
+	jar := buildAppJar(t, sc.home, sc.dir)
+	p := sc.submit("spark-submit-java-pi", "--class", "ember.sparkapp.SparkPi", jar, "4")
+	sc.checkRun(t, p, "EmberJavaSparkPi")
+}

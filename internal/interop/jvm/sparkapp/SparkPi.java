@@ -1,0 +1,45 @@
+package ember.sparkapp;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * A small JVM Spark application for Ember's end-to-end tests: estimates pi
+ * by sampling points in the unit square on the cluster's executors, and
+ * prints "Pi is roughly <estimate>" and the number of executors that ran
+ * tasks.
+ *
+ * <p>Usage: {@code SparkPi [slices]} (default 2), submitted with
+ * spark-submit against a standalone master.
+ */
+public final class SparkPi {
+  private SparkPi() {}
+
+  public static void main(String[] args) {
+    int slices = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+    int perSlice = 50_000;
+    List<Integer> seeds = new ArrayList<>();
+    for (int i = 0; i < slices; i++) {
+      seeds.add(i);
+    }
+    SparkConf conf = new SparkConf().setAppName("EmberJavaSparkPi");
+    try (JavaSparkContext sc = new JavaSparkContext(conf)) {
+      long inside = sc.parallelize(seeds, slices).map(seed -> {
+        java.util.Random r = new java.util.Random(seed * 7919L + 1);
+        long hits = 0;
+        for (int k = 0; k < perSlice; k++) {
+          double x = r.nextDouble() * 2 - 1;
+          double y = r.nextDouble() * 2 - 1;
+          if (x * x + y * y <= 1) {
+            hits++;
+          }
+        }
+        return hits;
+      }).reduce(Long::sum);
+      System.out.println("Pi is roughly " + 4.0 * inside / ((long) perSlice * slices));
+    }
+  }
+}
