@@ -54,10 +54,20 @@ func (e *endpoint) OnDisconnected(addr rpcenv.Address) {
 // OnError logs endpoint errors.
 func (e *endpoint) OnError(err error) { e.w.log.Warn("worker endpoint error", "err", err) }
 
-// Receive handles one-way messages.
+// Receive handles one-way messages. A remote message is validated, then
+// admitted by the core (Core.Admit) before it touches any state; a refusal
+// is one rate-limited log line.
 func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 	w, c := e.w, e.w.core
 	defer func() { w.registeredA.Store(c.Registered()) }()
+	err := deploy.Validate(msg)
+	if err == nil {
+		err = c.Admit(msg, sender)
+	}
+	if err != nil {
+		w.refuse(sender, msg, err)
+		return nil
+	}
 	switch x := msg.(type) {
 	case deploy.RegisteredWorker:
 		c.RegisteredWorker(w.masterPeer(x.Master), x.MasterWebUIURL, x.MasterAddress, x.Duplicate)
@@ -90,7 +100,7 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 	case driverStateFromRunner:
 		c.DriverStateChanged(x.msg)
 	default:
-		return fmt.Errorf("%w: worker got %T from %s", rpcenv.ErrUnsupported, msg, sender)
+		w.refuse(sender, msg, fmt.Errorf("%w: worker got %T", rpcenv.ErrUnsupported, msg))
 	}
 	return nil
 }
@@ -104,7 +114,9 @@ func (e *endpoint) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 	case executorInfoRequest:
 		cc.Reply(w.executorInfos())
 	default:
-		return fmt.Errorf("%w: worker got ask %T", rpcenv.ErrUnsupported, msg)
+		err := fmt.Errorf("%w: worker got ask %T", rpcenv.ErrUnsupported, msg)
+		w.refuse(cc.SenderAddress(), msg, err)
+		cc.SendFailure(err)
 	}
 	return nil
 }

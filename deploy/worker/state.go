@@ -120,6 +120,9 @@ type CoreConfig struct {
 	RetainedDrivers   int
 	Redact            *regexp.Regexp // spark.redaction.regex, for the JSON's command
 	Logger            *slog.Logger
+	// Resolve looks up the IP addresses of a configured master's host
+	// name, for Admit (nil: names are compared as written).
+	Resolve func(host string) []string
 }
 
 // ExecutorSpec is what the shell needs to run one executor.
@@ -190,6 +193,7 @@ type Core struct {
 	coresUsed         int
 	memoryUsed        int
 	resourcesUsed     map[string][]string // resource name → addresses in use
+	resolved          map[string][]string // trusted host → its IPs (Admit)
 }
 
 // NewCore returns a core that has not started registering yet.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
@@ -98,6 +99,8 @@ type Worker struct {
 	// Loop-owned: touched only by the endpoint's methods.
 	core   *Core
 	timers map[Timer]*repeater
+
+	refusals *ratelog.Limiter // one line per peer per interval for refused messages
 }
 
 // killer is a runner: kill asks it to stop and does not wait.
@@ -124,7 +127,8 @@ func Start(opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: cannot create work dir %s: %w", cfg.workDir, err)
 	}
 	w := &Worker{cfg: cfg, conf: conf, log: log, onExit: opts.OnExit, stop: make(chan struct{}),
-		live: map[killer]struct{}{}, byID: map[string]killer{}, timers: map[Timer]*repeater{}}
+		live: map[killer]struct{}{}, byID: map[string]killer{}, timers: map[Timer]*repeater{},
+		refusals: newRefusalLog()}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.syncq.ready = make(chan struct{}, 1)
 	if cfg.shuffleEnabled {
@@ -174,7 +178,8 @@ func Start(opts Options) (*Worker, error) {
 		InitialRetries: cfg.initialRetries, MaxRetries: cfg.maxRetries, PreferConfiguredMaster: cfg.preferConfiguredMaster,
 		HeartbeatInterval: cfg.heartbeatInterval(), CleanupEnabled: cfg.cleanupEnabled, CleanupInterval: cfg.cleanupInterval,
 		ExecutorFilesCleanup: cfg.cleanupAfterExit && w.shuffle != nil, ShuffleService: w.shuffle != nil,
-		RetainedExecutors: cfg.retainedExecutors, RetainedDrivers: cfg.retainedDrivers, Redact: cfg.redact, Logger: w.log},
+		RetainedExecutors: cfg.retainedExecutors, RetainedDrivers: cfg.retainedDrivers, Redact: cfg.redact, Logger: w.log,
+		Resolve: lookupHost},
 		(*effects)(w))
 	w.spawn(w.syncLoop)
 	if _, err := w.env.SetupEndpoint(deploy.WorkerEndpointName, &endpoint{w: w}); err != nil {

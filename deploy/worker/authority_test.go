@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/rpcenv"
+)
+
+func refAt(t *testing.T, uri string) *rpcenv.Ref {
+	t.Helper()
+	r := new(rpcenv.Ref)
+	if err := r.UnmarshalJSON([]byte(`{"uri":"` + uri + `"}`)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestAdmit is the worker's authority table: who may order what, for a
+// worker registered with m1 (configured masters m1 and m2; m2 is also
+// known by name, "master-two", which resolves to 10.0.0.2).
+func TestAdmit(t *testing.T) {
+	m1Addr, m2Addr := m1.addr.Addr, m2.addr.Addr
+	attacker := rpcenv.NewAddress("10.6.6.6", 40000)
+	m1OtherPort := rpcenv.NewAddress("10.0.0.1", 40001) // a process on the master's host, not the master
+	m2ByName := rpcenv.NewAddress("master-two", 7077)
+	cases := []struct {
+		name  string
+		msg   any
+		from  rpcenv.Address
+		allow bool
+	}{
+		{"LaunchExecutor from the master", deploy.LaunchExecutor{MasterURL: m1URL}, m1Addr, true},
+		{"LaunchExecutor from a peer", deploy.LaunchExecutor{MasterURL: m1URL}, attacker, false},
+		{"LaunchExecutor from the master's host, another port", deploy.LaunchExecutor{MasterURL: m1URL}, m1OtherPort, false},
+		{"LaunchExecutor from the standby master", deploy.LaunchExecutor{MasterURL: m1URL}, m2Addr, false},
+		{"LaunchExecutor from a client-mode env", deploy.LaunchExecutor{MasterURL: m1URL}, rpcenv.Address{}, false},
+		{"KillExecutor with the published master URL, from a peer", deploy.KillExecutor{MasterURL: m1URL, AppID: "a"}, attacker, false},
+		{"KillExecutor from the master", deploy.KillExecutor{MasterURL: m1URL, AppID: "a"}, m1Addr, true},
+		{"LaunchDriver from a peer", deploy.LaunchDriver{DriverID: "d"}, attacker, false},
+		{"KillDriver from a peer", deploy.KillDriver{DriverID: "d"}, attacker, false},
+		{"ApplicationFinished from a peer", deploy.ApplicationFinished{ID: "a"}, attacker, false},
+		{"ApplicationFinished from the master", deploy.ApplicationFinished{ID: "a"}, m1Addr, true},
+		{"ReconnectWorker from a peer", deploy.ReconnectWorker{MasterURL: m1URL}, attacker, false},
+		{"MasterChanged to the attacker, from the attacker", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.6.6.6:40000")}, attacker, false},
+		{"MasterChanged to m2, from the attacker", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, attacker, false},
+		{"MasterChanged to the attacker, claiming m2's address", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.6.6.6:40000")}, m2Addr, false},
+		{"MasterChanged without a master", deploy.MasterChanged{}, m2Addr, false},
+				{"MasterChanged to m2 by IP, from m2 by IP (configured by name)", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, m2Addr, true},
+		{"MasterChanged to m2 by name, from m2 by name", deploy.MasterChanged{Master: refAt(t, "spark://Master@master-two:7077")}, m2ByName, true},
+		{"MasterChanged to m2 by name, from the attacker", deploy.MasterChanged{Master: refAt(t, "spark://Master@master-two:7077")}, attacker, false},
+		{"RegisteredWorker naming the attacker", deploy.RegisteredWorker{Master: refAt(t, "spark://Master@10.6.6.6:40000")}, attacker, false},
+		{"RegisteredWorker from m2", deploy.RegisteredWorker{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, m2Addr, true},
+		{"RegisterWorkerFailed from a peer", deploy.RegisterWorkerFailed{Message: "go away"}, attacker, false},
+		{"RegisterWorkerFailed from m2", deploy.RegisterWorkerFailed{Message: "no"}, m2Addr, true},
+		{"RequestWorkerState from anyone", deploy.RequestWorkerState{}, attacker, true},
+	}
+	cfg := testCoreConfig()
+	resolved := map[string][]string{"master-two": {"10.0.0.2"}}
+	cfg.Masters = []rpcenv.Address{m1Addr, m2ByName}
+	cfg.Resolve = func(host string) []string { return resolved[host] }
+	c := registeredCore(cfg, true)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.Admit(tc.msg, tc.from)
+			if tc.allow && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.allow && !errors.Is(err, ErrNotFromMaster) {
+				t.Fatalf("admitted (err %v)", err)
+			}
+		})
+	}
+	// Sender names are never resolved, only the worker's own masters.
+	resolved["evil.example"] = []string{"10.0.0.1"}
+	if err := c.Admit(deploy.KillExecutor{MasterURL: m1URL}, rpcenv.NewAddress("evil.example", 7077)); err == nil {
+		t.Fatal("a sender's host name was looked up")
+	}
+}
+
+// TestAdmitBeforeRegistration: no orders are taken before a master
+// accepted the worker.
+func TestAdmitBeforeRegistration(t *testing.T) {
+	c := registeredCore(testCoreConfig(), false)
+	if err := c.Admit(deploy.LaunchDriver{DriverID: "d"}, m1.addr.Addr); !errors.Is(err, ErrNotFromMaster) {
+		t.Fatalf("LaunchDriver before registration: %v", err)
+	}
+}
+
+// TestAdmitFollowsMasterChange: after a legitimate leader change the new
+// master gives the orders and the old one no longer does.
+func TestAdmitFollowsMasterChange(t *testing.T) {
+	c := registeredCore(testCoreConfig(), true)
+	c.MasterChanged(m2, "http://10.0.0.2:8080")
+	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m2.addr.Addr); err != nil {
+		t.Fatalf("new master refused: %v", err)
+	}
+	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m1.addr.Addr); err == nil {
+		t.Fatal("the old master still gives orders")
+	}
+}
+
+// registeredCore is a started core, registered with m1 if registered.
+func registeredCore(cfg CoreConfig, registered bool) *Core {
+	c := NewCore(cfg, &fakeFx{})
+	c.Start()
+	if registered {
+		c.RegisteredWorker(m1, "http://10.0.0.1:8080", m1.addr.Addr, false)
+	}
+	return c
+}
