@@ -47,7 +47,7 @@ func TestAdmit(t *testing.T) {
 		{"MasterChanged to m2, from the attacker", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, attacker, false},
 		{"MasterChanged to the attacker, claiming m2's address", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.6.6.6:40000")}, m2Addr, false},
 		{"MasterChanged without a master", deploy.MasterChanged{}, m2Addr, false},
-				{"MasterChanged to m2 by IP, from m2 by IP (configured by name)", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, m2Addr, true},
+		{"MasterChanged to m2 by IP, from m2 by IP (configured by name)", deploy.MasterChanged{Master: refAt(t, "spark://Master@10.0.0.2:7077")}, m2Addr, true},
 		{"MasterChanged to m2 by name, from m2 by name", deploy.MasterChanged{Master: refAt(t, "spark://Master@master-two:7077")}, m2ByName, true},
 		{"MasterChanged to m2 by name, from the attacker", deploy.MasterChanged{Master: refAt(t, "spark://Master@master-two:7077")}, attacker, false},
 		{"RegisteredWorker naming the attacker", deploy.RegisteredWorker{Master: refAt(t, "spark://Master@10.6.6.6:40000")}, attacker, false},
