@@ -279,8 +279,9 @@ func TestApplicationRemoved(t *testing.T) {
 }
 
 // TestExecutorRemoved: only files the service does not serve are deleted
-// (not .index/.data, nor rdd_* with RDD fetch on); other executors are
-// untouched and the executor's shuffle data is still served.
+// (not .index/.data, nor rdd_* with RDD fetch on), and the dirs that left
+// empty; other executors are untouched and the executor's shuffle data is
+// still served.
 func TestExecutorRemoved(t *testing.T) {
 	eachMode(t, func(t *testing.T, mode string) {
 		for _, rddOn := range []bool{false, true} {
@@ -325,6 +326,17 @@ func TestExecutorRemoved(t *testing.T) {
 				}
 				if !reflect.DeepEqual(kept, wantKept) {
 					t.Errorf("kept %v, want %v", kept, wantKept)
+				}
+				// Dirs left empty went too (Spark's service deletes them).
+				for _, d := range gone {
+					_ = filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {
+						if err == nil && de.IsDir() {
+							if rest, _ := os.ReadDir(p); len(rest) == 0 {
+								t.Errorf("empty dir %s survived executor removal", p)
+							}
+						}
+						return nil
+					})
 				}
 				if after := listFiles(t, other...); !reflect.DeepEqual(after, otherBefore) {
 					t.Errorf("another executor's files changed: %v -> %v", otherBefore, after)

@@ -262,25 +262,55 @@ func (r *resolver) applicationRemoved(appID string, cleanup bool) {
 }
 
 // executorRemoved deletes the executor's files that the service does not
-// serve (everything but .index and .data, and rdd_* when RDD fetch is on).
+// serve, as Spark's service does: every entry of its local dirs whose name
+// does not end in .index or .data (nor starts with rdd_, when RDD fetch is
+// on) is deleted, dirs depth first; a dir left empty goes too, the local
+// dirs themselves included. A dir whose name is kept is kept whole; a
+// symbolic link is deleted, never followed.
 func (r *resolver) executorRemoved(appID, execID string) {
 	info, err := r.executor(appID, execID)
 	if err != nil {
 		return
 	}
-	for _, d := range info.LocalDirs {
-		_ = filepath.WalkDir(d, func(p string, de os.DirEntry, err error) error {
-			if err != nil || de.IsDir() {
-				return nil
-			}
-			n := de.Name()
-			if strings.HasSuffix(n, ".index") || strings.HasSuffix(n, ".data") || (r.rddOn && strings.HasPrefix(n, "rdd_")) {
-				return nil
-			}
-			_ = os.Remove(p)
-			return nil
-		})
+	served := func(name string) bool {
+		return strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".data") || (r.rddOn && strings.HasPrefix(name, "rdd_"))
 	}
+	for _, d := range info.LocalDirs {
+		if err := deleteUnserved(d, served); err != nil {
+			r.log.Warn("cleaning up the files of a removed executor", "dir", d, "err", err)
+		}
+	}
+}
+
+// deleteUnserved deletes path if it is a regular file or a symbolic link,
+// or, if a dir, its entries not kept by served and then itself when that
+// left it empty. It does not follow symbolic links.
+func deleteUnserved(path string, served func(name string) bool) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !served(e.Name()) {
+				errs = append(errs, deleteUnserved(filepath.Join(path, e.Name()), served))
+			}
+		}
+		if rest, err := os.ReadDir(path); err != nil || len(rest) > 0 {
+			return errors.Join(append(errs, err)...)
+		}
+	} else if !st.Mode().IsRegular() && st.Mode()&os.ModeSymlink == 0 {
+		return nil // a device, pipe or socket
+	}
+	return errors.Join(append(errs, os.Remove(path))...)
 }
 
 func (r *resolver) forget(ids []AppExecID) {

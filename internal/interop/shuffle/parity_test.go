@@ -146,7 +146,10 @@ func refusedRegistration(spark, ember rawAnswer) bool {
 // not, the same reply, the same chunks served or failed), sent by Spark's
 // own TransportClient to each in turn. Where Ember knowingly departs from
 // Spark the row says so and checks the departure. Push-based shuffle,
-// which neither service runs, fails alike through Spark's client.
+// which neither service runs, fails alike through Spark's client. With
+// spark.authenticate both refuse another application's requests and
+// streams, and both leave the same files behind when an executor or an
+// application goes.
 func TestRequestParityWithSpark(t *testing.T) {
 	testutil.CheckLeaks(t)
 	peer := startPeer(t)
@@ -287,6 +290,7 @@ func TestRequestParityWithSpark(t *testing.T) {
 		})
 	}
 	authParity(t, peer, sh)
+	cleanupParity(t, peer)
 }
 
 // authParity: with spark.authenticate, both services refuse a client

@@ -73,6 +73,8 @@ import org.apache.spark.network.util.TransportConf;
  *   push CLIENT HOST PORT BLOCK...      -> @@ok then per block ID=OK or ID=FAIL:MESSAGE (pushBlocks,
  *                                          1 KiB each)
  *   mergedmeta CLIENT HOST PORT SHUFFLE MERGEID REDUCE -> @@ok OK:NUMCHUNKS or FAIL:MESSAGE
+ *   execremoved SERVER EXEC APP         -> @@ok (the service's executorRemoved)
+ *   appremoved SERVER APP CLEANUP       -> @@ok (the service's applicationRemoved)
  *   filepath SUBDIRS NDIRS DIR... NAME... -> @@ok then, per name, where Spark's
  *                                          ExecutorDiskUtils puts it
  *   close NAME
@@ -201,6 +203,12 @@ public final class ShufflePeer {
       case "mergedmeta":
         return client(f[1]).mergedMeta(f[2], Integer.parseInt(f[3]), Integer.parseInt(f[4]),
             Integer.parseInt(f[5]), Integer.parseInt(f[6]));
+      case "execremoved":
+        server(f[1]).handler.executorRemoved(f[2], f[3]);
+        return List.of();
+      case "appremoved":
+        server(f[1]).handler.applicationRemoved(f[2], Boolean.parseBoolean(f[3]));
+        return List.of();
       case "raw":
         return client(f[1]).raw(f[2], Integer.parseInt(f[3]), f[4],
             f.length > 5 && f[5].equals("nochunks"));
@@ -221,6 +229,14 @@ public final class ShufflePeer {
       default:
         throw new IllegalArgumentException("unknown command " + f[0]);
     }
+  }
+
+  private Server server(String name) {
+    Server s = servers.get(name);
+    if (s == null) {
+      throw new IllegalArgumentException("no server " + name);
+    }
+    return s;
   }
 
   private Client client(String name) {
