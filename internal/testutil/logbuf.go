@@ -35,10 +35,13 @@ func (l *LogBuffer) Logger(level slog.Level) *slog.Logger {
 }
 
 // CheckLeaks fails t, at its end, if goroutines started during it are
-// still running (the reactor's process-wide goroutines excepted).
+// still running (the reactor's process-wide goroutines excepted). The
+// goroutines running when it is called are the baseline: call it before
+// the test starts anything.
 func CheckLeaks(t *testing.T) {
 	t.Helper()
+	opts := append([]goleak.Option{goleak.IgnoreCurrent()}, ReactorGoroutines...)
 	t.Cleanup(func() {
-		goleak.VerifyNone(t, append([]goleak.Option{goleak.IgnoreCurrent()}, ReactorGoroutines...)...)
+		goleak.VerifyNone(t, opts...)
 	})
 }
