@@ -38,8 +38,10 @@ const (
 	// MaxResourceAddresses the addresses of one resource.
 	MaxResources         = 64
 	MaxResourceAddresses = 1 << 10
-	// MaxExecutorTarget bounds RequestExecutors' total.
-	MaxExecutorTarget = 1 << 24
+	// MaxExecutorTarget bounds RequestExecutors' total and an app's
+	// initial executor limit (Spark's Int; scheduling cost does not depend
+	// on it).
+	MaxExecutorTarget = 1<<31 - 1
 )
 
 // ErrInvalid is wrapped by every validation error.

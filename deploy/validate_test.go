@@ -103,7 +103,7 @@ func TestValidate(t *testing.T) {
 		{"latest state bad executor", WorkerLatestState{ID: "w", Executors: []ExecutorDescription{{AppID: "a", ExecID: -3, State: ExecutorRunning}}}, "executors.execId"},
 		{"scheduler state too many drivers", WorkerSchedulerStateResponse{ID: "w", DriverIDs: make([]string, MaxEntries+1)}, "driverIds"},
 		{"request executors negative", RequestExecutors{AppID: "a", RequestedTotal: -1}, "requestedTotal"},
-		{"request executors huge", RequestExecutors{AppID: "a", RequestedTotal: 1 << 30}, "requestedTotal"},
+		{"request executors Int.MaxValue", RequestExecutors{AppID: "a", RequestedTotal: 1<<31 - 1}, ""},
 		{"kill executors too many", KillExecutors{AppID: "a", ExecutorIDs: make([]string, MaxEntries+1)}, "executorIds"},
 		{"application finished empty", ApplicationFinished{}, "id"},
 		{"registered worker long URL", RegisteredWorker{MasterWebUIURL: strings.Repeat("u", MaxURLLen+1)}, "masterWebUiUrl"},

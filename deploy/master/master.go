@@ -13,6 +13,7 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/recovery"
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 )
@@ -49,6 +50,8 @@ type Master struct {
 	recReady chan struct{} // closed once engine is set
 
 	state *State // only touched on the endpoint's loop
+
+	refusals *ratelog.Limiter // one line per peer per interval for refused messages
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -183,7 +186,7 @@ func Start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{env: env, cfg: cfg, log: log.With("component", "master"), opts: opts, stop: make(chan struct{}),
-		recReady: make(chan struct{})}
+		recReady: make(chan struct{}), refusals: newRefusalLog()}
 	m.cfg.MasterURL = env.Address().SparkURL()
 	m.cfg.WebUIURL = fmt.Sprintf("http://%s:%d", env.Address().Host, opts.WebUIPort)
 	m.state = NewState(m.cfg, m)
@@ -398,9 +401,15 @@ func (m *Master) OnStop() {}
 // OnDisconnected handles a lost remote process.
 func (m *Master) OnDisconnected(addr rpcenv.Address) { m.state.Disconnected(addr) }
 
-// Receive handles one-way messages.
+// Receive handles one-way messages. A remote message is validated and
+// admitted (State.Admit) before it touches the state; a refusal is one
+// rate-limited log line.
 func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 	s := m.state
+	if err := s.Admit(msg, sender); err != nil {
+		m.refuse(sender, msg, err)
+		return nil
+	}
 	switch x := msg.(type) {
 	case electedLeader:
 		// A self-electing agent elects during setup: wait for the engine.
@@ -428,7 +437,8 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 		s.CheckForWorkerTimeOut()
 	case deploy.RegisterWorker:
 		if x.Worker == nil {
-			return fmt.Errorf("master: RegisterWorker from %s without a worker ref", sender)
+			m.refuse(sender, msg, errors.New("master: RegisterWorker without a worker ref"))
+			return nil
 		}
 		s.RegisterWorker(x, x.Worker)
 	case deploy.Heartbeat:
@@ -441,9 +451,11 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 		s.WorkerSchedulerStateResponse(x)
 	case deploy.RegisterApplication:
 		if x.Driver == nil {
-			return fmt.Errorf("master: RegisterApplication from %s without a driver ref", sender)
+			m.refuse(sender, msg, errors.New("master: RegisterApplication without a driver ref"))
+			return nil
 		}
 		s.RegisterApplication(x, x.Driver)
+		s.NoteRegisteredFrom(x.Driver, sender)
 	case deploy.UnregisterApplication:
 		s.UnregisterApplication(x.AppID)
 	case deploy.MasterChangeAcknowledged:
@@ -453,7 +465,7 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 	case deploy.ExecutorStateChanged:
 		s.ExecutorStateChanged(x)
 	default:
-		return fmt.Errorf("%w: master got %T from %s", rpcenv.ErrUnsupported, msg, sender)
+		m.refuse(sender, msg, fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg))
 	}
 	return nil
 }
@@ -461,6 +473,11 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 // ReceiveAndReply handles asks.
 func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 	s := m.state
+	if err := s.Admit(msg, cc.SenderAddress()); err != nil {
+		m.refuse(cc.SenderAddress(), msg, err)
+		cc.SendFailure(err)
+		return nil
+	}
 	switch x := msg.(type) {
 	case deploy.ExecutorStateChanged:
 		s.ExecutorStateChanged(x)
@@ -491,7 +508,9 @@ func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 		s.cfg.WebUIURL = x.url
 		cc.Reply(true)
 	default:
-		return fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg)
+		err := fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg)
+		m.refuse(cc.SenderAddress(), msg, err)
+		cc.SendFailure(err)
 	}
 	return nil
 }

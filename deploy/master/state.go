@@ -131,6 +131,7 @@ type AppInfo struct {
 	ExecutorLimit   int
 	EndTime         time.Time
 	driverAddress   rpcenv.Address
+	registeredFrom  rpcenv.Address // the sender of its registration (authority.go)
 	removedExecutor []*ExecutorInfo
 }
 
@@ -1018,32 +1019,82 @@ func (s *State) orderWorkers(ws []*WorkerInfo) {
 // usable (in order): Spark's algorithm, spreading one unit per worker per
 // round when spreadOut, else filling each worker before the next.
 func ScheduleExecutorsOnWorkers(app *AppInfo, usable []*WorkerInfo, spreadOut bool, defaultCores int) []int {
+	assigned, _ := scheduleExecutors(app, usable, spreadOut, defaultCores)
+	return assigned
+}
+
+// scheduleExecutors is ScheduleExecutorsOnWorkers, also returning how many
+// steps it took (checks and placements). It gives Spark's answer, but the
+// runs of units that Spark places one at a time, and that cannot fail,
+// are placed at once: whole rounds while every worker still has room, the
+// rest of a worker when not spreading out. Its cost is then O(workers²),
+// whatever the cores, memory and executor limit in the app and worker
+// descriptions (a unit-by-unit loop over a ghost worker's 2^40 MB once
+// took 2^31 steps). An app without cores per executor (coresPerExecutor
+// < 1) gets nothing.
+func scheduleExecutors(app *AppInfo, usable []*WorkerInfo, spreadOut bool, defaultCores int) (assigned []int, steps int) {
 	minCores, oneExecPerWorker := 1, true
 	if app.Desc.CoresPerExecutor != nil {
 		minCores, oneExecPerWorker = *app.Desc.CoresPerExecutor, false
 	}
-	memPerExec := app.memoryPerExecutor()
 	n := len(usable)
-	assigned := make([]int, n)
+	assigned = make([]int, n)
+	if minCores < 1 || n == 0 {
+		return assigned, 0
+	}
+	memPerExec := app.memoryPerExecutor()
 	assignedExecs := make([]int, n)
+	sumExecs := 0
 	total := 0
 	for _, w := range usable {
-		total += w.CoresFree()
+		total += max(w.CoresFree(), 0)
 	}
 	toAssign := min(app.coresLeft(defaultCores), total)
+	limit := app.ExecutorLimit - len(app.Executors) // executors the app may still get
 	canLaunch := func(pos int) bool {
+		steps++
 		keep := toAssign >= minCores
 		enoughCores := usable[pos].CoresFree()-assigned[pos] >= minCores
 		if !oneExecPerWorker || assignedExecs[pos] == 0 {
 			enoughMem := usable[pos].MemoryFree()-assignedExecs[pos]*memPerExec >= memPerExec
-			sumExecs := 0
-			for _, x := range assignedExecs {
-				sumExecs += x
-			}
-			underLimit := sumExecs+len(app.Executors) < app.ExecutorLimit
-			return keep && enoughCores && enoughMem && underLimit
+			return keep && enoughCores && enoughMem && sumExecs < limit
 		}
 		return keep && enoughCores
+	}
+	assign := func(pos, units int) {
+		steps++
+		toAssign -= units * minCores
+		assigned[pos] += units * minCores
+		switch {
+		case !oneExecPerWorker:
+			assignedExecs[pos] += units
+			sumExecs += units
+		case assignedExecs[pos] == 0:
+			assignedExecs[pos] = 1
+			sumExecs++
+		}
+	}
+	// room is how many more units pos takes, by its own cores and memory,
+	// when none of them is a first executor in one-executor-per-worker
+	// mode (those are placed one by one, with their own checks).
+	room := func(pos int) int {
+		if oneExecPerWorker && assignedExecs[pos] == 0 {
+			return 0
+		}
+		r := (usable[pos].CoresFree() - assigned[pos]) / minCores
+		if !oneExecPerWorker {
+			r = min(r, usable[pos].MemoryFree()/memPerExec-assignedExecs[pos])
+		}
+		return max(r, 0)
+	}
+	// global is how many units the app may still get, by its cores and
+	// executor limit.
+	global := func() int {
+		g := toAssign / minCores
+		if !oneExecPerWorker {
+			g = min(g, limit-sumExecs)
+		}
+		return max(g, 0)
 	}
 	var free []int
 	for i := range usable {
@@ -1052,17 +1103,29 @@ func ScheduleExecutorsOnWorkers(app *AppInfo, usable []*WorkerInfo, spreadOut bo
 		}
 	}
 	for len(free) > 0 {
-		for _, pos := range free {
-			for canLaunch(pos) {
-				toAssign -= minCores
-				assigned[pos] += minCores
-				if oneExecPerWorker {
-					assignedExecs[pos] = 1
-				} else {
-					assignedExecs[pos]++
+		if spreadOut {
+			// k whole rounds in which every worker of free takes a unit.
+			k := global() / len(free)
+			for _, pos := range free {
+				k = min(k, room(pos))
+			}
+			if k > 0 {
+				for _, pos := range free {
+					assign(pos, k)
 				}
-				if spreadOut {
-					break
+			}
+		}
+		for _, pos := range free {
+			if spreadOut {
+				if canLaunch(pos) {
+					assign(pos, 1)
+				}
+				continue
+			}
+			for canLaunch(pos) {
+				assign(pos, 1)
+				if u := min(room(pos), global()); u > 0 {
+					assign(pos, u)
 				}
 			}
 		}
@@ -1074,7 +1137,7 @@ func ScheduleExecutorsOnWorkers(app *AppInfo, usable []*WorkerInfo, spreadOut bo
 		}
 		free = next
 	}
-	return assigned
+	return assigned, steps
 }
 
 func (s *State) allocateWorkerResourceToExecutors(app *AppInfo, cores int, w *WorkerInfo) {
