@@ -11,6 +11,7 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"go.uber.org/atomic"
+	"golang.org/x/sys/unix"
 )
 
 // Client is one transport connection, from either end: Spark's
@@ -81,6 +82,9 @@ type Client struct {
 	wake         chan struct{} // NIO: resumes a paused reader
 	poller       *poller       // EPOLL: the poller the connection is registered with
 	pollID       uint64
+	armEv        unix.EpollEvent  // EPOLL: the one-shot registration
+	armFn        func(fd uintptr) // EPOLL: re-arms (bound once)
+	passFn       func()           // EPOLL: c.epollPass (bound once)
 
 	held   atomic.Int64 // bytes counted against the process budget
 	timer  *time.Timer
@@ -685,7 +689,7 @@ func (c *Client) readerClosedOnce(cause error) {
 		c.budgetSub(int64(len(c.in.big)))
 		c.in.big = nil
 	}
-	c.in.kept, c.in.opened = nil, nil
+	c.in.kept, c.in.opened, c.in.spare = nil, nil, nil
 	if c.poller != nil {
 		c.poller.forget(c.pollID)
 	}

@@ -3,6 +3,7 @@ package netpoll
 import (
 	"os"
 	"sync"
+	"syscall"
 
 	"go.uber.org/atomic"
 	"golang.org/x/sys/unix"
@@ -24,11 +25,18 @@ type reactor struct {
 
 type poller struct {
 	epfd int
-	wake int // an eventfd that ends wait
+	// file is epfd handed to Go's runtime poller: the poller goroutine
+	// parks there until the epoll set has events, so no OS thread is
+	// held in epoll_wait. Closing it ends the poller.
+	file *os.File
+	rc   syscall.RawConn
 
 	mu    sync.Mutex // guards conns
 	conns map[uint64]*Client
-	stop  atomic.Bool
+
+	events []unix.EpollEvent
+	n      int
+	waitFn func(fd uintptr) bool
 }
 
 var connIDs atomic.Uint64
@@ -59,22 +67,22 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := f.SyscallConn()
 	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
+		f.Close()
+		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	setEventID(&ev, 0)
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	return &poller{epfd: epfd, wake: wake, conns: make(map[uint64]*Client)}, nil
+	p := &poller{epfd: epfd, file: f, rc: rc, conns: make(map[uint64]*Client), events: make([]unix.EpollEvent, 128)}
+	p.waitFn = p.waitStep
+	return p, nil
 }
 
-// The event's 8 data bytes hold a connection id (0 is the wake fd).
+// The event's 8 data bytes hold a connection id.
 func setEventID(ev *unix.EpollEvent, id uint64) {
 	ev.Fd = int32(uint32(id))
 	ev.Pad = int32(uint32(id >> 32))
@@ -91,15 +99,17 @@ func (r *reactor) register(c *Client) error {
 	p := r.pollers[int(r.next.Inc())%len(r.pollers)]
 	id := connIDs.Inc()
 	c.poller, c.pollID = p, id
-	p.mu.Lock()
+	c.armEv.Events = armEvents
+	setEventID(&c.armEv, id)
+	c.passFn = c.epollPass
+	c.armFn = func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &c.armEv) }
+	p.mu.Lock() // also orders the fields above before the poller's use
 	p.conns[id] = c
 	p.mu.Unlock()
 	s := c.raw.(*sock)
 	var err error
 	cerr := s.control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: armEvents}
-		setEventID(&ev, id)
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &c.armEv)
 	})
 	if cerr != nil || err != nil {
 		p.forget(id)
@@ -112,16 +122,11 @@ func (r *reactor) register(c *Client) error {
 }
 
 // arm asks for the next readability event of c. It runs under the
-// descriptor's reference (Control), so it can never touch a number the
-// descriptor was closed and reused under.
-func (p *poller) arm(c *Client) {
-	s := c.raw.(*sock)
-	_ = s.control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: armEvents}
-		setEventID(&ev, c.pollID)
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-	})
-}
+// socket's reference (Control), so it never touches a descriptor number
+// after the socket was closed; and the epoll set outlives every socket
+// registered with it (a Context closes its connections before its
+// reactor).
+func (p *poller) arm(c *Client) { _ = c.raw.(*sock).control(c.armFn) }
 
 // forget drops a closed connection (its descriptor left the epoll set
 // when it was closed).
@@ -131,31 +136,35 @@ func (p *poller) forget(id uint64) {
 	p.mu.Unlock()
 }
 
-func (p *poller) run() {
-	events := make([]unix.EpollEvent, 128)
+// waitStep collects ready events without waiting; returning false parks
+// the poller goroutine on the runtime poller until the set has events.
+func (p *poller) waitStep(fd uintptr) bool {
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return
+		n, err := unix.EpollWait(int(fd), p.events, 0)
+		if err == unix.EINTR {
+			continue
 		}
-		for i := range events[:n] {
-			id := eventID(&events[i])
-			if id == 0 {
-				if p.stop.Load() {
-					unix.Close(p.epfd)
-					unix.Close(p.wake)
-					return
-				}
-				continue
-			}
+		if err != nil || n == 0 {
+			p.n = 0
+			return err != nil
+		}
+		p.n = n
+		return true
+	}
+}
+
+func (p *poller) run() {
+	for {
+		if err := p.rc.Read(p.waitFn); err != nil {
+			return // closed
+		}
+		for i := range p.events[:p.n] {
+			id := eventID(&p.events[i])
 			p.mu.Lock()
 			c := p.conns[id]
 			p.mu.Unlock()
 			if c != nil {
-				go c.epollPass()
+				go c.passFn()
 			}
 		}
 	}
@@ -164,9 +173,7 @@ func (p *poller) run() {
 // close stops the pollers and waits for them.
 func (r *reactor) close() {
 	for _, p := range r.pollers {
-		p.stop.Store(true)
-		var one = [8]byte{1}
-		_, _ = unix.Write(p.wake, one[:])
+		p.file.Close()
 	}
 	r.wg.Wait()
 }

@@ -25,6 +25,9 @@ import (
 // or a pending close. Whoever brings the count back under the bound
 // resumes it.
 
+// maxSpare bounds the large-frame buffer a connection keeps for reuse.
+const maxSpare = 2 << 20
+
 // readBufSize is the size of a pass buffer; larger frames get their own.
 const readBufSize = 64 << 10
 
@@ -43,6 +46,7 @@ type inbuf struct {
 	r, w   int
 	big    []byte
 	bigN   int
+	spare  []byte // the last large frame's buffer, for reuse
 	kept   []byte // an incomplete frame carried between passes
 
 	// Session layer: plaintext opened but not yet placed in buf.
@@ -158,23 +162,25 @@ func (c *Client) readPass(block bool) passResult {
 		if paused {
 			return passPaused
 		}
-		if block && c.raw.nonBlocking() {
-			// Wait for bytes without holding a pass buffer.
-			in.releaseBuf()
-			err := c.raw.(*sock).waitReadable()
-			in.acquire()
-			if err != nil {
-				c.readFailed(err)
-				return passEnded
-			}
-			block = false
-		}
-		n, err := c.fill(block)
+		n, short, err := c.fill(block)
 		block = false
 		if n > 0 {
 			c.lastIO.Store(nanotime())
 		}
 		if err == errWouldBlock {
+			return passMore
+		}
+		if err == nil && short {
+			// The socket gave less than there was room for: it is
+			// drained (a level-triggered re-arm, or the next blocking
+			// read, catches bytes that arrive now). Saves the read that
+			// would only say EAGAIN.
+			if paused, err := c.consume(); err != nil {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+				return passEnded
+			} else if paused {
+				return passPaused
+			}
 			return passMore
 		}
 		if err != nil {
@@ -205,8 +211,14 @@ func (c *Client) readFailed(err error) {
 }
 
 // fill reads once from the socket (through the session layer) into the
-// free space of the large frame or the pass buffer.
-func (c *Client) fill(block bool) (int, error) {
+// free space of the large frame or the pass buffer. short reports that
+// the socket returned less than was asked for.
+func (c *Client) fill(block bool) (n int, short bool, err error) {
+	n, short, err = c.fill1(block)
+	return
+}
+
+func (c *Client) fill1(block bool) (int, bool, error) {
 	in := &c.in
 	var p []byte
 	if in.big != nil {
@@ -221,43 +233,44 @@ func (c *Client) fill(block bool) (int, error) {
 		p = in.buf[in.w:]
 	}
 	if len(p) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	// Plaintext opened earlier and not placed yet goes first.
 	if in.openedOff < len(in.opened) {
 		n := copy(p, in.opened[in.openedOff:])
 		in.openedOff += n
 		c.placed(n)
-		return n, nil
+		return n, false, nil
 	}
 	// The layer is looked up after the read returns: bytes that arrive
 	// after it was installed are opened even if the read began before.
 	n, err := c.raw.read(p, block)
+	short := n < len(p) && c.raw.nonBlocking()
 	box := c.opener.Load()
 	if box == nil || n == 0 {
 		c.placed(n)
-		return n, err
+		return n, short, err
 	}
 	if so, ok := box.Opener.(StreamOpener); ok {
 		so.XORInPlace(p[:n])
 		c.placed(n)
-		return n, err
+		return n, short, err
 	}
 	// A framed layer: the plaintext of the records these bytes complete
 	// may be longer or shorter than them.
 	in.scratch = append(in.scratch[:0], p[:n]...)
 	out, oerr := box.Open(in.opened[:0], in.scratch)
 	if oerr != nil {
-		return 0, fmt.Errorf("decrypting: %w", oerr)
+		return 0, false, fmt.Errorf("decrypting: %w", oerr)
 	}
 	in.opened = out
 	k := copy(p, out)
 	in.openedOff = k
 	c.placed(k)
 	if k == 0 && err == nil {
-		return 0, nil // an incomplete record: read again
+		return 0, false, nil // an incomplete record: read again
 	}
-	return k, err
+	return k, short && in.openedOff == len(in.opened), err
 }
 
 // placed records n bytes added to the input.
@@ -293,6 +306,9 @@ func (c *Client) consume() (paused bool, err error) {
 			if err := c.dispatchChecked(m); err != nil {
 				return false, err
 			}
+			if len(big) <= maxSpare {
+				in.spare = big // the next large frame of about its size reuses it
+			}
 			if c.overBound() && c.tryPause() {
 				return true, nil
 			}
@@ -326,7 +342,11 @@ func (c *Client) consume() (paused bool, err error) {
 				if err := c.budgetAdd(frameLen); err != nil {
 					return false, err
 				}
-				in.big = make([]byte, frameLen)
+				if int64(cap(in.spare)) >= frameLen && int64(cap(in.spare)) <= 2*frameLen {
+					in.big, in.spare = in.spare[:frameLen], nil
+				} else {
+					in.big = make([]byte, frameLen)
+				}
 				in.bigN = copy(in.big, in.buf[in.r:in.w])
 				in.r, in.w = 0, 0
 			}
@@ -434,7 +454,7 @@ func (c *Client) maybeResume() {
 	c.pausedFlag.Store(false)
 	c.rmu.Unlock()
 	if c.poller != nil {
-		go c.epollPass()
+		go c.passFn()
 		return
 	}
 	c.wakeReader()

@@ -91,9 +91,6 @@ type sock struct {
 
 	wblock      bool // writeStep and sendStep may wait (no progress yet)
 	deadlineSet bool
-
-	peek    [1]byte
-	rwaitFn func(fd uintptr) bool
 }
 
 func newSock(conn *net.TCPConn, timeout time.Duration) (*sock, error) {
@@ -102,7 +99,7 @@ func newSock(conn *net.TCPConn, timeout time.Duration) (*sock, error) {
 		return nil, err
 	}
 	s := &sock{conn: conn, rc: rc, timeout: timeout}
-	s.readFn, s.writeFn, s.sendFn, s.rwaitFn = s.readStep, s.writeStep, s.sendStep, s.rwaitStep
+	s.readFn, s.writeFn, s.sendFn = s.readStep, s.writeStep, s.sendStep
 	return s, nil
 }
 
@@ -301,23 +298,6 @@ func (s *sock) sendFile(f *os.File, off, n int64) error {
 		off, n = off+k, n-k
 		return k, err
 	})
-}
-
-// waitReadable parks the calling goroutine (an NIO reader) until the
-// socket has bytes, an error or its end to read, holding no buffer.
-func (s *sock) waitReadable() error { return s.rc.Read(s.rwaitFn) }
-
-func (s *sock) rwaitStep(fd uintptr) bool {
-	for {
-		_, _, err := unix.Recvfrom(int(fd), s.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch err {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		return true
-	}
 }
 
 // consumeBufs drops the first n bytes of bufs, clearing emptied entries.

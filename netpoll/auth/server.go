@@ -50,6 +50,7 @@ func NewServerBootstrap(conf *Conf, secrets Secrets, log *slog.Logger) (*ServerB
 // DoBootstrap implements netpoll.ServerBootstrap.
 func (b *ServerBootstrap) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) netpoll.RpcHandler {
 	g := &gate{b: b, c: c, next: h, sasl: !b.conf.CryptoEnabled}
+	c.RequireAuthentication() // frames are capped until the handshake succeeds
 	if t := b.conf.HandshakeTimeout; t > 0 {
 		g.timer = time.AfterFunc(t, g.deadline)
 	}
@@ -209,6 +210,7 @@ func (g *gate) saslStep(c *netpoll.Client, msg []byte, reply *netpoll.Responder)
 
 func (g *gate) succeed(c *netpoll.Client, appID, how string) {
 	c.SetClientID(appID)
+	c.SetAuthenticated()
 	g.authed.Store(true)
 	g.stopTimer()
 	g.b.log.Debug("connection authenticated", "remote", c.RemoteAddr(), "app", appID, "protocol", how)
