@@ -34,10 +34,13 @@ const (
 
 var ioModes = []string{"EPOLL", "NIO"}
 
-// security is a spark.authenticate setting the tests run under.
+// security is a spark.authenticate or TLS setting the tests run under.
 type security struct {
 	name string
 	conf []string // key=value
+	// auth: spark.authenticate is on (a client with another secret, or
+	// none, is refused); otherwise, with conf, TLS is (a plain client is).
+	auth bool
 	// blocks sizes the shuffle's blocks (big ones cost time under -race,
 	// SASL encryption more).
 	blocks blockSizes
@@ -52,13 +55,21 @@ const (
 	bigBlocks                      // up to 200 KB, and one of 3 MiB
 )
 
-var securities = []security{
-	{name: "plain", blocks: bigBlocks},
-	{name: "auth", conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}, blocks: bigBlocks},
-	{"auth-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true",
-		"spark.network.crypto.authEngineVersion=2"}, normalBlocks},
-	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}, normalBlocks},
-	{"sasl-encrypted", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true"}, lightBlocks},
+// securities are the settings the service and client tests run under.
+func securities() []security {
+	return []security{
+		{name: "plain", blocks: bigBlocks},
+		{name: "auth", auth: true, blocks: bigBlocks,
+			conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}},
+		{name: "auth-v2", auth: true, blocks: normalBlocks,
+			conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true",
+				"spark.network.crypto.authEngineVersion=2"}},
+		{name: "sasl", auth: true, blocks: normalBlocks,
+			conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}},
+		{name: "sasl-encrypted", auth: true, blocks: lightBlocks,
+			conf: []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true"}},
+		{name: "tls", blocks: bigBlocks, conf: tlsConf()},
+	}
 }
 
 // withSecret is conf with another spark.authenticate.secret.

@@ -16,16 +16,28 @@
 // shuffle.MapOutputWriter) at test time, so Spark's resolver reading them
 // is itself a check of Ember's layout, and then:
 //
-//   - Spark's client against Ember's service: RegisterExecutor, fetches by
-//     OpenBlocks, by FetchShuffleBlocks and by batch (shuffle_S_M_R1_R2),
-//     fetch to disk, RemoveBlocks, GetLocalDirsForExecutors and
-//     DiagnoseCorruption;
-//   - Ember's client against Spark's service: the same operations;
-//   - corruption diagnosis: Spark's service and Ember's answer the same for
-//     every case and every algorithm name, supported or not.
+//   - Spark's client against Ember's service (TestSparkClientAgainstEmberService):
+//     RegisterExecutor, fetches by OpenBlocks, by FetchShuffleBlocks, by
+//     batch (shuffle_S_M_R1_R2) and to disk, RDD blocks, RemoveBlocks,
+//     GetLocalDirsForExecutors, DiagnoseCorruption, a restart from the
+//     registration database, and Spark's retries across a restart;
+//   - Ember's client against Spark's service (TestEmberClientAgainstSparkService):
+//     the same operations, FetchAll, Ember's retries across a restart of
+//     Spark's service, and Ember's FilePath against Spark's
+//     ExecutorDiskUtils;
+//   - corruption diagnosis (TestDiagnoseCorruptionMatchesSpark): Spark's
+//     service and Ember's answer the same for every case and every
+//     algorithm name, supported or not, asked by either client;
+//   - request parity (TestRequestParityWithSpark): the same raw requests,
+//     well-formed and hostile, answered alike (knowing departures are
+//     named and checked), push-based shuffle refused alike, another
+//     application's requests and streams refused alike under
+//     spark.authenticate, and the same files left behind when an executor
+//     or an application is removed.
 //
-// Every transport test runs in both io modes (EPOLL, NIO), with and without
-// spark.authenticate (AuthEngine).
+// Every transport test runs in both io modes (EPOLL, NIO), plain and under
+// each security setting: AuthEngine v1 and v2, SASL, SASL with encryption,
+// and TLS from PEM files (the certificates are made by TestMain).
 //
 // # Usage
 //

@@ -297,7 +297,7 @@ func TestRequestParityWithSpark(t *testing.T) {
 // authenticated as one application that names another in its requests,
 // and the chunks of one application's stream to another's client.
 func authParity(t *testing.T, peer *sparkPeer, sh *testShuffle) {
-	conf := securities[1].conf // AuthEngine
+	conf := securities()[1].conf // AuthEngine
 	const execID = "exec-1"
 	sparkPort := peer.startServer(t, "ess-auth", conf...)
 	peer.startClient(t, "ra", appID, conf...)

@@ -92,6 +92,11 @@ public final class ShufflePeer {
   }
 
   public static void main(String[] args) throws Exception {
+    // Netty 4.2 checks the peer's host name (HTTPS rules) by default, and
+    // Spark 4.1's PEM TLS client builds its engine without the host: every
+    // TLS handshake would fail, even between two Sparks. Deployments turn
+    // the check off; so does the peer.
+    System.setProperty("io.netty.handler.ssl.defaultEndpointVerificationAlgorithm", "NONE");
     // The protocol owns the real stdout; anything else printing to
     // System.out (a logger's console appender) lands on stderr.
     PrintStream proto = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
