@@ -219,8 +219,10 @@ func emberClientRetries(t *testing.T, peer *sparkPeer, mode string) {
 	start()
 	sh := writeShuffle(t, 9, []int64{60, 61}, 3, normalBlocks)
 	log, logs := testLogBuffer(t)
+	// 600 retries 100 ms apart leave a minute for the restart, which takes
+	// milliseconds.
 	cl, err := shuffle.NewClient(shuffle.ClientConfig{AppID: appID, Logger: log,
-		Conf: emberConf(mode, "spark.shuffle.io.maxRetries=100", "spark.shuffle.io.retryWait=100ms")})
+		Conf: emberConf(mode, "spark.shuffle.io.maxRetries=600", "spark.shuffle.io.retryWait=100ms")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,9 @@ func sparkClientRetries(t *testing.T, peer *sparkPeer, mode string) {
 	}
 	svc := start()
 	sh := writeShuffle(t, 8, []int64{50, 51}, 3, normalBlocks)
-	peer.startClient(t, "retry", appID, "spark.shuffle.io.maxRetries=100", "spark.shuffle.io.retryWait=100ms")
+	// 600 retries 100 ms apart leave a minute for the restart, which takes
+	// milliseconds.
+	peer.startClient(t, "retry", appID, "spark.shuffle.io.maxRetries=600", "spark.shuffle.io.retryWait=100ms")
 	peer.must(append([]string{"register", "retry", localhost, itoa(port), "exec-1", itoa(subDirs), shuffle.SortShuffleManager}, sh.dirs...)...)
 	svc.Close()
 
