@@ -40,6 +40,8 @@ const (
 	ExecutorResourceClass       = "org.apache.spark.resource.ExecutorResourceRequest"
 	TaskResourceClass           = "org.apache.spark.resource.TaskResourceRequest"
 
+	withDefaultClass = "scala.collection.immutable.Map$WithDefault"
+
 	ExecutorStateModule = pkgDeploy + "ExecutorState$"
 	DriverStateModule   = pkgDeploy + "master.DriverState$"
 )
@@ -313,7 +315,12 @@ func commandFromJava(o *javaser.Object) (deploy.Command, error) {
 	r := &reader{o: o}
 	c.MainClass = r.str("mainClass")
 	c.Arguments = r.strings("arguments")
-	env, err := scala.StringMap(r.get("environment"))
+	envMap := r.get("environment")
+	if m, ok := envMap.(*javaser.Object); ok && m != nil && m.ClassName() == withDefaultClass {
+		// sys.env (cluster-mode submissions): the map under its default.
+		envMap, _ = m.Get("underlying")
+	}
+	env, err := scala.StringMap(envMap)
 	r.fail("environment", err)
 	if len(env) > 0 {
 		c.Environment = env

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ember-rpc/ember/codec/javaser"
 	"github.com/ember-rpc/ember/deploy"
 	_ "github.com/ember-rpc/ember/deploy/sparkmsg"
 	"github.com/ember-rpc/ember/internal/testutil"
@@ -260,4 +261,39 @@ func FuzzSparkMessages(f *testing.F) {
 			t.Fatalf("writing back %T: %v", v, err)
 		}
 	})
+}
+
+// A cluster-mode submission's command environment is sys.env: a
+// Map.WithDefault with a lambda default (testdata/sys-env.ser is what the
+// JVM writes for sys.env with PATH=/usr/bin and A=1). Its map is read.
+func TestSysEnvEnvironment(t *testing.T) {
+	sysEnv, err := os.ReadFile(filepath.Join("testdata", "sys-env.ser"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withDefault, err := javaser.Unmarshal(sysEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := javaser.Unmarshal(golden(t, "request-submit-driver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd, _ := raw.(*javaser.Object).ObjectField("driverDescription")
+	cmd, _ := dd.ObjectField("command")
+	if err := cmd.Set("environment", withDefault); err != nil {
+		t.Fatal(err)
+	}
+	b, err := javaser.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env(t).DecodeJavaContent(b)
+	if err != nil {
+		t.Fatalf("a submission with sys.env: %v", err)
+	}
+	rs, ok := got.(deploy.RequestSubmitDriver)
+	if want := map[string]string{"PATH": "/usr/bin", "A": "1"}; !ok || !reflect.DeepEqual(rs.Desc.Command.Environment, want) {
+		t.Errorf("environment %#v, want %v", got, want)
+	}
 }

@@ -189,3 +189,70 @@ func TestSparkSubmitJavaPi(t *testing.T) {
 	p := sc.submit("spark-submit-java-pi", "--class", "ember.sparkapp.SparkPi", jar, "4")
 	sc.checkRun(t, p, "EmberJavaSparkPi")
 }
+
+var driverSubmitted = regexp.MustCompile(`Driver successfully submitted as (driver-\S+)`)
+
+// Cluster mode over RPC (REST is off by default in Spark 4): spark-submit's
+// ClientApp asks RequestSubmitDriver and polls RequestDriverStatus; Ember's
+// worker runs Spark's DriverWrapper, whose app registers and runs its
+// executors; Spark's deploy.Client kills the driver with RequestKillDriver.
+func TestSparkSubmitClusterMode(t *testing.T) {
+	sc := newSparkCluster(t)
+	jar := buildAppJar(t, sc.home, sc.dir)
+	p := sc.submit("spark-submit-cluster", "--deploy-mode", "cluster", "--conf", "spark.driver.memory=512m",
+		"--class", "ember.sparkapp.SparkPi", jar, "2", "600")
+	if code := waitExit(t, p); code != 0 {
+		t.Fatalf("spark-submit exited %d:\n%s", code, tail(p.output(), 8000))
+	}
+	out := p.output()
+	m := driverSubmitted.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no driver id in spark-submit's output:\n%s", tail(out, 4000))
+	}
+	id := m[1]
+	if !strings.Contains(out, "State of "+id+" is RUNNING") {
+		t.Errorf("spark-submit did not see the driver RUNNING:\n%s", tail(out, 4000))
+	}
+	// The driver computes pi on an executor, then lingers.
+	stdout := filepath.Join(sc.w.workDir, id, "stdout")
+	testutil.Eventually(t, submitLimit, "the driver to compute pi", func() (bool, string) {
+		b, _ := os.ReadFile(stdout)
+		return strings.Contains(string(b), "Lingering"), string(b)
+	})
+	if b, _ := os.ReadFile(stdout); !regexp.MustCompile(`Pi is roughly 3\.1`).Match(b) {
+		t.Errorf("driver stdout: %s", b)
+	}
+	sc.m.waitState(t, "the driver's app RUNNING", func(st deploy.MasterStateResponse) bool {
+		for _, a := range st.ActiveApps {
+			if a.Name == "EmberJavaSparkPi" && a.State == deploy.AppRunning {
+				return true
+			}
+		}
+		return false
+	})
+	k := sc.start("deploy-client-kill", []string{"SPARK_HOME=" + sc.home, "SPARK_LOCAL_IP=127.0.0.1"},
+		filepath.Join(sc.home, "bin", "spark-class"), "org.apache.spark.deploy.Client", "kill", sc.m.url, id)
+	if code := waitExit(t, k); code != 0 {
+		t.Fatalf("deploy.Client kill exited %d:\n%s", code, tail(k.output(), 8000))
+	}
+	if ko := k.output(); !strings.Contains(ko, "Kill request for "+id+" submitted") || !strings.Contains(ko, "State of "+id+" is KILLED") {
+		t.Errorf("deploy.Client kill:\n%s", tail(ko, 4000))
+	}
+	sc.m.waitState(t, "the driver KILLED and its app FINISHED", func(st deploy.MasterStateResponse) bool {
+		killed, finished := false, false
+		for _, d := range st.CompletedDrivers {
+			killed = killed || (d.ID == id && d.State == deploy.DriverKilled)
+		}
+		for _, a := range st.CompletedApps {
+			finished = finished || (a.Name == "EmberJavaSparkPi" && a.State == deploy.AppFinished)
+		}
+		return killed && finished
+	})
+	driverStderr, _ := os.ReadFile(filepath.Join(sc.w.workDir, id, "stderr"))
+	for name, l := range map[string]string{"spark-submit": out, "driver stderr": string(driverStderr),
+		"deploy.Client": k.output(), "master": sc.m.output(), "worker": sc.w.output()} {
+		if m := sparkLogProblems.FindString(l); m != "" {
+			t.Errorf("%s log has %s:\n%s", name, m, tail(l, 6000))
+		}
+	}
+}

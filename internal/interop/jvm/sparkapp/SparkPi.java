@@ -12,14 +12,17 @@ import org.apache.spark.api.java.JavaSparkContext;
  * prints "Pi is roughly <estimate>" and the number of executors that ran
  * tasks.
  *
- * <p>Usage: {@code SparkPi [slices]} (default 2), submitted with
- * spark-submit against a standalone master.
+ * <p>Usage: {@code SparkPi [slices [linger-seconds]]} (default 2 slices, no
+ * lingering), submitted with spark-submit against a standalone master.
+ * With linger-seconds the driver prints "Lingering" and stays up that long
+ * after the job, for tests that look at (or kill) a running driver.
  */
 public final class SparkPi {
   private SparkPi() {}
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws InterruptedException {
     int slices = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+    int linger = args.length > 1 ? Integer.parseInt(args[1]) : 0;
     int perSlice = 50_000;
     List<Integer> seeds = new ArrayList<>();
     for (int i = 0; i < slices; i++) {
@@ -40,6 +43,11 @@ public final class SparkPi {
         return hits;
       }).reduce(Long::sum);
       System.out.println("Pi is roughly " + 4.0 * inside / ((long) perSlice * slices));
+      if (linger > 0) {
+        System.out.println("Lingering");
+        System.out.flush();
+        Thread.sleep(linger * 1000L);
+      }
     }
   }
 }
