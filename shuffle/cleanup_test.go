@@ -350,3 +350,52 @@ func TestExecutorRemoved(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteUnserved: Spark's rules for an exited executor's dirs, corner
+// by corner: a dir left empty goes (the local dir too), a dir named like a
+// data file is kept whole, a symbolic link goes without its target.
+func TestDeleteUnserved(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "target")
+	files := []string{"a/0c/shuffle_0_0_0.data", "a/0c/temp_1", "a/1d/temp_2", "a/odd.data/inside.tmp",
+		"b/3f/temp_only"}
+	for _, f := range files {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "a", "empty", "deeper"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "a", "link")); err != nil {
+		t.Fatal(err)
+	}
+	served := func(name string) bool { return strings.HasSuffix(name, ".data") || strings.HasSuffix(name, ".index") }
+	for _, d := range []string{"a", "b", "missing"} {
+		if err := deleteUnserved(filepath.Join(root, d), served); err != nil {
+			t.Errorf("deleteUnserved(%s): %v", d, err)
+		}
+	}
+	var left []string
+	_ = filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
+		if err == nil && p != root {
+			rel, _ := filepath.Rel(root, p)
+			left = append(left, rel)
+		}
+		return nil
+	})
+	want := []string{"a", "a/0c", "a/0c/shuffle_0_0_0.data", "a/odd.data", "a/odd.data/inside.tmp"}
+	if !reflect.DeepEqual(left, want) {
+		t.Errorf("left %q, want %q", left, want)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("the link's target went: %v", err)
+	}
+}
