@@ -14,11 +14,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bytedance/sonic"
 	"github.com/ember-rpc/ember/codec"
 	bolt "go.etcd.io/bbolt"
 )
+
+// dbLockTimeout bounds the wait for the registration db's file lock, which
+// another process may hold; a variable for tests.
+var dbLockTimeout = 10 * time.Second
 
 // AppExecID names an executor of an application.
 type AppExecID struct {
@@ -66,7 +71,11 @@ func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, 
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(dbPath, 0o600, nil)
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: dbLockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("shuffle: registration db %s is locked by another process (another shuffle service, "+
+			"or a worker with spark.shuffle.service.enabled, on the same db dir?); gave up after %v: %w", dbPath, dbLockTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("shuffle: opening registration db %s: %w", dbPath, err)
 	}
