@@ -99,7 +99,12 @@ func runMaster(args []string) error {
 	if err != nil {
 		return err
 	}
-	ui, err := webui.Listen(host, uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master", BasicAuth: uiAuth}))
+	killSecret, err := webui.KillSecretFromConf(conf)
+	if err != nil {
+		return err
+	}
+	ui, err := webui.Listen(host, uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master",
+		BasicAuth: uiAuth, KillSecret: killSecret}))
 	if err != nil {
 		return fmt.Errorf("master: web UI on port %d: %w", uiPort, err)
 	}

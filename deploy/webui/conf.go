@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
 // Configuration keys of the web UIs' own protection (Ember's; Spark's
@@ -40,4 +41,17 @@ func BasicAuthFromConf(conf *sparkconf.Conf) (*BasicAuth, error) {
 		return nil, fmt.Errorf("webui: %s is set but neither %s nor %s gives a password", KeyBasicAuthUser, KeyBasicAuthPassword, KeyBasicAuthPasswordFile)
 	}
 	return &BasicAuth{User: user, Password: pw}, nil
+}
+
+// KillSecretFromConf is Options.KillSecret: spark.authenticate's secret
+// when spark.authenticate is true, else "".
+func KillSecretFromConf(conf *sparkconf.Conf) (string, error) {
+	ac, err := auth.NewConf(conf, "rpc")
+	if err != nil {
+		return "", fmt.Errorf("webui: %w", err)
+	}
+	if !ac.Enabled {
+		return "", nil
+	}
+	return ac.Secret, nil
 }

@@ -29,13 +29,22 @@ func NewMasterHandler(src MasterSource, opts Options) http.Handler {
 	mux.HandleFunc("GET /json/{$}", m.json)
 	mux.HandleFunc("GET /json/{field}", m.jsonField)
 
-	// Kill endpoints change state: refuse cross-site browser requests.
+	// Kill endpoints change state: refuse cross-site browser requests,
+	// bound their bodies, and ask for the secret when spark.authenticate
+	// is on (basic auth, when set, already guards every route).
 	cop := http.NewCrossOriginProtection()
-	mux.Handle("POST /app/kill", cop.Handler(http.HandlerFunc(m.killApp)))
-	mux.Handle("POST /driver/kill", cop.Handler(http.HandlerFunc(m.killDriver)))
-	mux.Handle("POST /workers/kill", cop.Handler(http.HandlerFunc(m.killHosts)))
-	mux.Handle("POST /workers/{$}", cop.Handler(http.HandlerFunc(m.killHosts)))
-	mux.Handle("POST /workers", cop.Handler(http.HandlerFunc(m.killHosts)))
+	guard := func(h http.HandlerFunc) http.Handler {
+		var g http.Handler = limitBody(h, maxFormBytes)
+		if opts.KillSecret != "" && opts.BasicAuth == nil {
+			g = basicAuth(g, BasicAuth{Password: opts.KillSecret, Realm: "ember (spark.authenticate secret)", anyUser: true})
+		}
+		return cop.Handler(g)
+	}
+	mux.Handle("POST /app/kill", guard(m.killApp))
+	mux.Handle("POST /driver/kill", guard(m.killDriver))
+	mux.Handle("POST /workers/kill", guard(m.killHosts))
+	mux.Handle("POST /workers/{$}", guard(m.killHosts))
+	mux.Handle("POST /workers", guard(m.killHosts))
 
 	metrics := metricsHandler(opts.Registry, newMasterCollector(src))
 	mux.Handle("GET /metrics/prometheus", metrics)

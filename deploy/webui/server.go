@@ -23,9 +23,53 @@ type Server struct {
 	closeErr  error
 }
 
+// ServerConfig bounds how long a UI connection may take over each part of
+// an exchange, so that a client sending its headers or body slowly, or
+// never reading the answer, cannot hold a connection (and its goroutine)
+// for ever. Zero fields take DefaultServerConfig's values.
+type ServerConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response (a 16 MiB log page to a slow
+	// reader included).
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection.
+	IdleTimeout time.Duration
+}
+
+// DefaultServerConfig is 10 s for headers, 30 s for a whole request, 2
+// minutes to write a response and 2 minutes idle.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	d := DefaultServerConfig()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&c.ReadTimeout, &d.ReadTimeout},
+		{&c.WriteTimeout, &d.WriteTimeout}, {&c.IdleTimeout, &d.IdleTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return c
+}
+
 // Listen binds host:port (port 0 picks a free port; host "" or a
-// wildcard address listens on every interface) and serves h until Close.
+// wildcard address listens on every interface) and serves h until Close,
+// with DefaultServerConfig's timeouts.
 func Listen(host string, port int, h http.Handler) (*Server, error) {
+	return ListenConfig(host, port, h, DefaultServerConfig())
+}
+
+// ListenConfig is Listen with the given timeouts.
+func ListenConfig(host string, port int, h http.Handler, cfg ServerConfig) (*Server, error) {
+	cfg = cfg.withDefaults()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
@@ -33,8 +77,10 @@ func Listen(host string, port int, h http.Handler) (*Server, error) {
 	s := &Server{
 		ln: ln,
 		srv: &http.Server{
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
 			MaxHeaderBytes:    1 << 20,
 		},
 		done: make(chan struct{}),

@@ -1,7 +1,10 @@
 package webui
 
 import (
+	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"github.com/ember-rpc/ember/deploy"
 )
@@ -27,7 +31,11 @@ import (
 //	GET /metrics/prometheus   ember_worker_* gauges (Prometheus text)
 //	GET /healthz              200 "ok"
 func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
-	wu := &workerUI{src: src, opts: opts}
+	n := opts.MaxLogRequests
+	if n <= 0 {
+		n = DefaultMaxLogRequests
+	}
+	wu := &workerUI{src: src, opts: opts, logSlots: make(chan struct{}, n)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", wu.page)
 	mux.HandleFunc("GET /json", wu.json)
@@ -46,7 +54,17 @@ func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
 type workerUI struct {
 	src  WorkerSource
 	opts Options
+	// logSlots holds one token per log request being served: past
+	// MaxLogRequests, log requests get 503 at once.
+	logSlots chan struct{}
 }
+
+// DefaultMaxLogRequests is how many log requests a worker UI serves at
+// once when Options.MaxLogRequests is 0.
+const DefaultMaxLogRequests = 8
+
+// logBufferSize is the one buffer a log request streams through.
+const logBufferSize = 32 << 10
 
 func (wu *workerUI) state(w http.ResponseWriter) (deploy.WorkerStateResponse, bool) {
 	st, err := wu.src.WorkerState()
@@ -75,8 +93,8 @@ func (wu *workerUI) page(w http.ResponseWriter, r *http.Request) {
 // byteLength is given: the last 100 KiB, as Spark's LogPage.
 const DefaultLogBytes = 100 * 1024
 
-// maxLogBytes bounds byteLength so a request cannot make the worker read
-// a whole huge log into memory.
+// maxLogBytes bounds byteLength: the most one request streams (through
+// a logBufferSize buffer, never held whole).
 const maxLogBytes = 16 * 1024 * 1024
 
 // logRequest is a parsed, validated log query.
@@ -159,11 +177,21 @@ func parseLogRequest(q url.Values, workDir string) (*logRequest, error) {
 	return lr, nil
 }
 
-// logChunk is what was read of a log.
+// logChunk is the part of a log a request asks for: bytes [Start, End)
+// of the Len bytes of the log's files, and where they lie.
 type logChunk struct {
+	// Text stands in the page template for the streamed log text.
 	Text            string
 	Start, End, Len int64
 	Path            string // <dir>/<logType>, for the header
+	parts           []logPart
+}
+
+// logPart is a byte range of one file of the log.
+type logPart struct {
+	path    string
+	off, n  int64
+	gzipped bool
 }
 
 // header is Spark's "==== Bytes a-b of n of <path> ====" line.
@@ -233,9 +261,10 @@ func logLength(path string) (int64, error) {
 	return io.Copy(io.Discard, zr)
 }
 
-// readLog reads bytes [start, end) of the log, as Spark's LogPage.getLog:
+// planLog finds bytes [start, end) of the log, as Spark's LogPage.getLog:
 // without an offset the last byteLength bytes, offsets clamped to the log.
-func readLog(lr *logRequest) (logChunk, error) {
+// Nothing of the log is read yet.
+func planLog(lr *logRequest) (logChunk, error) {
 	c := logChunk{Path: filepath.Join(lr.dir, lr.LogType)}
 	files, err := logFiles(lr.dir, lr.LogType)
 	if err != nil {
@@ -256,47 +285,81 @@ func readLog(lr *logRequest) (logChunk, error) {
 	}
 	c.Start = max(0, min(off, c.Len))
 	c.End = min(c.Start+lr.ByteLength, c.Len)
-
-	var b strings.Builder
-	b.Grow(int(c.End - c.Start))
 	var base int64 // offset of files[i] in the whole log
 	for i, f := range files {
 		from, to := max(c.Start, base), min(c.End, base+sizes[i])
 		if from < to {
-			if err := copyRange(&b, f, from-base, to-from); err != nil {
-				return c, err
-			}
+			c.parts = append(c.parts, logPart{path: f, off: from - base, n: to - from, gzipped: strings.HasSuffix(f, gzSuffix)})
 		}
 		base += sizes[i]
+	}
+	return c, nil
+}
+
+// stream writes the chunk's bytes to dst through one buffer.
+func (c logChunk) stream(dst io.Writer) error {
+	buf := make([]byte, logBufferSize)
+	for _, p := range c.parts {
+		if err := copyRange(dst, p, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readLog reads the chunk whole (tests).
+func readLog(lr *logRequest) (logChunk, error) {
+	c, err := planLog(lr)
+	if err != nil {
+		return c, err
+	}
+	var b strings.Builder
+	if err := c.stream(&b); err != nil {
+		return c, err
 	}
 	c.Text = b.String()
 	return c, nil
 }
 
-func copyRange(dst io.Writer, path string, off, n int64) error {
-	f, err := os.Open(path)
+func copyRange(dst io.Writer, p logPart, buf []byte) error {
+	f, err := os.Open(p.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if strings.HasSuffix(path, gzSuffix) {
+	if p.gzipped {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
 			return err
 		}
-		if _, err := io.CopyN(io.Discard, zr, off); err != nil {
+		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(zr, p.off), buf); err != nil {
 			return err
 		}
-		_, err = io.CopyN(dst, zr, n)
+		_, err = io.CopyBuffer(dst, io.LimitReader(zr, p.n), buf)
 		return err
 	}
-	_, err = io.Copy(dst, io.NewSectionReader(f, off, n))
+	// A plain reader and writer: io.CopyBuffer then uses buf, not a
+	// ReaderFrom's buffer of its own.
+	_, err = io.CopyBuffer(onlyWriter{dst}, onlyReader{io.NewSectionReader(f, p.off, p.n)}, buf)
 	return err
 }
 
-// serveLog parses, reads, and reports errors; ok is false when it already
+type onlyWriter struct{ io.Writer }
+type onlyReader struct{ io.Reader }
+
+// htmlWriter escapes what it writes for HTML text.
+type htmlWriter struct{ w io.Writer }
+
+func (h htmlWriter) Write(p []byte) (int, error) {
+	template.HTMLEscape(h.w, p)
+	return len(p), nil
+}
+
+// serveLog parses the request and plans the chunk under a log slot (503
+// when none is free), and reports errors; ok is false when it already
 // answered. Errors are an HTML page for /logPage, plain text for /log.
-func (wu *workerUI) serveLog(w http.ResponseWriter, r *http.Request, html bool) (*logRequest, logChunk, bool) {
+// The caller streams the chunk, then calls done.
+func (wu *workerUI) serveLog(w http.ResponseWriter, r *http.Request, html bool) (lr *logRequest, c logChunk, done func(), ok bool) {
 	fail := func(code int, msg string) {
 		if html {
 			renderError(w, r, code, http.StatusText(code), msg)
@@ -311,30 +374,79 @@ func (wu *workerUI) serveLog(w http.ResponseWriter, r *http.Request, html bool) 
 			code = http.StatusBadRequest
 		}
 		fail(code, err.Error())
-		return nil, logChunk{}, false
+		return nil, logChunk{}, nil, false
 	}
-	c, err := readLog(lr)
+	select {
+	case wu.logSlots <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, "too many log requests at once; try again")
+		return nil, logChunk{}, nil, false
+	}
+	done = func() { <-wu.logSlots }
+	c, err = planLog(lr)
 	if err != nil {
+		done()
 		fail(http.StatusInternalServerError, "reading log: "+err.Error())
-		return nil, logChunk{}, false
+		return nil, logChunk{}, nil, false
 	}
-	return lr, c, true
+	return lr, c, done, true
 }
 
 func (wu *workerUI) logText(w http.ResponseWriter, r *http.Request) {
-	_, c, ok := wu.serveLog(w, r, false)
+	_, c, done, ok := wu.serveLog(w, r, false)
 	if !ok {
 		return
 	}
+	defer done()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, c.header()+c.Text)
+	w.Header().Set("Content-Length", strconv.FormatInt(int64(len(c.header()))+c.End-c.Start, 10))
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := io.WriteString(w, c.header()); err != nil {
+		return
+	}
+	_ = c.stream(w) // a file shrinking under us ends the answer early
 }
 
+// logToken marks where the log text goes in a rendered page; it is random
+// per process, so no id in the page can contain it.
+var logToken = func() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "ember-log-" + hex.EncodeToString(b)
+}()
+
 func (wu *workerUI) logPage(w http.ResponseWriter, r *http.Request) {
-	lr, c, ok := wu.serveLog(w, r, true)
+	lr, c, done, ok := wu.serveLog(w, r, true)
 	if !ok {
 		return
 	}
-	renderHTML(w, r, http.StatusOK, "log", newLogView(lr, c, wu.opts))
+	defer done()
+	c.Text = logToken
+	var page bytes.Buffer
+	if err := pages.ExecuteTemplate(&page, "log", newLogView(lr, c, wu.opts)); err != nil {
+		http.Error(w, "rendering page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	head, tail, _ := bytes.Cut(page.Bytes(), []byte(logToken))
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if _, err := w.Write(head); err != nil {
+		return
+	}
+	if c.Len > 0 {
+		if err := c.stream(htmlWriter{w}); err != nil {
+			return
+		}
+	}
+	_, _ = w.Write(tail)
 }
