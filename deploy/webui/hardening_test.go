@@ -283,4 +283,3 @@ func basic(user, pass string) string {
 	r.SetBasicAuth(user, pass)
 	return r.Header.Get("Authorization")
 }
-
