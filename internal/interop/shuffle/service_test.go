@@ -2,6 +2,7 @@ package shuffle_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -171,6 +172,22 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 					}
 				}
 
+				// A stream opened and never read, and those left by failed
+				// fetches, go when Spark's clients close their connections.
+				open := shuffle.Encode(&shuffle.OpenBlocks{AppID: appID, ExecID: "exec-1", BlockIDs: sh.ids()[1:3]})
+				if a := peer.rawRequest(t, "old", port, open, "nochunks"); a.failed {
+					t.Fatalf("OpenBlocks: %v", a)
+				}
+				if n := svc.Metrics().OpenStreams(); n == 0 {
+					t.Errorf("no open stream after an unread OpenBlocks")
+				}
+				peer.must("close", "new")
+				peer.must("close", "old")
+				testutil.Eventually(t, testutil.WaitLimit, "the streams of closed connections to go", func() (bool, string) {
+					n := svc.Metrics().OpenStreams()
+					return n == 0, fmt.Sprintf("%d streams open", n)
+				})
+
 				// A restarted service knows the executors from its
 				// database: Spark's client fetches without registering.
 				if err := svc.Close(); err != nil {
@@ -181,7 +198,8 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 					t.Errorf("the restarted service recovered %d executors, want 2", n)
 				}
 				port = svc.Port()
-				checkJava(t, "FetchShuffleBlocks after a restart", sh, peer.fetch(t, "new", port, "exec-1", false, sh.ids()[len(sh.ids())/2:]), "")
+				peer.startClient(t, "after", appID, sec.conf...)
+				checkJava(t, "FetchShuffleBlocks after a restart", sh, peer.fetch(t, "after", port, "exec-1", false, sh.ids()[len(sh.ids())/2:]), "")
 			})
 		}
 		t.Run(mode+"/retry", func(t *testing.T) { sparkClientRetries(t, peer, mode) })
