@@ -2,6 +2,7 @@ package shuffle_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -117,6 +118,17 @@ func TestEmberClientAgainstSparkService(t *testing.T) {
 				checkEmber(t, "FetchShuffleBlocks", sh, emberFetch(t, cl, port, execID, sh.ids(), nil), "")
 				checkEmber(t, "OpenBlocks", sh, emberFetch(t, old, port, execID, sh.ids(), nil), "")
 				checkEmber(t, "batch FetchShuffleBlocks", sh, emberFetch(t, cl, port, execID, sh.batchIDs(), nil), "")
+				if sec.blocks == bigBlocks {
+					// Six fetches of every block at once.
+					cs := make([]*collector, 6)
+					for i := range cs {
+						cs[i] = newCollector(len(sh.ids()))
+						go cl.FetchBlocks(localhost, port, execID, sh.ids(), nil, cs[i])
+					}
+					for i, c := range cs {
+						checkEmber(t, fmt.Sprintf("concurrent fetch %d", i), sh, c.wait(t), "")
+					}
+				}
 				sizes := map[string]int64{}
 				for _, id := range sh.ids() {
 					sizes[id] = 1 << 20 // every block "large": all go to disk

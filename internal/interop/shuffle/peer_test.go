@@ -202,6 +202,36 @@ func (p *sparkPeer) fetchErr(client string, port int, execID string, toDisk bool
 	if err != nil {
 		return nil, err
 	}
+	return parseFetch(f, ids)
+}
+
+// fetchParallel runs n fetches of ids at once through Spark's client and
+// returns each one's blocks.
+func (p *sparkPeer) fetchParallel(t *testing.T, client string, port int, execID string, n int, ids []string) []map[string]javaBlock {
+	t.Helper()
+	f := p.must(append([]string{"fetchpar", client, localhost, strconv.Itoa(port), execID, strconv.Itoa(n)}, ids...)...)
+	byFetch := make([][]string, n)
+	for _, e := range f {
+		k, rest, ok := strings.Cut(e, ":")
+		i, err := strconv.Atoi(k)
+		if !ok || err != nil || i < 0 || i >= n {
+			t.Fatalf("fetchpar answer %q", e)
+		}
+		byFetch[i] = append(byFetch[i], rest)
+	}
+	out := make([]map[string]javaBlock, n)
+	for i, entries := range byFetch {
+		m, err := parseFetch(entries, ids)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// parseFetch reads a fetch answer's ID=OK:SIZE:SHA:CLASS / ID=FAIL:MSG.
+func parseFetch(f []string, ids []string) (map[string]javaBlock, error) {
 	out := map[string]javaBlock{}
 	for _, e := range f {
 		id, res, ok := strings.Cut(e, "=")

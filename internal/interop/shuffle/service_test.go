@@ -95,10 +95,20 @@ func TestSparkClientAgainstEmberService(t *testing.T) {
 				checkJava(t, "OpenBlocks", sh, peer.fetch(t, "old", port, "exec-1", false, sh.ids()), "")
 				checkJava(t, "FetchShuffleBlocks", sh, peer.fetch(t, "new", port, "exec-1", false, sh.ids()), "")
 				checkJava(t, "batch FetchShuffleBlocks", sh, peer.fetch(t, "new", port, "exec-1", false, sh.batchIDs()), "")
+				if sec.blocks == bigBlocks {
+					// Six fetches of every block at once.
+					for i, got := range peer.fetchParallel(t, "new", port, "exec-1", 6, sh.ids()) {
+						checkJava(t, fmt.Sprintf("concurrent fetch %d", i), sh, got, "")
+					}
+				}
 				// To disk through a DownloadFileManager: every block is
 				// streamed into a file, empty ones included.
 				checkJava(t, "fetch to disk", sh, peer.fetch(t, "new", port, "exec-1", true, sh.ids()), "FileSegmentManagedBuffer")
-				if n, want := svc.Metrics().BlocksServed.Load(), int64(3*len(sh.ids())+len(sh.batchIDs())); n != want {
+				concurrent := 0
+				if sec.blocks == bigBlocks {
+					concurrent = 6
+				}
+				if n, want := svc.Metrics().BlocksServed.Load(), int64((3+concurrent)*len(sh.ids())+len(sh.batchIDs())); n != want {
 					t.Errorf("the service served %d chunks, want %d", n, want)
 				}
 				// RDD blocks (OpenBlocks); a missing one fails, and so does

@@ -60,6 +60,8 @@ import org.apache.spark.network.util.TransportConf;
  *   register CLIENT HOST PORT EXEC SUBDIRS MANAGER DIR...
  *   fetch CLIENT HOST PORT EXEC TODISK(0|1) BLOCK...
  *                                       -> @@ok then per block ID=OK:SIZE:SHA256:CLASS or ID=FAIL:MESSAGE
+ *   fetchpar CLIENT HOST PORT EXEC N BLOCK... -> N fetches of the blocks at once: @@ok then
+ *                                          K:ID=... per fetch K and block, as fetch answers
  *   remove CLIENT HOST PORT EXEC BLOCK... -> @@ok COUNT
  *   localdirs CLIENT HOST PORT EXEC...  -> @@ok then EXEC=DIR,DIR per executor, sorted
  *   diagnose CLIENT HOST PORT EXEC SHUFFLE MAP REDUCE CHECKSUM ALGORITHM
@@ -173,6 +175,9 @@ public final class ShufflePeer {
       }
       case "fetch":
         return client(f[1]).fetch(f[2], Integer.parseInt(f[3]), f[4], f[5].equals("1"),
+            Arrays.copyOfRange(f, 6, f.length));
+      case "fetchpar":
+        return client(f[1]).fetchParallel(f[2], Integer.parseInt(f[3]), f[4], Integer.parseInt(f[5]),
             Arrays.copyOfRange(f, 6, f.length));
       case "remove": {
         Integer n = client(f[1]).store.removeBlocks(f[2], Integer.parseInt(f[3]), f[4],
@@ -413,6 +418,26 @@ public final class ShufflePeer {
         res.add(id + "=" + results.get(id));
       }
       return res;
+    }
+
+    List<String> fetchParallel(String host, int port, String exec, int n, String[] ids)
+        throws Exception {
+      java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+      try {
+        List<java.util.concurrent.Future<List<String>>> all = new ArrayList<>();
+        for (int k = 0; k < n; k++) {
+          all.add(pool.submit(() -> fetch(host, port, exec, false, ids)));
+        }
+        List<String> res = new ArrayList<>();
+        for (int k = 0; k < n; k++) {
+          for (String r : all.get(k).get(TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+            res.add(k + ":" + r);
+          }
+        }
+        return res;
+      } finally {
+        pool.shutdownNow();
+      }
     }
 
     List<String> diagnose(String host, int port, String exec, int shuffle, long map, int reduce,
