@@ -535,6 +535,9 @@ func (m *Master) readPersisted() (Recovered, error) {
 				errs = append(errs, err)
 				continue
 			}
+			if r.JVM {
+				peer = m.env.JavaRefFor(peer.Address())
+			}
 			rec.Apps = append(rec.Apps, RecoveredApp{Record: r, Peer: peer})
 		}
 	} else {

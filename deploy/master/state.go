@@ -246,6 +246,9 @@ type (
 		Desc      deploy.ApplicationDescription `json:"desc"`
 		Driver    string                        `json:"driver"`
 		StartTime int64                         `json:"starttime"`
+		// JVM marks a Spark driver: after a failover the master talks to
+		// it in Java serialization again.
+		JVM bool `json:"jvm,omitempty"`
 	}
 	// DriverRecord is a persisted driver.
 	DriverRecord struct {
@@ -591,7 +594,9 @@ func (s *State) RegisterApplication(m deploy.RegisterApplication, driver Peer) {
 	app := s.newApp(m.AppDescription, driver, now)
 	app.ID = s.newAppID(now, m.AppDescription.Name)
 	s.registerApp(app)
-	s.fx.Persist("app_"+app.ID, AppRecord{ID: app.ID, Desc: app.Desc, Driver: driver.Address().String(), StartTime: now.UnixMilli()})
+	jvm, _ := driver.(interface{ Java() bool })
+	s.fx.Persist("app_"+app.ID, AppRecord{ID: app.ID, Desc: app.Desc, Driver: driver.Address().String(), StartTime: now.UnixMilli(),
+		JVM: jvm != nil && jvm.Java()})
 	s.fx.Send(driver, deploy.RegisteredApplication{AppID: app.ID})
 	s.schedule()
 }
