@@ -67,6 +67,7 @@ var logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level:
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeDataFiles()
+	removeEmberBinary()
 	os.Exit(code)
 }
 

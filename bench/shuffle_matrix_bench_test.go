@@ -26,6 +26,9 @@ import (
 //     protocol (8-byte request naming the block, 8-byte length, then
 //     (*net.TCPConn).ReadFrom of the region of the map's data file), 32
 //     requests in flight on one connection: the software-stack limit;
+//   - essproc-EPOLL, essproc-NIO: EPOLL and NIO with the service in a
+//     process of its own (`ember shuffle-service`, ess_proc_test.go), with
+//     that process's peak-RSS-MiB and RSS-MiB;
 //   - spark-ess-EPOLL, spark-ess-NIO: Ember's client (in that mode) reading
 //     the same layout from Spark 4.1's external shuffle service in a JVM
 //     (jvm_peer_test.go), with the JVM's peak-RSS-MiB and RSS-MiB.
@@ -45,6 +48,8 @@ func BenchmarkShuffleMatrix(b *testing.B) {
 		{"chunkfetch-EPOLL", func(b *testing.B, s shuffleShape) { runShuffleBaseline(b, netpoll.EPOLL, s) }},
 		{"chunkfetch-NIO", func(b *testing.B, s shuffleShape) { runShuffleBaseline(b, netpoll.NIO, s) }},
 		{"rawsendfile", runShuffleRawSendfile},
+		{essProcPrefix + "EPOLL", func(b *testing.B, s shuffleShape) { runEmberESSProc(b, netpoll.EPOLL, s) }},
+		{essProcPrefix + "NIO", func(b *testing.B, s shuffleShape) { runEmberESSProc(b, netpoll.NIO, s) }},
 		{sparkESSPrefix + "EPOLL", func(b *testing.B, s shuffleShape) { runJVMShuffle(b, ess, netpoll.EPOLL, s) }},
 		{sparkESSPrefix + "NIO", func(b *testing.B, s shuffleShape) { runJVMShuffle(b, ess, netpoll.NIO, s) }},
 	}

@@ -216,7 +216,9 @@ func defineSuites(short bool) []suite {
 			"(FetchAll, 4 reducers at a time), through Ember's transport alone (a chunk stream per reducer, 32 in flight), " +
 			"and with a raw Go sendfile loop over the same file regions (32 in flight). " +
 			"Spark 4.1 JVM shuffle service: Ember's client (in the named mode) reading the same files from Spark's external shuffle service " +
-			"(TransportServer + ExternalBlockHandler, -Xmx1g, native epoll) in a JVM, after a fixed warm-up; `server peak RSS` is that JVM's VmHWM. " +
+			"(TransportServer + ExternalBlockHandler, -Xmx1g, native epoll) in a JVM, after a fixed warm-up; " +
+			"Ember shuffle service process: the same client reading from `ember shuffle-service` in a process of its own. " +
+			"`server peak RSS` is the service process's VmHWM (the JVM's over its whole life, warm-ups included). " +
 			"Baseline: the raw loop.",
 		systems: []system{
 			{"rawsendfile", "raw Go sendfile of the same blocks"},
@@ -224,6 +226,8 @@ func defineSuites(short bool) []suite {
 			{"chunkfetch-NIO", "Ember transport chunk fetch NIO"},
 			{"EPOLL", "**Ember shuffle service EPOLL**"},
 			{"NIO", "**Ember shuffle service NIO**"},
+			{"essproc-EPOLL", "**Ember shuffle service process EPOLL**"},
+			{"essproc-NIO", "**Ember shuffle service process NIO**"},
 			{sparkESSPrefix + "EPOLL", sparkLabel + " shuffle service, EPOLL client"},
 			{sparkESSPrefix + "NIO", sparkLabel + " shuffle service, NIO client"},
 		},
@@ -236,7 +240,8 @@ func defineSuites(short bool) []suite {
 			metric:   "MB/s",
 			baseline: "rawsendfile",
 			extra:    []string{"blocks/s", "peak-RSS-MiB"},
-			peers:    map[string]string{"EPOLL": sparkESSPrefix + "EPOLL", "NIO": sparkESSPrefix + "NIO"},
+			peers: map[string]string{"EPOLL": sparkESSPrefix + "EPOLL", "NIO": sparkESSPrefix + "NIO",
+				"essproc-EPOLL": sparkESSPrefix + "EPOLL", "essproc-NIO": sparkESSPrefix + "NIO"},
 		}
 		for _, s := range shuffle.systems {
 			w.cells = append(w.cells, cell{sys: s.key, bench: fmt.Sprintf("BenchmarkShuffleMatrix/%s/maps=64/reducers=64/block=%s", s.key, block)})
