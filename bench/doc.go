@@ -79,8 +79,10 @@
 //     connections.
 //   - BenchmarkShuffleMatrix/<system>/maps=64/reducers=64/block=<64KiB|4KiB>
 //     (shuffle_matrix_bench_test.go): shuffle service, transport chunk
-//     fetch and a raw sendfile loop over the same blocks; spark-ess-<mode>
-//     is Ember's client reading them from Spark's shuffle service.
+//     fetch and a raw sendfile loop over the same blocks; essproc-<mode>
+//     reads them from `ember shuffle-service` in a process of its own and
+//     spark-ess-<mode> from Spark's shuffle service, both with the
+//     service process's peak RSS.
 //   - BenchmarkOpenLoop/<system>/load=<closed|10%|50%|80%>
 //     (openloop_bench_test.go): latency at fixed offered loads, scheduled by
 //     the wall clock and measured from each request's scheduled time.

@@ -5,7 +5,8 @@
 //	go run ./bench/cmd/compare                       # everything, 2 rounds, -benchtime=1s
 //	go run ./bench/cmd/compare -suite rpc,openloop -rounds 3
 //	go run ./bench/cmd/compare -rounds 1 -benchtime 200ms -short   # a quick look
-//	go run ./bench/cmd/compare -suite rpc,fetch,shuffle -systems EPOLL,NIO,spark-jvm,spark-ess-EPOLL,spark-ess-NIO
+//	go run ./bench/cmd/compare -suite rpc,fetch,oneway,shuffle \
+//	    -systems EPOLL,NIO,essproc-EPOLL,essproc-NIO,spark-jvm,spark-ess-EPOLL,spark-ess-NIO
 //	                                                 # Ember against Spark 4.1's JVM only (and the baselines)
 //
 // Run it from the module's root. It compiles the benchmark package
