@@ -51,6 +51,7 @@ func NewMasterHandler(src MasterSource, opts Options) http.Handler {
 	mux.Handle("GET /metrics/prometheus/{$}", metrics)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", m.readyz)
+	registerPprof(mux, opts)
 	return wrap(mux, opts)
 }
 

@@ -111,6 +111,9 @@ type Options struct {
 	// MaxLogRequests bounds the worker UI's log requests served at once
 	// (DefaultMaxLogRequests when 0); others get 503.
 	MaxLogRequests int
+	// Pprof serves Go's profiles under /debug/pprof/ (behind BasicAuth);
+	// see KeyPprofEnabled.
+	Pprof bool
 }
 
 // wrap applies the cross-route concerns: security headers, basic auth

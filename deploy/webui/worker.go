@@ -48,6 +48,7 @@ func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
 	mux.Handle("GET /metrics/prometheus", metrics)
 	mux.Handle("GET /metrics/prometheus/{$}", metrics)
 	mux.HandleFunc("GET /healthz", healthz)
+	registerPprof(mux, opts)
 	return wrap(mux, opts)
 }
 
