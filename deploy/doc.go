@@ -8,4 +8,12 @@
 // state machine), worker (the Worker daemon, executor and driver runners),
 // recovery (FILESYSTEM and ZOOKEEPER persistence and leader election), and
 // webui (the master and worker web UIs).
+//
+// Messages from peers are untrusted: each has a Validate method
+// (validate.go) that bounds what it carries (cores in [1, MaxCores],
+// memory in [1, MaxMemoryMB], coresPerExecutor >= 1 when set, host names,
+// ids, URLs and free text by length, commands and their environment to
+// MaxCommandBytes, lists to MaxEntries), and the master and worker call it
+// through Validate before a field reaches their state. A refusal is a
+// ValidationError (errors.Is ErrInvalid) naming the message and field.
 package deploy

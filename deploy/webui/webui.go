@@ -5,6 +5,14 @@
 //
 // The handlers only read and act through a MasterSource or WorkerSource,
 // so they can be tested (and embedded) without a running cluster.
+//
+// Hostile clients: every Server bounds header, body, write and idle time
+// (ServerConfig); log pages stream from the files through one 32 KiB
+// buffer, at most 16 MiB per request and Options.MaxLogRequests requests
+// at once (503 beyond); the kill and decommission endpoints cap their
+// form bodies, refuse cross-origin browser requests and, when
+// spark.authenticate is on (Options.KillSecret), ask for its secret as
+// the basic-auth password; Options.BasicAuth guards every route.
 package webui
 
 import (

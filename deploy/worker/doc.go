@@ -84,6 +84,24 @@
 // FAILED, KILLED or ERROR, relaunched with a doubling back-off when
 // supervised.
 //
+// # Authority
+//
+// Every remote message is validated (deploy.Validate: bounded cores,
+// memory, lengths and counts) and then admitted by Core.Admit before it
+// becomes an event. Orders (LaunchExecutor, KillExecutor, LaunchDriver,
+// KillDriver, ApplicationFinished, ReconnectWorker) are obeyed only from
+// the active master's address; MasterChanged and the answers to a
+// registration only from a master of the configured list, naming itself.
+// Addresses are compared with the configured masters' host names resolved
+// (once, by the system resolver); a name a peer gives is never looked up.
+// A refused message is one warning per peer per 10 s (internal/ratelog),
+// never an error per message. The address compared is the sender that
+// rpcenv reports, which a peer's env writes in each request: a peer that
+// forges the master's address passes. Closing that gap needs rpcenv to
+// tell endpoints which connection a message came over (the worker's
+// orders arrive over the connection it registered through);
+// spark.authenticate closes it today.
+//
 // Ember-only keys, beside Spark's (CONFIG.md §5):
 //
 //   - spark.worker.ember.registrationIntervalScale (1.0) multiplies both
