@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/ember-rpc/ember/internal/sparkconf"
@@ -21,6 +22,11 @@ import (
 // "ember example" (and of any driver whose ExecutorProgram is ember).
 func runExecutor(args []string) error {
 	a, err := app.ParseExecutorArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "usage: ember executor --driver-url URL --executor-id ID [--hostname H] [--cores N] [--app-id ID] "+
+			"[--worker-url URL] [--heartbeat-interval D] [--conf k=v]...\n(started by the workers for an application's executors)")
+		return flag.ErrHelp
+	}
 	if err != nil {
 		return err
 	}
@@ -35,6 +41,12 @@ func runExecutor(args []string) error {
 func runExample(args []string) error {
 	if len(args) >= 1 && args[0] == "sort" {
 		return runSortExample(args[1:])
+	}
+	if len(args) >= 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(os.Stderr, "usage: ember example pi --master spark://host:port [--slices N] [--samples N]\n"+
+			"       ember example sort --master spark://host:port [--size 64m] [--maps N] [--reduces N]\n"+
+			"(add --help after pi or sort for every flag)")
+		return flag.ErrHelp
 	}
 	if len(args) < 1 || args[0] != "pi" {
 		return fmt.Errorf("usage: ember example pi --master spark://host:port [--slices N] [--samples N]")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -38,17 +37,6 @@ func envStr(name, def string) string {
 	return def
 }
 
-func defaultHost() string {
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "127.0.0.1"
-}
-
-func newLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
 func waitForSignal() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -66,18 +54,28 @@ func runMaster(args []string) error {
 	fs.IntVar(&port, "port", envInt("SPARK_MASTER_PORT", deploy.DefaultMasterPort), "port (SPARK_MASTER_PORT, 7077)")
 	fs.IntVar(&port, "p", envInt("SPARK_MASTER_PORT", deploy.DefaultMasterPort), "shorthand for --port")
 	fs.IntVar(&uiPort, "webui-port", -1, "web UI port (SPARK_MASTER_WEBUI_PORT, spark.master.ui.port, 8080)")
-	fs.StringVar(&props, "properties-file", "", "spark-defaults.conf style file")
+	fs.StringVar(&props, "properties-file", "", "spark-defaults.conf style file (default: conf/spark-defaults.conf)")
 	var confs confFlags
-	fs.Var(&confs, "conf", "spark.* property key=value (repeatable)")
+	fs.Var(&confs, "conf", "spark.* property key=value (repeatable; wins over -D options of SPARK_MASTER_OPTS/SPARK_DAEMON_JAVA_OPTS and the file)")
+	logLevel := fs.String("log-level", "", "DEBUG, INFO, WARN, ERROR or OFF (default spark.log.level, INFO; SIGUSR1/SIGUSR2 change it at run time)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("master: unexpected arguments %q", fs.Args())
 	}
-	conf, err := loadConf(props, confs)
+	lc, err := loadConf("master", props, confs)
 	if err != nil {
 		return err
+	}
+	conf := lc.conf
+	log, err := newDaemonLog(*logLevel, conf)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	if lc.file != "" {
+		log.Info("using properties file", "file", lc.file)
 	}
 	if uiPort < 0 {
 		uiPort, err = uiPortFrom(conf, "spark.master.ui.port", "SPARK_MASTER_WEBUI_PORT", deploy.DefaultMasterUIPort)
@@ -85,8 +83,7 @@ func runMaster(args []string) error {
 			return err
 		}
 	}
-	log := newLogger()
-	m, err := master.Start(master.Options{Host: host, Port: port, Conf: conf, Logger: log})
+	m, err := master.Start(master.Options{Host: host, Port: port, Conf: conf, Logger: log.Logger})
 	if err != nil {
 		return err
 	}
@@ -103,15 +100,20 @@ func runMaster(args []string) error {
 	if err != nil {
 		return err
 	}
-	ui, err := webui.Listen(host, uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master",
-		BasicAuth: uiAuth, KillSecret: killSecret}))
+	pprofOn, err := conf.GetBool(webui.KeyPprofEnabled, false)
+	if err != nil {
+		return err
+	}
+	ui, err := webui.Listen(uiBindHost(host), uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master",
+		BasicAuth: uiAuth, KillSecret: killSecret, Pprof: pprofOn}))
 	if err != nil {
 		return fmt.Errorf("master: web UI on port %d: %w", uiPort, err)
 	}
 	defer ui.Close()
-	m.SetWebUIURL(ui.URL(), ui.Port())
-	log.Info("master started", "url", m.MasterURL(), "webui", ui.URL())
-	fmt.Printf("Master at %s, web UI at %s\n", m.MasterURL(), ui.URL())
+	uiURL := publicUIURL(ui.URL(), ui.Port())
+	m.SetWebUIURL(uiURL, ui.Port())
+	log.Info("master started", "url", m.MasterURL(), "webui", uiURL)
+	fmt.Printf("Master at %s, web UI at %s\n", m.MasterURL(), uiURL)
 	waitForSignal()
 	log.Info("master shutting down")
 	return nil
@@ -144,9 +146,10 @@ func runWorker(args []string) error {
 	fs.StringVar(&workDir, "work-dir", os.Getenv("SPARK_WORKER_DIR"), "work directory (SPARK_WORKER_DIR)")
 	fs.StringVar(&workDir, "d", os.Getenv("SPARK_WORKER_DIR"), "shorthand for --work-dir")
 	fs.IntVar(&uiPort, "webui-port", -1, "web UI port (SPARK_WORKER_WEBUI_PORT, spark.worker.ui.port, 8081)")
-	fs.StringVar(&props, "properties-file", "", "spark-defaults.conf style file")
+	fs.StringVar(&props, "properties-file", "", "spark-defaults.conf style file (default: conf/spark-defaults.conf)")
 	var confs confFlags
-	fs.Var(&confs, "conf", "spark.* property key=value (repeatable)")
+	fs.Var(&confs, "conf", "spark.* property key=value (repeatable; wins over -D options of SPARK_WORKER_OPTS/SPARK_DAEMON_JAVA_OPTS and the file)")
+	logLevel := fs.String("log-level", "", "DEBUG, INFO, WARN, ERROR or OFF (default spark.log.level, INFO; SIGUSR1/SIGUSR2 change it at run time)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,10 +160,11 @@ func runWorker(args []string) error {
 	if err != nil {
 		return err
 	}
-	conf, err := loadConf(props, confs)
+	lc, err := loadConf("worker", props, confs)
 	if err != nil {
 		return err
 	}
+	conf := lc.conf
 	memMB := 0
 	if memory != "" {
 		b, err := sparkconf.ParseBytes(memory, 1<<20)
@@ -184,13 +188,24 @@ func runWorker(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger()
-	ui, err := webui.Listen(host, uiPort, nil)
+	pprofOn, err := conf.GetBool(webui.KeyPprofEnabled, false)
+	if err != nil {
+		return err
+	}
+	log, err := newDaemonLog(*logLevel, conf)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	if lc.file != "" {
+		log.Info("using properties file", "file", lc.file)
+	}
+	ui, err := webui.Listen(uiBindHost(host), uiPort, nil)
 	if err != nil {
 		return fmt.Errorf("worker: web UI on port %d: %w", uiPort, err)
 	}
 	w, err := worker.Start(worker.Options{Host: host, Port: port, WebUIPort: ui.Port(), Cores: cores, MemoryMB: memMB,
-		WorkDir: workDir, MasterURLs: masters, Conf: conf, Logger: log, PublicDNS: os.Getenv("SPARK_PUBLIC_DNS"),
+		WorkDir: workDir, MasterURLs: masters, Conf: conf, Logger: log.Logger, PublicDNS: os.Getenv("SPARK_PUBLIC_DNS"),
 		Instance: envInt("SPARK_WORKER_INSTANCE", 1)})
 	if err != nil {
 		ui.Close()
@@ -202,11 +217,12 @@ func runWorker(args []string) error {
 			log.Warn("shuffle service metrics not exported", "err", err)
 		}
 	}
-	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg, BasicAuth: uiAuth}))
+	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg, BasicAuth: uiAuth, Pprof: pprofOn}))
 	defer ui.Close()
 	defer w.Shutdown()
-	log.Info("worker started", "id", w.ID(), "address", w.Address().String(), "webui", ui.URL())
-	fmt.Printf("Worker %s at %s, web UI at %s\n", w.ID(), w.Address(), ui.URL())
+	uiURL := publicUIURL(ui.URL(), ui.Port())
+	log.Info("worker started", "id", w.ID(), "address", w.Address().String(), "webui", uiURL)
+	fmt.Printf("Worker %s at %s, web UI at %s\n", w.ID(), w.Address(), uiURL)
 	waitForSignal()
 	log.Info("worker shutting down")
 	return nil

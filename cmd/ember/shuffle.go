@@ -19,13 +19,26 @@ func shuffleService(args []string) error {
 	props := fs.String("properties-file", "", "spark-defaults.conf style file (default $SPARK_CONF_DIR/spark-defaults.conf)")
 	dbDir := fs.String("db-dir", "", "directory of the registration database (default $SPARK_HOME/work/shuffle-db or ./work/shuffle-db)")
 	var confs confFlags
-	fs.Var(&confs, "conf", "spark.* property key=value (repeatable)")
+	fs.Var(&confs, "conf", "spark.* property key=value (repeatable; wins over -D options of SPARK_SHUFFLE_OPTS/SPARK_DAEMON_JAVA_OPTS and the file)")
+	logLevel := fs.String("log-level", "", "DEBUG, INFO, WARN, ERROR or OFF (default spark.log.level, INFO; SIGUSR1/SIGUSR2 change it at run time)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conf, err := loadConf(*props, confs)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("shuffle-service: unexpected arguments %q", fs.Args())
+	}
+	lc, err := loadConf("shuffle-service", *props, confs)
 	if err != nil {
 		return err
+	}
+	conf := lc.conf
+	log, err := newDaemonLog(*logLevel, conf)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	if lc.file != "" {
+		log.Info("using properties file", "file", lc.file)
 	}
 	if *dbDir == "" {
 		home := os.Getenv("SPARK_HOME")
@@ -34,7 +47,7 @@ func shuffleService(args []string) error {
 		}
 		*dbDir = filepath.Join(home, "work", "shuffle-db")
 	}
-	svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: *host, Port: *port, DBDir: *dbDir})
+	svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: *host, Port: *port, DBDir: *dbDir, Logger: log.Logger})
 	if err != nil {
 		return err
 	}

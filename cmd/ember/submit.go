@@ -150,17 +150,27 @@ func parseSubmitArgs(args []string, stderr io.Writer) (*submitArgs, error) {
 	fs.StringVar(&a.kill, "kill", "", "")
 	fs.StringVar(&a.status, "status", "", "")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
 		return nil, &usageError{err.Error()}
 	}
 	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	if rest := fs.Args(); len(rest) > 0 {
 		a.program, a.programArgs = rest[0], rest[1:]
 	}
-	conf, err := loadConf(a.propsFile, a.confs)
+	lc, err := loadConf("submit", a.propsFile, a.confs)
 	if err != nil {
 		return nil, &usageError{err.Error()}
 	}
+	conf := lc.conf
 	a.conf = conf
+	if lc.file != "" {
+		a.logf("using properties file %s", lc.file)
+	}
+	warnUnknownKeys(conf, func(k string) {
+		fmt.Fprintf(stderr, "ember submit: warning: unknown configuration key %s, ignored (a typo?)\n", k)
+	})
 	if a.master == "" {
 		a.master, _ = conf.Get("spark.master")
 	}
@@ -252,6 +262,10 @@ func (a *submitArgs) timeouts() error {
 // submit runs "ember submit args" and returns the exit code.
 func submit(args []string, stdout, stderr io.Writer) int {
 	a, err := parseSubmitArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, submitUsage)
+		return 0
+	}
 	if err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
