@@ -51,6 +51,9 @@ type Client struct {
 	queued  int64 // bytes queued to write, file regions included
 	fullAt  int64 // queued when the queue was found full (for the log)
 
+	writerOn atomic.Bool   // the writer goroutine is running
+	wprog    *atomic.Int64 // nanotime bytes last left (plain TCP), for the write deadline
+
 	// Owned by the writer (see writer.go).
 	ws        wstate
 	out       frameWriter // raw, or a sealing layer over it
@@ -117,6 +120,9 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 		c.remote = a.String()
 	}
 	c.out = raw
+	if s, ok := raw.(*sock); ok {
+		c.wprog = s.progress
+	}
 	c.dec.MaxFrameLength = ctx.conf.MaxFrameLength
 	c.worker = ctx.pickWorker()
 	// Request ids need only be unique per connection: start at a random
@@ -737,6 +743,12 @@ func (c *Client) checkIdle() {
 		} else {
 			next = timeout - d
 		}
+	}
+	if stuck := c.writerStuck(now); stuck >= timeout {
+		c.writeTimedOut(timeout)
+		return
+	} else if stuck > 0 {
+		next = min(next, timeout-stuck)
 	}
 	idle := time.Duration(now - c.lastIO.Load())
 	if idle < timeout {

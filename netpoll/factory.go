@@ -143,7 +143,7 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 		}
 		raw = newTLSConn(tconn, tc, t.MaxEncryptedBlock, conf.ConnectionTimeout)
 	} else {
-		sk, err := newSock(tc, conf.ConnectionTimeout)
+		sk, err := newSock(tc)
 		if err != nil {
 			tc.Close()
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: err}

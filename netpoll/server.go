@@ -214,7 +214,7 @@ func (s *Server) acceptLoop() {
 // serve sets up an accepted plain TCP connection and starts reading it:
 // on the reactor (EPOLL) or on a reading goroutine (NIO).
 func (s *Server) serve(tc *net.TCPConn) {
-	sk, err := newSock(tc, s.ctx.conf.ConnectionTimeout)
+	sk, err := newSock(tc)
 	if err != nil {
 		tc.Close()
 		return

@@ -2,13 +2,13 @@ package netpoll
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
+
+	"go.uber.org/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,9 +63,11 @@ const maxIovecs = 512
 // waiting, when there is any, is the runtime poller's, under the write
 // deadline.
 type sock struct {
-	conn    *net.TCPConn
-	rc      syscall.RawConn
-	timeout time.Duration // write deadline: how long a write may make no progress
+	conn *net.TCPConn
+	rc   syscall.RawConn
+	// progress is the nanotime of the last write that moved bytes (the
+	// owning Client's, read by its idle check).
+	progress *atomic.Int64
 
 	// Read state for readFn (bound once: no closure per read).
 	rp     []byte
@@ -89,16 +91,15 @@ type sock struct {
 	sfErr  error
 	sendFn func(fd uintptr) bool
 
-	wblock      bool // writeStep and sendStep may wait (no progress yet)
-	deadlineSet bool
+	wblock bool // writeStep and sendStep may wait (no progress yet)
 }
 
-func newSock(conn *net.TCPConn, timeout time.Duration) (*sock, error) {
+func newSock(conn *net.TCPConn) (*sock, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	s := &sock{conn: conn, rc: rc, timeout: timeout}
+	s := &sock{conn: conn, rc: rc, progress: new(atomic.Int64)}
 	s.readFn, s.writeFn, s.sendFn = s.readStep, s.writeStep, s.sendStep
 	return s, nil
 }
@@ -194,6 +195,9 @@ func (s *sock) writeStep(fd uintptr) bool {
 		}
 		n := int64(r)
 		s.wn += n
+		if n > 0 {
+			s.progress.Store(nanotime())
+		}
 		if n < want {
 			s.werr = errWouldBlock // a short write: the socket is full
 			return true
@@ -219,6 +223,7 @@ func (s *sock) sendStep(fd uintptr) bool {
 		if k > 0 {
 			s.sfLeft -= int64(k)
 			s.sfN += int64(k)
+			s.progress.Store(nanotime())
 		}
 		switch {
 		case err == unix.EAGAIN:
@@ -240,31 +245,20 @@ func (s *sock) sendStep(fd uintptr) bool {
 }
 
 // blockingWrite runs op (writevNB or sendFileNB bound to the caller's
-// state) until it is done, letting it wait for the socket under the write
-// deadline, which restarts whenever bytes leave. It runs on the
-// connection's writer only.
+// state) until it is done, letting it wait for the socket. It runs on the
+// connection's writer only. No deadline is armed per write: the
+// connection's idle check closes a writer that made no progress for the
+// write deadline (Client.checkIdle), which ends the wait.
 func (s *sock) blockingWrite(op func() (int64, error)) error {
 	s.wblock = true
-	defer func() {
-		s.wblock = false
-		if s.deadlineSet {
-			s.deadlineSet = false
-			_ = s.conn.SetWriteDeadline(time.Time{})
-		}
-	}()
+	defer func() { s.wblock = false }()
 	for {
-		if s.timeout > 0 {
-			s.deadlineSet = true
-			_ = s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-		}
 		_, err := op()
 		switch {
 		case err == nil:
 			return nil
 		case err == errWouldBlock:
-			continue // progress was made: restart the deadline
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return fmt.Errorf("%w (%s)", errWriteTimeout, s.timeout)
+			continue // progress was made, and more is to write
 		default:
 			return err
 		}

@@ -2,7 +2,9 @@ package netpoll
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/valyala/bytebufferpool"
@@ -168,13 +170,13 @@ func (c *Client) startWriting() {
 		return
 	}
 	if !c.raw.nonBlocking() || c.sealedOut {
-		go c.writeLoop()
+		c.startWriter()
 		return
 	}
 	for {
 		err := c.writeSome(true)
 		if err == errWouldBlock {
-			go c.writeLoop()
+			c.startWriter()
 			return
 		}
 		if !c.batchDone(err) {
@@ -183,15 +185,44 @@ func (c *Client) startWriting() {
 	}
 }
 
+// startWriter hands the batch in hand to the connection's writer
+// goroutine. Its wait for the socket counts from now: the idle check
+// closes the connection once no byte left for the write deadline.
+func (c *Client) startWriter() {
+	if c.wprog != nil {
+		c.wprog.Store(nanotime())
+	}
+	c.writerOn.Store(true)
+	go c.writeLoop()
+}
+
 // writeLoop is the connection's writer goroutine: it finishes the batch
-// in hand and every batch queued after it, waiting on the socket under
-// the write deadline.
+// in hand and every batch queued after it, waiting on the socket.
 func (c *Client) writeLoop() {
+	defer c.writerOn.Store(false)
 	for {
 		if !c.batchDone(c.writeSome(false)) {
 			return
 		}
 	}
+}
+
+// writerStuck reports how long the writer goroutine has waited without a
+// byte leaving (0 if it is not waiting).
+func (c *Client) writerStuck(now int64) time.Duration {
+	if c.wprog == nil || !c.writerOn.Load() {
+		return 0
+	}
+	return time.Duration(now - c.wprog.Load())
+}
+
+// writeTimedOut closes a connection whose peer did not read for the
+// write deadline: one log line naming the peer and the key; the writer's
+// wait ends with the close and everything queued is freed.
+func (c *Client) writeTimedOut(timeout time.Duration) {
+	c.log.Warn("closing connection: peer did not read within the write deadline",
+		"remote", c.remote, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
+	c.exception(&ConnError{Op: "write", Addr: c.remote, Err: fmt.Errorf("%w (%s)", errWriteTimeout, timeout)})
 }
 
 // takeBatch moves the queue into the writer's hands; false (and the
