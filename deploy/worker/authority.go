@@ -23,8 +23,8 @@ var ErrNotFromMaster = errors.New("worker: refused: sender has no authority over
 // change (MasterChanged) and the answers to a registration
 // (RegisteredWorker, RegisterWorkerFailed) only from a master of the
 // configured list, and they must name that same master. Host names are
-// compared through the resolver of CoreConfig.Resolve, and only the
-// worker's own masters are ever resolved (never a host a peer names).
+// compared through CoreConfig.Resolve: the configured masters' once, the
+// names peers give within a budget of peerLookups for the worker's life.
 //
 // The sender is the address the peer's env writes in each request, so a
 // peer that forges it passes; what rpcenv knows of the socket is not
@@ -54,13 +54,27 @@ func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address) err
 		return fmt.Errorf("%w: %T from %s names no master", ErrNotFromMaster, msg, from)
 	}
 	addr := master.Address().Addr
-	if !c.isConfiguredMaster(addr) {
+	if _, ok := c.configuredMaster(addr); !ok {
 		return fmt.Errorf("%w: %T from %s names %s, which is not a configured master", ErrNotFromMaster, msg, from, addr)
 	}
 	if !c.sameAddress(from, addr) {
 		return fmt.Errorf("%w: %T names master %s but comes from %s", ErrNotFromMaster, msg, addr, from)
 	}
 	return nil
+}
+
+// MasterAddress is the address the worker talks to a master at that a
+// message names: the configured address when the message names it by a
+// host name of its own (so that a name which resolved to a configured
+// master once cannot be re-pointed by DNS later), else addr.
+func (c *Core) MasterAddress(addr rpcenv.Address) rpcenv.Address {
+	if net.ParseIP(addr.Host) != nil {
+		return addr
+	}
+	if m, ok := c.configuredMaster(addr); ok {
+		return m
+	}
+	return addr
 }
 
 func (c *Core) fromActiveMaster(from rpcenv.Address) bool {
@@ -73,38 +87,75 @@ func (c *Core) fromActiveMaster(from rpcenv.Address) bool {
 	return c.masterAddressToConnect != nil && c.sameAddress(from, *c.masterAddressToConnect)
 }
 
-func (c *Core) isConfiguredMaster(a rpcenv.Address) bool {
+// configuredMaster returns the configured master a is.
+func (c *Core) configuredMaster(a rpcenv.Address) (rpcenv.Address, bool) {
+	for _, m := range c.cfg.Masters {
+		if a == m {
+			return m, true
+		}
+	}
 	for _, m := range c.cfg.Masters {
 		if c.sameAddress(a, m) {
-			return true
+			return m, true
+		}
+	}
+	return rpcenv.Address{}, false
+}
+
+func (c *Core) isConfiguredMaster(a rpcenv.Address) bool {
+	_, ok := c.configuredMaster(a)
+	return ok
+}
+
+// sameAddress reports whether a is trusted: the same port, and the same
+// host literally or by IP (trusted's host resolved; a's host, when a
+// name, resolved within the peer lookup budget).
+func (c *Core) sameAddress(a, trusted rpcenv.Address) bool {
+	if a.IsZero() || a.Port != trusted.Port {
+		return false
+	}
+	if a.Host == trusted.Host {
+		return true
+	}
+	want := c.ipsOf(trusted.Host, c.resolve)
+	for _, ip := range c.ipsOf(a.Host, c.resolvePeer) {
+		for _, w := range want {
+			if ip.Equal(w) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// sameAddress reports whether from is trusted: the same port, and the
-// same host literally, as an IP, or among the addresses trusted's host
-// resolves to.
-func (c *Core) sameAddress(from, trusted rpcenv.Address) bool {
-	if from.IsZero() || from.Port != trusted.Port {
-		return false
+func (c *Core) ipsOf(host string, resolve func(string) []string) []net.IP {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}
 	}
-	if from.Host == trusted.Host {
-		return true
-	}
-	fromIP := net.ParseIP(from.Host)
-	if fromIP == nil {
-		return false // a name a peer gives is never looked up
-	}
-	if ip := net.ParseIP(trusted.Host); ip != nil {
-		return ip.Equal(fromIP)
-	}
-	for _, s := range c.resolve(trusted.Host) {
-		if ip := net.ParseIP(s); ip != nil && ip.Equal(fromIP) {
-			return true
+	var out []net.IP
+	for _, s := range resolve(host) {
+		if ip := net.ParseIP(s); ip != nil {
+			out = append(out, ip)
 		}
 	}
-	return false
+	return out
+}
+
+// peerLookups bounds the host names a peer can make the worker look up,
+// over its whole life: a master that advertises a name its workers know
+// by IP costs one lookup; a peer sending names costs at most this many.
+const peerLookups = 8
+
+// resolvePeer looks up a host name a peer gave, within the budget.
+func (c *Core) resolvePeer(host string) []string {
+	if ips, ok := c.resolved[host]; ok {
+		return ips
+	}
+	if c.peerLookups >= peerLookups {
+		return nil
+	}
+	c.peerLookups++
+	return c.resolve(host)
 }
 
 // resolve looks a trusted host up once and keeps the answer.

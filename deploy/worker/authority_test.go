@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
@@ -72,10 +73,36 @@ func TestAdmit(t *testing.T) {
 			}
 		})
 	}
-	// Sender names are never resolved, only the worker's own masters.
-	resolved["evil.example"] = []string{"10.0.0.1"}
-	if err := c.Admit(deploy.KillExecutor{MasterURL: m1URL}, rpcenv.NewAddress("evil.example", 7077)); err == nil {
-		t.Fatal("a sender's host name was looked up")
+}
+
+// TestAdmitPeerNames: a master that advertises a host name its worker
+// knows by IP is admitted, and the worker then talks to the configured
+// address; names peers give cost at most peerLookups lookups.
+func TestAdmitPeerNames(t *testing.T) {
+	cfg := testCoreConfig()
+	lookups := 0
+	cfg.Resolve = func(host string) []string {
+		lookups++
+		if host == "master-one" {
+			return []string{"10.0.0.1"}
+		}
+		return nil
+	}
+	c := registeredCore(cfg, false)
+	named := rpcenv.NewAddress("master-one", 7077)
+	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}, named); err != nil {
+		t.Fatalf("a configured master advertising its name: %v", err)
+	}
+	if got := c.MasterAddress(named); got != m1.addr.Addr {
+		t.Fatalf("MasterAddress(%s) = %s, want the configured %s", named, got, m1.addr.Addr)
+	}
+	lookups = 0
+	for i := 0; i < 100; i++ {
+		name := fmt.Sprintf("evil-%d.example", i)
+		_ = c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077))
+	}
+	if lookups > peerLookups {
+		t.Fatalf("%d lookups of names peers gave, budget %d", lookups, peerLookups)
 	}
 }
 

@@ -93,7 +93,9 @@
 // the active master's address; MasterChanged and the answers to a
 // registration only from a master of the configured list, naming itself.
 // Addresses are compared with the configured masters' host names resolved
-// (once, by the system resolver); a name a peer gives is never looked up.
+// (once, by the system resolver); names peers give are looked up within a
+// small budget for the worker's life, and a master met by such a name is
+// then reached at its configured address.
 // A refused message is one warning per peer per 10 s (internal/ratelog),
 // never an error per message. The address compared is the sender that
 // rpcenv reports, which a peer's env writes in each request: a peer that

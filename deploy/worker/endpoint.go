@@ -129,6 +129,7 @@ func (w *Worker) masterPeer(ref *rpcenv.Ref) Peer {
 		return nil
 	}
 	if a := ref.Address(); !a.Addr.IsZero() {
+		a.Addr = w.core.MasterAddress(a.Addr)
 		ref = w.env.RefFor(a)
 	}
 	return ref

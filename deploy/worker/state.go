@@ -193,7 +193,8 @@ type Core struct {
 	coresUsed         int
 	memoryUsed        int
 	resourcesUsed     map[string][]string // resource name → addresses in use
-	resolved          map[string][]string // trusted host → its IPs (Admit)
+	resolved          map[string][]string // host → its IPs (Admit)
+	peerLookups       int                 // names given by peers looked up so far (Admit)
 }
 
 // NewCore returns a core that has not started registering yet.
