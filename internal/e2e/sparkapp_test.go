@@ -183,11 +183,24 @@ func buildAppJar(t *testing.T, home, dir string) string {
 	return jarPath
 }
 
+// The JVM SparkPi under dynamic allocation: the app starts with no
+// executor (initialExecutorLimit Some(0)), asks the master for executors
+// (RequestExecutors, answered with a Boolean), and once they idle, kills
+// them (KillExecutors); the driver waits until it holds none.
 func TestSparkSubmitJavaPi(t *testing.T) {
 	sc := newSparkCluster(t)
 	jar := buildAppJar(t, sc.home, sc.dir)
-	p := sc.submit("spark-submit-java-pi", "--class", "ember.sparkapp.SparkPi", jar, "4")
+	p := sc.submit("spark-submit-java-pi", "--conf", "spark.executor.cores=1",
+		"--conf", "spark.dynamicAllocation.enabled=true", "--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true",
+		"--conf", "spark.dynamicAllocation.executorIdleTimeout=1s",
+		"--class", "ember.sparkapp.SparkPi", jar, "4", "180", "release")
 	sc.checkRun(t, p, "EmberJavaSparkPi")
+	out := p.output()
+	for _, want := range []string{"because tasks are backlogged", "Actual list of executor(s) to be killed is", "Executors released"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the driver's output:\n%s", want, tail(out, 6000))
+		}
+	}
 }
 
 var driverSubmitted = regexp.MustCompile(`Driver successfully submitted as (driver-\S+)`)
