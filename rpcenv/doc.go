@@ -20,6 +20,24 @@
 // name) and carries the content as a type name plus JSON (sonic). Local
 // sends and asks are never serialized.
 //
+// # Spark's JVMs
+//
+// The same env talks to Spark 4.1's NettyRpcEnv. Content is told apart per
+// message by its first bytes: AC ED 00 05 is a Java serialization stream
+// (read with codec/javaser against the Spark class table of
+// deploy/sparkmsg/suid), anything else is Ember's JSON. A reply goes back
+// in the asker's encoding; a ref that arrived in Java content (a JVM's
+// NettyRpcEndpointRef, bound to the connection it came in on) sends in
+// Java, and so do refs from SetupJavaEndpointRef, whose lookup asks the
+// JVM's endpoint-verifier with Spark's CheckExistence. Refs are written as
+// NettyRpcEndpointRef with the env's defaultAskTimeout. Strings, booleans,
+// ints, longs, doubles, refs and CheckExistence are built in; other
+// classes go through JavaMappers (deploy/sparkmsg maps the deploy
+// messages). A JVM asker's failures are the transport's RpcFailure (text;
+// Ember writes no Throwable); unreadable streams, unknown classes and
+// other releases' serialVersionUIDs are refused with ErrJavaContent naming
+// the class and the Spark version, logged once.
+//
 // # Execution
 //
 // Each endpoint has an Inbox. OnStart runs first, OnStop last, nothing
