@@ -385,9 +385,9 @@ var javaErrLogN struct {
 	n int
 }
 
-// logJavaErrOnce logs err once per distinct message.
+// logJavaErrOnce logs err once per env and distinct message.
 func (e *Env) logJavaErrOnce(err error, remote string) {
-	key := err.Error()
+	key := fmt.Sprintf("%p\x00%s", e, err.Error())
 	if _, seen := javaErrLog.Load(key); seen {
 		return
 	}

@@ -2,12 +2,15 @@ package rpcenv
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ember-rpc/ember/codec/javaser"
+	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 )
 
@@ -104,7 +107,13 @@ func TestJavaContentBadInput(t *testing.T) {
 	// Over the wire: the asker gets the refusal as an RpcFailure, one-way
 	// messages are dropped, the env goes on, and the error is logged once.
 	eachMode(t, func(t *testing.T, mode string) {
-		a := startEnv(t, server(mode))
+		logs := &testutil.LogBuffer{}
+		conf := sparkconf.New().Set("spark.rpc.io.mode", mode)
+		a, err := Create(Config{Name: "a", BindHost: "127.0.0.1", Conf: conf, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Shutdown)
 		b := startEnv(t, server(mode))
 		echo := &jvmEcho{env: a, got: make(chan any, 4), refs: make(chan *Ref, 4)}
 		setup(t, a, "echo", echo)
@@ -123,6 +132,10 @@ func TestJavaContentBadInput(t *testing.T) {
 		}
 		if _, err := ref.Ask(bigCtx(t), struct{ X int }{1}); !errors.Is(err, ErrJavaContent) {
 			t.Errorf("a value with no Java form: %v", err)
+		}
+		// Three asks and a send with the same bad class: one log line.
+		if n := strings.Count(logs.String(), "refusing Java content"); n != 1 {
+			t.Errorf("%d log lines for one repeated refusal, want 1:\n%s", n, logs.String())
 		}
 	})
 }
