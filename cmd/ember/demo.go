@@ -35,6 +35,9 @@ func sortClusterConf() *sparkconf.Conf {
 // services, and returns which shuffle port each worker's executors use.
 func startSortCluster(n, cores, memMB int, dir string, extra *sparkconf.Conf, log *slog.Logger) (*localCluster, []sortex.DirPort, error) {
 	conf := sortClusterConf()
+	// The executors' local dirs (their shuffle files) live under dir, so
+	// removing dir leaves nothing behind in the system's temp dir.
+	conf.Set("spark.local.dir", filepath.Join(dir, "local"))
 	if extra != nil {
 		for k, v := range extra.All() {
 			conf.Set(k, v)
@@ -88,12 +91,17 @@ func runDemo(args []string) error {
 	cores := fs.Int("cores", max(1, runtime.NumCPU()/2), "cores per worker")
 	verbose := fs.Bool("verbose", false, "log the cluster and the driver to stderr")
 	secure := fs.Bool("secure", false, "turn on spark.authenticate with AES-CTR encryption (a random secret)")
+	keep := fs.Bool("keep", false, "after the sort, keep the cluster and its web UIs up until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *workers < 1 || *cores < 1 {
-		return errors.New("usage: ember demo [--size 1g] [--maps N] [--reduces N] [--workers 2] [--cores N] [--secure] [--verbose]")
+		return errors.New("usage: ember demo [--size 1g] [--maps N] [--reduces N] [--workers 2] [--cores N] [--secure] [--keep] [--verbose]")
 	}
+	// Everything the demo writes stays under its own temp dir, removed at
+	// the end: SPARK_LOCAL_DIRS would send the executors' shuffle files
+	// elsewhere (it wins over spark.local.dir).
+	os.Unsetenv("SPARK_LOCAL_DIRS")
 	var secConf *sparkconf.Conf
 	if *secure {
 		var key [32]byte
@@ -156,8 +164,14 @@ func runDemo(args []string) error {
 		return err
 	}
 	fmt.Println(sum)
-	fmt.Printf("web UI: %s (the application is listed as completed until the demo exits)\n", lc.masterUI.URL())
 	fmt.Printf("done in %v\n", time.Since(began).Round(time.Millisecond))
+	if !*keep {
+		fmt.Printf("web UI: %s (the application is listed as completed until the demo exits; --keep keeps it up)\n", lc.masterUI.URL())
+		return nil
+	}
+	fmt.Printf("web UI: %s (the cluster stays up, the sort listed as completed; Ctrl-C to stop)\n", lc.masterUI.URL())
+	<-ctx.Done()
+	fmt.Println("stopping the cluster")
 	return nil
 }
 
@@ -211,7 +225,7 @@ func (p *progress) task(done, total int) {
 	defer p.mu.Unlock()
 	if !p.first {
 		p.first = true
-		p.finishLine()
+		p.clearLine() // the bar is drawn again below this line
 		fmt.Fprintf(p.w, "time to first task: %v\n", time.Since(p.began).Round(time.Millisecond))
 	}
 	p.tasks = total
@@ -223,6 +237,15 @@ func (p *progress) end() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.finishLine()
+}
+
+// clearLine erases the bar being drawn, leaving the cursor at the start
+// of its (now empty) line.
+func (p *progress) clearLine() {
+	if p.tty && p.lastWidth > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastWidth))
+	}
+	p.lastWidth = 0
 }
 
 func (p *progress) finishLine() {
