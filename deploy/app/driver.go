@@ -512,7 +512,7 @@ func better(a, b *execInfo, avoid string) bool {
 
 // taskFailed counts a failure of a running task and requeues it or fails
 // the stage; d.mu held.
-func (d *Driver) taskFailed(l *launch, reason string) {
+func (d *Driver) taskFailed(l *launch, reason string, permanent bool) {
 	st := l.st
 	if d.stage != st || st.done[l.idx] {
 		return
@@ -521,6 +521,11 @@ func (d *Driver) taskFailed(l *launch, reason string) {
 	st.lastExec[l.idx] = l.exec
 	st.lastError[l.idx] = reason
 	d.log.Warn("task failed", "index", l.idx, "executor", l.exec, "failures", st.failures[l.idx], "reason", reason)
+	if permanent {
+		d.endStage(st, fmt.Errorf("app: task %d (kind %q) failed on executor %s and retrying cannot help, giving up on the stage: %s",
+			l.idx, st.tasks[l.idx].Kind, l.exec, reason))
+		return
+	}
 	if st.failures[l.idx] >= d.cfg.MaxTaskAttempts {
 		d.endStage(st, fmt.Errorf("app: task %d (kind %q) failed %d times, giving up on the stage; most recent failure on executor %s: %s",
 			l.idx, st.tasks[l.idx].Kind, st.failures[l.idx], l.exec, reason))
@@ -574,7 +579,7 @@ func (d *Driver) statusUpdate(x StatusUpdate) {
 				d.endStage(st, nil)
 			}
 		default:
-			d.taskFailed(l, x.Error)
+			d.taskFailed(l, x.Error, x.Permanent)
 		}
 	}
 	sends := d.schedule()
@@ -605,7 +610,7 @@ func (d *Driver) executorLost(id, reason string) {
 	for _, tid := range tids {
 		l := d.running[tid]
 		delete(d.running, tid)
-		d.taskFailed(l, "executor "+id+" lost: "+reason)
+		d.taskFailed(l, "executor "+id+" lost: "+reason, false)
 	}
 	sends := d.schedule()
 	d.mu.Unlock()

@@ -362,7 +362,8 @@ func (ex *executor) run(t LaunchTask) {
 	out, err := ex.call(t)
 	up := StatusUpdate{ExecutorID: ex.args.ExecutorID, TaskID: t.TaskID, State: TaskFinished, Output: out}
 	if err != nil {
-		up = StatusUpdate{ExecutorID: ex.args.ExecutorID, TaskID: t.TaskID, State: TaskFailed, Error: err.Error()}
+		up = StatusUpdate{ExecutorID: ex.args.ExecutorID, TaskID: t.TaskID, State: TaskFailed, Error: err.Error(),
+			Permanent: IsPermanent(err)}
 	}
 	ex.mu.Lock()
 	d := ex.driver

@@ -60,6 +60,9 @@ type StatusUpdate struct {
 	State      string `json:"state"`
 	Output     []byte `json:"output,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Permanent: retrying cannot help (the task returned a Permanent
+	// error); the driver fails the stage at once.
+	Permanent bool `json:"permanent,omitempty"`
 }
 
 // StopExecutor tells an executor to exit.

@@ -6,6 +6,8 @@
 //	test.block   input: a directory; writes <dir>/pid-<pid>-<taskId>, waits
 //	             for <dir>/release, outputs its pid
 //	test.fail    always fails
+//	test.permanent  input: a directory; writes <dir>/attempt-<taskId>,
+//	             fails with an app.Permanent error
 package main
 
 import (
@@ -47,6 +49,12 @@ func main() {
 	})
 	app.RegisterTask("test.fail", func(context.Context, app.TaskContext, []byte) ([]byte, error) {
 		return nil, errors.New("boom")
+	})
+	app.RegisterTask("test.permanent", func(_ context.Context, tc app.TaskContext, in []byte) ([]byte, error) {
+		if err := os.WriteFile(filepath.Join(string(in), fmt.Sprintf("attempt-%d", tc.TaskID)), nil, 0o644); err != nil {
+			return nil, err
+		}
+		return nil, app.Permanent(fmt.Errorf("no service here: %w", errors.New("connection refused")))
 	})
 	if len(os.Args) < 2 || os.Args[1] != "executor" {
 		fmt.Fprintln(os.Stderr, "usage: appexec executor --driver-url URL --executor-id ID ...")
