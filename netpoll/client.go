@@ -63,20 +63,15 @@ type Client struct {
 	layerOn atomic.Bool
 	opener  atomic.Pointer[openerBox]
 
-	mu           sync.Mutex // guards the outstanding requests below
-	rpcs         map[int64]RpcResponseCallback
-	fetches      map[codec.StreamChunkID]ChunkReceivedCallback
-	metas        map[int64]MergedBlockMetaCallback
-	streams      []streamWait // FIFO: stream responses are matched in order
-	streamActive bool         // a stream body is being received
+	mu   sync.Mutex // guards reqs
+	reqs requests   // what this end asked and awaits (protocol.go)
 
 	// Reading (see reader.go). in and dec are owned by the reading pass.
 	in           inbuf
 	dec          codec.Decoder
-	unanswered   atomic.Int64 // requests received whose answer is not on the wire yet
+	bounds       bounds       // when reading stops (protocol.go)
 	partialSince atomic.Int64 // nanotime an incomplete frame began, 0 if none
 	preAuth      atomic.Bool  // frames are capped until the peer authenticates
-	readStop     atomic.Bool  // stop reading for good (a close after writes is pending)
 	rmu          sync.Mutex   // guards paused, passRunning, passAgain
 	paused       bool
 	pausedFlag   atomic.Bool
@@ -94,11 +89,6 @@ type Client struct {
 	worker uint32 // the chunk-fetch worker serving this connection
 }
 
-type streamWait struct {
-	id string
-	cb StreamCallback
-}
-
 var epoch = time.Now()
 
 func nanotime() int64 { return int64(time.Since(epoch)) }
@@ -112,9 +102,7 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 		log:     ctx.log,
 		done:    make(chan struct{}),
 		wake:    make(chan struct{}, 1),
-		rpcs:    make(map[int64]RpcResponseCallback),
-		fetches: make(map[codec.StreamChunkID]ChunkReceivedCallback),
-		metas:   make(map[int64]MergedBlockMetaCallback),
+		reqs:    newRequests(),
 	}
 	if a := raw.remoteAddr(); a != nil {
 		c.remote = a.String()
@@ -124,6 +112,7 @@ func newClient(ctx *Context, raw rawConn, handler RpcHandler, server *Server) *C
 		c.wprog = s.progress
 	}
 	c.dec.MaxFrameLength = ctx.conf.MaxFrameLength
+	c.bounds.limit = ctx.conf.MaxOutstandingRequests
 	c.worker = ctx.pickWorker()
 	// Request ids need only be unique per connection: start at a random
 	// non-negative value and count up.
@@ -218,7 +207,7 @@ func (c *Client) sendRpc(payload []byte, buf codec.ManagedBuffer, cb RpcResponse
 		cb.OnFailure(c.closedError())
 		return id
 	}
-	c.rpcs[id] = cb
+	c.reqs.rpcs.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeRpcRequest, RequestID: id}
 	if err := c.write(&m, payload, buf, nil); err != nil {
@@ -296,13 +285,12 @@ func (c *Client) FetchChunk(streamID int64, chunkIndex int32, cb ChunkReceivedCa
 		cb.OnFailure(chunkIndex, c.closedError())
 		return
 	}
-	c.fetches[id] = cb
+	c.reqs.fetches.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeChunkFetchRequest, Chunk: id}
 	if err := c.write(&m, nil, nil, nil); err != nil {
 		c.mu.Lock()
-		cb, ok := c.fetches[id]
-		delete(c.fetches, id)
+		cb, ok := c.reqs.fetches.take(id)
 		c.mu.Unlock()
 		if ok {
 			cb.OnFailure(chunkIndex, fmt.Errorf("netpoll: failed to send request for %d_%d to %s: %w", streamID, chunkIndex, c.remote, err))
@@ -328,7 +316,7 @@ func (c *Client) Stream(streamID string, cb StreamCallback) {
 		cb.OnFailure(streamID, c.closedError())
 		return
 	}
-	c.streams = append(c.streams, streamWait{streamID, cb})
+	c.reqs.streams = append(c.reqs.streams, streamWait{streamID, cb})
 	start, err := c.enqueue(outMsg{hdr: hdr})
 	c.mu.Unlock()
 	// c.mu is released before anything that closes the connection (the
@@ -358,7 +346,7 @@ func (c *Client) UploadStream(meta []byte, body codec.ManagedBuffer, cb RpcRespo
 		cb.OnFailure(c.closedError())
 		return id
 	}
-	c.rpcs[id] = cb
+	c.reqs.rpcs.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeUploadStream, RequestID: id, Meta: meta}
 	if err := c.write(&m, nil, body, nil); err != nil {
@@ -380,14 +368,13 @@ func (c *Client) SendMergedBlockMetaReq(appID string, shuffleID, shuffleMergeID,
 		cb.OnFailure(c.closedError())
 		return id
 	}
-	c.metas[id] = cb
+	c.reqs.metas.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeMergedBlockMetaRequest, RequestID: id, AppID: appID,
 		ShuffleID: shuffleID, ShuffleMergeID: shuffleMergeID, ReduceID: reduceID}
 	if err := c.write(&m, nil, nil, nil); err != nil {
 		c.mu.Lock()
-		cb, ok := c.metas[id]
-		delete(c.metas, id)
+		cb, ok := c.reqs.metas.take(id)
 		c.mu.Unlock()
 		if ok {
 			cb.OnFailure(err)
@@ -401,20 +388,14 @@ func (c *Client) RemoveRpcRequest(id int64) { c.takeRpc(id) }
 
 func (c *Client) takeMeta(id int64) MergedBlockMetaCallback {
 	c.mu.Lock()
-	cb, ok := c.metas[id]
-	if ok {
-		delete(c.metas, id)
-	}
+	cb, _ := c.reqs.metas.take(id)
 	c.mu.Unlock()
 	return cb
 }
 
 func (c *Client) takeRpc(id int64) RpcResponseCallback {
 	c.mu.Lock()
-	cb, ok := c.rpcs[id]
-	if ok {
-		delete(c.rpcs, id)
-	}
+	cb, _ := c.reqs.rpcs.take(id)
 	c.mu.Unlock()
 	return cb
 }
@@ -427,13 +408,7 @@ func (c *Client) NumOutstanding() int {
 	return c.numOutstandingLocked()
 }
 
-func (c *Client) numOutstandingLocked() int {
-	n := len(c.rpcs) + len(c.fetches) + len(c.metas) + len(c.streams)
-	if c.streamActive {
-		n++
-	}
-	return n
-}
+func (c *Client) numOutstandingLocked() int { return c.reqs.count() }
 
 // Close closes the connection; outstanding callbacks fail. It is
 // idempotent and does not wait (a handler may close its own connection from
@@ -463,82 +438,45 @@ func (c *Client) dispatch(m *codec.Message) error {
 }
 
 func (c *Client) handleResponse(m *codec.Message) {
-	switch m.Type {
-	case codec.TypeChunkFetchSuccess, codec.TypeChunkFetchFailure:
-		c.mu.Lock()
-		cb, ok := c.fetches[m.Chunk]
-		delete(c.fetches, m.Chunk)
-		c.mu.Unlock()
-		if !ok {
-			c.log.Warn("ignoring response for unknown chunk fetch", "chunk", chunkName(m.Chunk), "remote", c.remote)
-			return
-		}
-		if m.Type == codec.TypeChunkFetchSuccess {
-			safely(c.log, "chunk callback", func() { cb.OnSuccess(m.Chunk.ChunkIndex, m.Body) })
-		} else {
+	c.mu.Lock()
+	r := c.reqs.resolve(m)
+	c.mu.Unlock()
+	switch r.kind {
+	case matchNone:
+		c.log.Warn("ignoring a response to no outstanding request", "type", m.Type, "id", m.RequestID,
+			"chunk", chunkName(m.Chunk), "stream", m.Stream, "remote", c.remote)
+	case matchChunk:
+		if r.failed {
 			err := &RemoteError{Op: "fetch of chunk " + chunkName(m.Chunk), Addr: c.remote, Msg: m.Error}
-			safely(c.log, "chunk callback", func() { cb.OnFailure(m.Chunk.ChunkIndex, err) })
-		}
-	case codec.TypeRpcResponse, codec.TypeRpcFailure:
-		cb := c.takeRpc(m.RequestID)
-		if cb == nil && m.Type == codec.TypeRpcFailure {
-			// A failed merged block meta request is answered with an
-			// RpcFailure carrying its request id (Spark keeps both kinds
-			// in one table).
-			if mcb := c.takeMeta(m.RequestID); mcb != nil {
-				err := &RemoteError{Op: "merged block meta request", Addr: c.remote, Msg: m.Error}
-				safely(c.log, "merged meta callback", func() { mcb.OnFailure(err) })
-				return
-			}
-		}
-		if cb == nil {
-			c.log.Warn("ignoring response for unknown RPC", "id", m.RequestID, "remote", c.remote)
-			return
-		}
-		if m.Type == codec.TypeRpcResponse {
-			callSuccess(c.log, cb, m.Body)
+			safely(c.log, "chunk callback", func() { r.fetch.OnFailure(m.Chunk.ChunkIndex, err) })
 		} else {
+			safely(c.log, "chunk callback", func() { r.fetch.OnSuccess(m.Chunk.ChunkIndex, m.Body) })
+		}
+	case matchRpc:
+		if r.failed {
 			err := &RemoteError{Op: "RPC", Addr: c.remote, Msg: m.Error}
-			safely(c.log, "RPC callback", func() { cb.OnFailure(err) })
+			safely(c.log, "RPC callback", func() { r.rpc.OnFailure(err) })
+		} else {
+			callSuccess(c.log, r.rpc, m.Body)
 		}
-	case codec.TypeStreamResponse, codec.TypeStreamFailure:
-		c.mu.Lock()
-		var w streamWait
-		ok := len(c.streams) > 0
-		if ok {
-			w = c.streams[0]
-			c.streams[0] = streamWait{}
-			c.streams = c.streams[1:]
-			if m.Type == codec.TypeStreamResponse && m.ByteCount > 0 {
-				c.streamActive = true
-			}
+	case matchMeta:
+		if r.failed {
+			err := &RemoteError{Op: "merged block meta request", Addr: c.remote, Msg: m.Error}
+			safely(c.log, "merged meta callback", func() { r.meta.OnFailure(err) })
+		} else {
+			safely(c.log, "merged meta callback", func() { r.meta.OnSuccess(m.NumChunks, m.Body) })
 		}
-		c.mu.Unlock()
-		if !ok {
-			c.log.Warn("ignoring stream response with no stream requested", "stream", m.Stream, "remote", c.remote)
-			if m.Type == codec.TypeStreamResponse && m.ByteCount > 0 {
-				_ = c.dec.SetInterceptor(m.ByteCount, discard{})
-			}
-			return
-		}
-		if m.Type == codec.TypeStreamFailure {
-			err := &RemoteError{Op: "stream " + m.Stream, Addr: c.remote, Msg: m.Error}
-			safely(c.log, "stream callback", func() { w.cb.OnFailure(w.id, err) })
-			return
-		}
-		ic := &streamInterceptor{c: c, id: w.id, cb: w.cb}
+	case matchStreamFail:
+		err := &RemoteError{Op: "stream " + m.Stream, Addr: c.remote, Msg: m.Error}
+		safely(c.log, "stream callback", func() { r.stream.cb.OnFailure(r.stream.id, err) })
+	case matchStreamStart, matchStreamEmpty:
+		ic := &streamInterceptor{c: c, id: r.stream.id, cb: r.stream.cb}
 		if err := c.dec.SetInterceptor(m.ByteCount, ic); err != nil {
-			c.log.Warn("stream completion failed", "stream", w.id, "err", err)
+			c.log.Warn("stream completion failed", "stream", r.stream.id, "err", err)
 		}
-	case codec.TypeMergedBlockMetaSuccess:
-		cb := c.takeMeta(m.RequestID)
-		if cb == nil {
-			// A failed meta request is answered with an RpcFailure, which
-			// the RpcFailure case above hands to the meta callback.
-			c.log.Warn("ignoring merged block meta for unknown request", "id", m.RequestID)
-			return
-		}
-		safely(c.log, "merged meta callback", func() { cb.OnSuccess(m.NumChunks, m.Body) })
+	case matchStreamDrop:
+		c.log.Warn("ignoring stream response with no stream requested", "stream", m.Stream, "remote", c.remote)
+		_ = c.dec.SetInterceptor(m.ByteCount, discard{})
 	}
 }
 
@@ -586,7 +524,7 @@ func (s *streamInterceptor) OnFailure(err error) {
 
 func (c *Client) setStreamInactive() {
 	c.mu.Lock()
-	c.streamActive = false
+	c.reqs.streamActive = false
 	c.mu.Unlock()
 }
 
@@ -669,8 +607,7 @@ func (c *Client) readerClosedOnce(cause error) {
 	c.dec.Fail(err)
 
 	c.mu.Lock()
-	rpcs, fetches, metas, streams := c.rpcs, c.fetches, c.metas, c.streams
-	c.rpcs, c.fetches, c.metas, c.streams = map[int64]RpcResponseCallback{}, map[codec.StreamChunkID]ChunkReceivedCallback{}, map[int64]MergedBlockMetaCallback{}, nil
+	rpcs, fetches, metas, streams := c.reqs.closeAll()
 	c.mu.Unlock()
 	for _, cb := range rpcs {
 		safely(c.log, "RPC callback", func() { cb.OnFailure(err) })

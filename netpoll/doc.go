@@ -27,6 +27,11 @@
 //   - NIO: one reading goroutine per connection, which waits for
 //     readability on Go's runtime poller without holding a buffer.
 //
+// What a connection asked and awaits, how a response is matched to it,
+// and when reading stops live in a socket-free state (protocol.go: one
+// generic pending table per request kind, the stream FIFO, the bounds),
+// tested with scenario tables.
+//
 // Both run the same reading pass (reader.go) over the same socket code
 // (sock.go: non-blocking read, writev and sendfile through the
 // descriptor's RawConn; Go's net package owns the descriptor). TLS
@@ -42,11 +47,12 @@
 //     tries a non-blocking write (zero hand-off for the common case);
 //     whatever the socket does not take goes to the connection's writer
 //     goroutine, which exists only while there is something to write.
-//     It waits on the socket under the write deadline
-//     (spark.<module>.io.connectionTimeout without a byte leaving); past
-//     it the peer is closed, with one log line naming the peer and the
-//     key, and everything queued for it is freed. Sealed (encrypted) and
-//     TLS output is always written by the writer goroutine.
+//     The write deadline is spark.<module>.io.connectionTimeout without a
+//     byte leaving: the connection's idle check (the same timer as
+//     Spark's idle timeout) then closes the peer, with one log line naming
+//     the peer and the key, and everything queued for it is freed. Sealed
+//     (encrypted) and TLS output is always written by the writer
+//     goroutine.
 //   - Bounded reading: a connection stops reading (Netty's autoRead=false)
 //     while the requests it received and has not answered on the wire
 //     reach spark.<module>.io.ember.maxOutstandingRequests, and resumes

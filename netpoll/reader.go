@@ -415,13 +415,7 @@ func (c *Client) checkFrame(frameLen int64) error {
 // ---- bounds: stop and resume reading ----
 
 // overBound reports whether the connection must stop reading.
-func (c *Client) overBound() bool {
-	if c.readStop.Load() {
-		return true
-	}
-	lim := c.ctx.conf.MaxOutstandingRequests
-	return lim > 0 && c.unanswered.Load() >= lim
-}
+func (c *Client) overBound() bool { return c.bounds.over() }
 
 // tryPause stops reading if the connection is (still) over a bound. The
 // flag is raised before the bounds are read, so a resumer that lowers a

@@ -76,12 +76,12 @@ func (c *Client) handleRequest(m *codec.Message) error {
 		if c.overChunkLimit() {
 			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
 		}
-		c.unanswered.Inc()
+		c.bounds.received()
 		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
 	case codec.TypeRpcRequest:
 		// Past maxOutstandingRequests unanswered, the reading pass stops
 		// reading this connection (reader.go) until answers leave.
-		c.unanswered.Inc()
+		c.bounds.received()
 		r := &Responder{c: c, id: m.RequestID, counted: true}
 		c.receive(m.Body, r)
 	case codec.TypeOneWayMessage:
@@ -90,7 +90,7 @@ func (c *Client) handleRequest(m *codec.Message) error {
 		if c.overChunkLimit() {
 			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
 		}
-		c.unanswered.Inc()
+		c.bounds.received()
 		c.serveStream(m.Stream)
 	case codec.TypeUploadStream:
 		return c.receiveUpload(m)
@@ -266,7 +266,7 @@ func (c *Client) receiveUpload(m *codec.Message) error {
 		fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: errorText(err)}
 		c.answer(&fm, nil, nil, false)
 		c.log.Debug("upload setup failed; closing the connection", "remote", c.remote, "err", err)
-		c.readStop.Store(true)
+		c.bounds.stop.Store(true)
 		c.CloseAfterWrites(fmt.Errorf("netpoll: upload setup failed: %w", err))
 		return nil
 	}

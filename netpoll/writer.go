@@ -440,6 +440,6 @@ func (c *Client) finish(o *outMsg, err error) {
 
 // answeredOne records that an answer left (or was dropped).
 func (c *Client) answeredOne() {
-	c.unanswered.Dec()
+	c.bounds.answered()
 	c.maybeResume()
 }
