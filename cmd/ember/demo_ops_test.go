@@ -3,17 +3,23 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/internal/testutil"
 )
 
 // screen replays terminal output: "\r" returns to the start of the line,
@@ -160,5 +166,45 @@ func TestDemoKeepAndCleanup(t *testing.T) {
 		var names []string
 		filepath.WalkDir(tmp, func(p string, d os.DirEntry, err error) error { names = append(names, p); return nil })
 		t.Fatalf("the demo left %d entries in TMPDIR:\n%s", len(left), strings.Join(names, "\n"))
+	}
+}
+
+// TestSortWithoutShuffleService: the sort on workers that run no shuffle
+// service fails at its first map task, with an error naming
+// spark.shuffle.service.enabled, instead of retrying every task.
+func TestSortWithoutShuffleService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ember and runs processes")
+	}
+	dir := t.TempDir()
+	bin := buildEmber(t, dir)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conf := sparkconf.New().Set("spark.worker.ember.registrationIntervalScale", "0.05")
+	lc, err := startLocalCluster(2, 1, 1024, dir, conf, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.close()
+	if _, err := lc.waitAlive(2, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	port := testutil.FreePort(t) // nothing listens there
+	out, err := exec.CommandContext(ctx, bin, "example", "sort", "--master", lc.master.MasterURL(), "--size", "1m",
+		"--maps", "2", "--reduces", "2", "--shuffle-port", strconv.Itoa(port)).CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("sort without shuffle services: %v (ctx %v)\n%s", err, ctx.Err(), out)
+	}
+	for _, want := range []string{"no external shuffle service at 127.0.0.1:" + strconv.Itoa(port),
+		"spark.shuffle.service.enabled=true", "retrying cannot help"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no %q in the output:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", out)
+	// At most one failure per map task (both may run at once), never a retry.
+	if n := strings.Count(string(out), "task failed"); n < 1 || n > 2 {
+		t.Errorf("%d task failures logged, want 1 or 2:\n%s", n, out)
 	}
 }

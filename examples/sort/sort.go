@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
@@ -344,6 +345,12 @@ func localDirs() ([]string, error) {
 	return filepath.SplitList(v), nil
 }
 
+// The keys that put a shuffle service in every worker, named in errors.
+const (
+	keyShuffleServiceEnabled = "spark.shuffle.service.enabled"
+	keyShuffleServicePort    = "spark.shuffle.service.port"
+)
+
 // registration: each executor process registers once per app and service.
 var (
 	regMu sync.Mutex
@@ -364,6 +371,14 @@ func registerOnce(conf *sparkconf.Conf, appID, execID, host string, port int, di
 	defer c.Close()
 	if err := c.RegisterWithShuffleServer(host, port, execID, shuffle.ExecutorShuffleInfo{
 		LocalDirs: dirs, SubDirsPerLocalDir: SubDirs, ShuffleManager: ShuffleManager}); err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// Nothing listens: a retry on this or another worker will
+			// not find a service either, so the driver stops at once.
+			return app.Permanent(fmt.Errorf("sort.map: no external shuffle service at %s:%d (%w); the sort writes its map "+
+				"output through the workers' shuffle services: start the workers with %s=true "+
+				"(conf/spark-defaults.conf or --conf), or run ember shuffle-service on each worker's host, "+
+				"on the port the sort is given (--shuffle-port, %s)", host, port, err, keyShuffleServiceEnabled, keyShuffleServicePort))
+		}
 		return fmt.Errorf("sort.map: registering with the shuffle service at %s:%d: %w", host, port, err)
 	}
 	regOK[key] = true
@@ -430,6 +445,12 @@ func reduceTask(ctx context.Context, tc app.TaskContext, in []byte) ([]byte, err
 	}
 	defer c.Close()
 	runs, err := fetchRuns(ctx, c, ri)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// The service that holds the map output is gone; no reduce
+		// attempt can fetch it (the sort does not rerun maps).
+		return nil, app.Permanent(fmt.Errorf("sort.reduce: a shuffle service holding map output refuses connections "+
+			"(did a worker with %s=true stop?): %w", keyShuffleServiceEnabled, err))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,14 @@ package sortex
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy/app"
+	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/shuffle"
 )
 
@@ -174,5 +179,18 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		if _, err := Run(context.Background(), nil, c); err == nil {
 			t.Fatalf("%+v accepted", c)
 		}
+	}
+}
+
+// TestRegisterWithoutServiceIsPermanent: a map task on a host where no
+// shuffle service listens fails with an app.Permanent error naming the
+// key that starts one, so the driver does not retry it.
+func TestRegisterWithoutServiceIsPermanent(t *testing.T) {
+	port := testutil.FreePort(t)
+	conf := sparkconf.New().Set("spark.shuffle.registration.maxAttempts", "1")
+	err := registerOnce(conf, "app-x", "0", "127.0.0.1", port, []string{t.TempDir()})
+	if err == nil || !app.IsPermanent(err) || !strings.Contains(err.Error(), "spark.shuffle.service.enabled=true") ||
+		!errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v (permanent %v)", err, app.IsPermanent(err))
 	}
 }
