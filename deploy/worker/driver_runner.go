@@ -102,7 +102,11 @@ func (d *driverRunner) command(jar string) (argv, env []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ls := launchSpec{cmd: d.spec.Desc.Command, memoryMB: d.spec.Desc.MemoryMB, sparkHome: c.sparkHome,
+	cmd := d.spec.Desc.Command
+	if cmd.MainClass, err = driverProgram(cmd.MainClass, d.spec.Desc.JarURL, jar); err != nil {
+		return nil, nil, err
+	}
+	ls := launchSpec{cmd: cmd, memoryMB: d.spec.Desc.MemoryMB, sparkHome: c.sparkHome,
 		argSubst: func(a string) string {
 			switch a {
 			case "{{WORKER_URL}}":
