@@ -34,10 +34,11 @@ package main
 // stop (Handle.Stop) and kill it after a grace period.
 //
 // Cluster mode asks the first ALIVE master to run the program on a worker
-// (RequestSubmitDriver): the program must exist at the same absolute path
-// on the workers' hosts (the worker runs Command.MainClass; JarURL, the
-// same file, is copied into the driver's directory). The driver's id is
-// printed; --status and --kill take it.
+// (RequestSubmitDriver). The worker copies the program (JarURL) into the
+// driver's directory and runs the copy: a program given as an http(s)://
+// URL is downloaded by the worker and need not exist on it; a path must
+// exist at the same absolute path on the workers' hosts, where it is
+// copied from. The driver's id is printed; --status and --kill take it.
 //
 // The master asks use spark.rpc.askTimeout and spark.rpc.lookupTimeout,
 // but with 30s defaults instead of Spark's 120s (lookupTimeout follows
@@ -52,7 +53,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"net/url"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,7 +88,8 @@ const submitUsage = `usage: ember submit --master spark://host:port[,host2:port2
        ember submit --master spark://host:port --status <driverId>
 
 options:
-  --deploy-mode client|cluster  run the program here (client, default) or on a worker (cluster)
+  --deploy-mode client|cluster  run the program here (client, default) or on a worker (cluster;
+                                the program may then be an http(s):// URL the workers download)
   --name N                      application name (spark.app.name)
   --conf k=v                    a spark.* setting (repeatable)
   --properties-file F           spark-defaults.conf to read
@@ -198,6 +202,9 @@ func parseSubmitArgs(args []string, stderr io.Writer) (*submitArgs, error) {
 	if a.program == "" {
 		return nil, &usageError{"missing program"}
 	}
+	if isRemoteProgram(a.program) && a.deployMode != "cluster" {
+		return nil, &usageError{fmt.Sprintf("program %s: a URL is for --deploy-mode cluster (client mode runs a local file)", a.program)}
+	}
 	for _, c := range []struct {
 		name string
 		v    int
@@ -219,7 +226,7 @@ func parseSubmitArgs(args []string, stderr io.Writer) (*submitArgs, error) {
 	if a.name != "" {
 		conf.Set("spark.app.name", a.name)
 	} else if !conf.Contains("spark.app.name") {
-		conf.Set("spark.app.name", filepath.Base(a.program))
+		conf.Set("spark.app.name", programName(a.program))
 	}
 	if a.execMemory != "" {
 		conf.Set("spark.executor.memory", a.execMemory)
@@ -482,12 +489,22 @@ func askAlive[T any](a *submitArgs, msg any, refused func(T) string) (T, error) 
 }
 
 func (a *submitArgs) runCluster() int {
-	prog, err := exec.LookPath(a.program)
-	if err != nil && !errors.Is(err, exec.ErrDot) {
-		return a.fail(fmt.Errorf("program %s: %w", a.program, err))
-	}
-	if prog, err = filepath.Abs(prog); err != nil {
-		return a.fail(err)
+	// The worker copies JarURL into the driver's directory and runs the
+	// copy: a program at an http(s):// URL needs to be nowhere on the
+	// workers; a path must exist on the worker's host (where it is copied
+	// from).
+	var prog, jarURL, mainClass string
+	if isRemoteProgram(a.program) {
+		prog, jarURL, mainClass = a.program, a.program, "{{USER_JAR}}"
+	} else {
+		p, err := exec.LookPath(a.program)
+		if err != nil && !errors.Is(err, exec.ErrDot) {
+			return a.fail(fmt.Errorf("program %s: %w", a.program, err))
+		}
+		if p, err = filepath.Abs(p); err != nil {
+			return a.fail(err)
+		}
+		prog, jarURL, mainClass = p, "file://"+filepath.ToSlash(p), p
 	}
 	memMB := 1024
 	if v, ok := a.conf.Get("spark.driver.memory"); ok {
@@ -510,12 +527,12 @@ func (a *submitArgs) runCluster() int {
 		return a.fail(err)
 	}
 	desc := deploy.DriverDescription{
-		JarURL:    "file://" + filepath.ToSlash(prog),
+		JarURL:    jarURL,
 		MemoryMB:  memMB,
 		Cores:     cores,
 		Supervise: supervise,
 		Command: deploy.Command{
-			MainClass:   prog,
+			MainClass:   mainClass,
 			Arguments:   append([]string{}, a.programArgs...),
 			Environment: env,
 		},
@@ -535,6 +552,21 @@ func (a *submitArgs) runCluster() int {
 	}
 	fmt.Fprintln(a.stdout, resp.Message)
 	return 0
+}
+
+// isRemoteProgram: is the program an http(s):// URL (cluster mode)?
+func isRemoteProgram(p string) bool {
+	return strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")
+}
+
+// programName is the base name of a program path or URL.
+func programName(p string) string {
+	if isRemoteProgram(p) {
+		if u, err := url.Parse(p); err == nil {
+			return path.Base(u.Path)
+		}
+	}
+	return filepath.Base(p)
 }
 
 func (a *submitArgs) runKill() int {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,6 +141,45 @@ func TestSubmit(t *testing.T) {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("no %q in the driver's stdout:\n%s", want, b)
 			}
+		} // The worker ran its copy of the program, in the driver's dir.
+		if want := "program=" + filepath.Join(filepath.Dir(outs[0]), "submitapp") + "\n"; !strings.Contains(string(b), want) {
+			t.Errorf("no %q in the driver's stdout (the original path run?):\n%s", want, b)
+		}
+	})
+
+	t.Run("ClusterFromURL", func(t *testing.T) {
+		// A program at an http:// URL: the worker downloads it and runs
+		// the download; it exists nowhere else on the worker's host.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/apps/urlapp" {
+				http.NotFound(w, r)
+				return
+			}
+			http.ServeFile(w, r, appBin)
+		}))
+		defer srv.Close()
+		code, out := runCmd(t, bin, "submit", "--master", master, "--deploy-mode", "cluster", "--driver-memory", "256m",
+			srv.URL+"/apps/urlapp", "from", "url")
+		m := driverIDRe.FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("submit: exit %d:\n%s", code, out)
+		}
+		id := m[1]
+		waitState(t, id, "FINISHED")
+		outs, _ := filepath.Glob(filepath.Join(dir, "worker*", id, "stdout"))
+		if len(outs) != 1 {
+			t.Fatalf("driver stdout files: %v", outs)
+		}
+		b, _ := os.ReadFile(outs[0])
+		for _, want := range []string{"spark.app.name=urlapp", "args=from url",
+			"program=" + filepath.Join(filepath.Dir(outs[0]), "urlapp") + "\n"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("no %q in the driver's stdout:\n%s", want, b)
+			}
+		}
+		// A URL is refused in client mode.
+		if code, out := runCmd(t, bin, "submit", "--master", master, srv.URL+"/apps/urlapp"); code != 2 || !strings.Contains(out, "--deploy-mode cluster") {
+			t.Errorf("client mode with a URL: exit %d:\n%s", code, out)
 		}
 	})
 

@@ -1,6 +1,6 @@
 // Command submitapp is a tiny program for ember submit's tests: it prints
 // what submit gave it (SPARK_MASTER, spark.app.name of SPARK_CONF_JSON and
-// its arguments), then, with "sleep", sleeps until killed (at most 5
+// its arguments and its own path), then, with "sleep", sleeps until killed (at most 5
 // minutes), or with "exit N", exits with N.
 package main
 
@@ -24,6 +24,8 @@ func main() {
 	fmt.Printf("spark.executor.memory=%s\n", conf["spark.executor.memory"])
 	fmt.Printf("launcher port set=%v\n", os.Getenv("_SPARK_LAUNCHER_PORT") != "")
 	fmt.Printf("args=%s\n", strings.Join(os.Args[1:], " "))
+	exe, _ := os.Executable()
+	fmt.Printf("program=%s\n", exe)
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "sleep":
