@@ -14,7 +14,11 @@ MASTER="$1"; shift
 case "$MASTER" in spark://*) ;; *) echo "start-worker.sh: invalid master URL '$MASTER' (want spark://host:port)" >&2; exit 1 ;; esac
 SPARK_WORKER_WEBUI_PORT="${SPARK_WORKER_WEBUI_PORT:-8081}"
 instances="${SPARK_WORKER_INSTANCES:-1}"
-if [ "$instances" -gt 1 ] && grep -qsE '^[[:space:]]*spark\.shuffle\.service\.enabled[[:space:]=:]+true' "$SPARK_CONF_DIR/spark-defaults.conf"; then
+shuffle_on() {
+  grep -qsE '^[[:space:]]*spark\.shuffle\.service\.enabled[[:space:]=:]+true' "$SPARK_CONF_DIR/spark-defaults.conf" ||
+    [[ " ${SPARK_DAEMON_JAVA_OPTS:-} ${SPARK_WORKER_OPTS:-} " == *"-Dspark.shuffle.service.enabled=true"* ]]
+}
+if [ "$instances" -gt 1 ] && shuffle_on; then
   echo "start-worker.sh: SPARK_WORKER_INSTANCES > 1 cannot be used with spark.shuffle.service.enabled=true" >&2
   exit 1
 fi
