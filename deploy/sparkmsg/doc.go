@@ -36,8 +36,12 @@
 // is always written as None: Ember never writes a Throwable.
 //
 // Class descriptors come from the Spark release's class table
-// (deploy/sparkmsg/suid); a peer of another release is refused by rpcenv
-// with an error naming the class and the release expected.
+// (deploy/sparkmsg/suid), which the package installs in rpcenv with a few
+// classes the table lacks but JVMs send (classes.go: spark-submit's
+// cluster mode passes sys.env, a Map.WithDefault holding a serialized
+// lambda, as the driver command's environment; its map is read, the
+// default dropped). A peer of another release is refused by rpcenv with an
+// error naming the class and the release expected.
 //
 // # Concurrency
 //
