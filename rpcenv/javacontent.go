@@ -222,7 +222,12 @@ func (e *Env) decodeJava(b []byte, c *netpoll.Client) (any, error) {
 			return nil, fmt.Errorf("%w: %w", ErrJavaContent, err)
 		}
 	}
-	return jc.fromJava(v)
+	msg, err := jc.fromJava(v)
+	if err != nil && !errors.Is(err, ErrJavaContent) {
+		// A class of the table whose data has another shape.
+		err = fmt.Errorf("%w: %w", ErrJavaContent, err)
+	}
+	return msg, err
 }
 
 // decodeJavaReply reads a JVM's reply: a value, or Spark's RpcFailure

@@ -74,6 +74,14 @@ func evilObject() *javaser.Object {
 	return javaser.NewObject(d).MustSet("x", "boom")
 }
 
+// oddBoolean is a java.lang.Boolean with the right serialVersionUID and
+// an int value field (found by FuzzJavaContent).
+func oddBoolean() []byte {
+	d := javaser.NewClassDesc("java.lang.Boolean", -3665804199014368530, javaser.SCSerializable, nil, javaser.PrimField("value", javaser.TypeInt))
+	b, _ := javaser.Marshal(javaser.NewObject(d).MustSet("value", 1))
+	return b
+}
+
 // Bad Java content is refused with an error that names the class and the
 // Spark version, answered as a transport RpcFailure, and never panics.
 func TestJavaContentBadInput(t *testing.T) {
@@ -89,6 +97,7 @@ func TestJavaContentBadInput(t *testing.T) {
 			b, _ := javaser.Marshal(javaser.NewObject(d).MustSet("name", "Master"))
 			return b
 		}, []string{javaCheckExistence, "serialVersionUID 7", "Spark 4.1.4"}},
+		{"a table class with other fields", func() []byte { return oddBoolean() }, []string{"java.lang.Boolean"}},
 		{"garbage", func() []byte { return append(append([]byte{}, javaMagic...), 0x73, 0x99, 0x01) }, []string{"cannot read the stream", "Spark 4.1.4"}},
 		{"truncated", func() []byte { return javaMagic }, []string{"cannot read the stream"}},
 	} {
@@ -151,6 +160,7 @@ func FuzzJavaContent(f *testing.F) {
 		}
 	}
 	f.Add(javaMagic)
+	f.Add(oddBoolean())
 	e := &Env{askTimeout: timeoutSpec{d: 120e9, key: "spark.rpc.askTimeout"}}
 	var c *netpoll.Client
 	f.Fuzz(func(t *testing.T, b []byte) {
