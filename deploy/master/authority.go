@@ -14,12 +14,19 @@ import (
 // this about that worker, application or driver.
 var ErrNotAuthorized = errors.New("master: refused: sender has no authority over the worker or application it names")
 
+// ErrTooManyWorkers refuses a registration past Config.MaxWorkers.
+var ErrTooManyWorkers = errors.New("master: refused: too many workers")
+
+// DefaultMaxWorkers is Config.MaxWorkers's default.
+const DefaultMaxWorkers = 1 << 14
+
 // Admit decides whether a remote message may reach the state, given the
 // address rpcenv reports for its sender. Every field is validated first
 // (deploy.Validate). Then:
 //
 //   - a message carrying a ref (RegisterWorker, Heartbeat,
 //     RegisterApplication) must come from the address that ref names;
+//   - a new worker is not registered past Config.MaxWorkers;
 //   - what a worker reports (Heartbeat, ExecutorStateChanged,
 //     WorkerLatestState, WorkerSchedulerStateResponse, DriverStateChanged)
 //     is taken only from the worker it concerns: the registered worker of
@@ -39,7 +46,12 @@ func (s *State) Admit(msg any, from rpcenv.Address) error {
 	}
 	switch m := msg.(type) {
 	case deploy.RegisterWorker:
-		return refFrom(msg, m.Worker, from)
+		if err := refFrom(msg, m.Worker, from); err != nil {
+			return err
+		}
+		if s.cfg.MaxWorkers > 0 && s.idToWorker[m.ID] == nil && len(s.workers) >= s.cfg.MaxWorkers {
+			return fmt.Errorf("%w: %d workers listed (spark.deploy.ember.maxWorkers)", ErrTooManyWorkers, len(s.workers))
+		}
 	case deploy.RegisterApplication:
 		return refFrom(msg, m.Driver, from)
 	case deploy.Heartbeat:

@@ -115,3 +115,18 @@ func TestClientModeDriverAuthority(t *testing.T) {
 		t.Fatal("another socket of the same host may end the app")
 	}
 }
+
+// TestMaxWorkers: registrations past the bound are refused; a known
+// worker may still register again.
+func TestMaxWorkers(t *testing.T) {
+	h := newAlive(t, func(c *Config) { c.MaxWorkers = 2 })
+	a := h.addWorker("w1", 1, 1024)
+	h.addWorker("w2", 1, 1024)
+	p := h.workerPeer()
+	if err := h.s.Admit(registerMsg("w3", p, 1, 1024), p.addr.Addr); !errors.Is(err, ErrTooManyWorkers) {
+		t.Fatalf("third worker: %v", err)
+	}
+	if err := h.s.Admit(registerMsg("w1", a, 1, 1024), a.addr.Addr); err != nil {
+		t.Fatalf("a listed worker registering again: %v", err)
+	}
+}

@@ -117,6 +117,8 @@ func ConfigFromSpark(conf *sparkconf.Conf) (Config, error) {
 	}
 	c.AppNumberModulo, err = conf.GetInt("spark.deploy.appNumberModulo", 0)
 	keep(err)
+	c.MaxWorkers, err = conf.GetInt("spark.deploy.ember.maxWorkers", c.MaxWorkers)
+	keep(err)
 	c.WorkerSelectionPolicy = strings.ToUpper(conf.GetString("spark.deploy.workerSelectionPolicy", c.WorkerSelectionPolicy))
 	switch c.WorkerSelectionPolicy {
 	case "CORES_FREE_ASC", "CORES_FREE_DESC", "MEMORY_FREE_ASC", "MEMORY_FREE_DESC", "WORKER_ID":

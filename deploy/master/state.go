@@ -54,6 +54,10 @@ type Config struct {
 	DriverIDPattern       string        // spark.deploy.driverIdPattern (driver-%s-%04d)
 	AppNumberModulo       int           // spark.deploy.appNumberModulo (0: none)
 	WorkerSelectionPolicy string        // spark.deploy.workerSelectionPolicy (CORES_FREE_DESC)
+	// MaxWorkers bounds the workers listed, dead ones included
+	// (spark.deploy.ember.maxWorkers, 16384; 0: no bound): Admit refuses
+	// new registrations past it.
+	MaxWorkers int
 }
 
 // DefaultConfig returns Spark's defaults.
@@ -61,7 +65,8 @@ func DefaultConfig() Config {
 	return Config{WorkerTimeout: 60 * time.Second, DeadWorkerPersistence: 15, RecoveryTimeout: 60 * time.Second,
 		SpreadOutApps: true, SpreadOutDrivers: true, DefaultCores: math.MaxInt32, MaxDrivers: math.MaxInt32,
 		MaxExecutorRetries: 10, RetainedApps: 200, RetainedDrivers: 200,
-		AppIDPattern: "app-%s-%04d", DriverIDPattern: "driver-%s-%04d", WorkerSelectionPolicy: "CORES_FREE_DESC"}
+		AppIDPattern: "app-%s-%04d", DriverIDPattern: "driver-%s-%04d", WorkerSelectionPolicy: "CORES_FREE_DESC",
+		MaxWorkers: DefaultMaxWorkers}
 }
 
 // WorkerInfo is a worker as the master tracks it.
