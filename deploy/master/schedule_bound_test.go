@@ -163,6 +163,7 @@ func TestScheduleAbsurdValuesIsBounded(t *testing.T) {
 				if bound := schedBound(tc.workers); steps > bound {
 					t.Fatalf("%d steps for %d workers, bound %d", steps, tc.workers, bound)
 				}
+				t.Logf("%d steps, %d cores placed per worker", steps, got[0])
 			})
 		}
 	}
