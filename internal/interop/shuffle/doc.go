@@ -5,8 +5,9 @@
 // # Model
 //
 // The package holds tests only. Each test function starts one JVM, the
-// peer in internal/interop/jvm/shuffle (ShufflePeer.java), which hosts
-// Spark's external shuffle service (ExternalBlockHandler on a
+// peer in internal/interop/jvm/shuffle (ShufflePeer.java; the Spark
+// application's test starts ShuffleJob.java instead, whose driver launches
+// two executor JVMs), which hosts Spark's external shuffle service (ExternalBlockHandler on a
 // TransportServer, with AuthServerBootstrap when spark.authenticate is on)
 // and Spark's ExternalBlockStoreClient, as many of each as the test asks
 // for by name. The Go test drives it over stdin and stdout, one
@@ -21,19 +22,27 @@
 //     batch (shuffle_S_M_R1_R2) and to disk, RDD blocks, RemoveBlocks,
 //     GetLocalDirsForExecutors, DiagnoseCorruption, a restart from the
 //     registration database, and Spark's retries across a restart;
+//
 //   - Ember's client against Spark's service (TestEmberClientAgainstSparkService):
 //     the same operations, FetchAll, Ember's retries across a restart of
 //     Spark's service, and Ember's FilePath against Spark's
 //     ExecutorDiskUtils;
+//
 //   - corruption diagnosis (TestDiagnoseCorruptionMatchesSpark): Spark's
 //     service and Ember's answer the same for every case and every
 //     algorithm name, supported or not, asked by either client;
+//
 //   - request parity (TestRequestParityWithSpark): the same raw requests,
 //     well-formed and hostile, answered alike (knowing departures are
 //     named and checked), push-based shuffle refused alike, another
 //     application's requests and streams refused alike under
 //     spark.authenticate, and the same files left behind when an executor
 //     or an application is removed.
+//
+//   - a real Spark application (TestSparkJobOnEmberShuffleService, Linux):
+//     Spark's local-cluster mode with spark.shuffle.service.enabled, whose
+//     two executor JVMs register with Ember's service and fetch each
+//     other's map outputs through it.
 //
 // Every transport test runs in both io modes (EPOLL, NIO), plain and under
 // each security setting: AuthEngine v1 and v2, SASL, SASL with encryption,

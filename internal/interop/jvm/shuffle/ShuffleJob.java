@@ -1,0 +1,62 @@
+package ember.interop.shuffle;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.pmod;
+
+/**
+ * A real Spark application whose executors use an external shuffle
+ * service: Spark's local-cluster mode (a master and two workers in this
+ * JVM, each executor its own JVM) with spark.shuffle.service.enabled, so
+ * each executor registers with the service on 127.0.0.1:PORT and the
+ * reducers fetch the other executor's map outputs through it.
+ *
+ * Arguments: PORT ROWS LOCALDIR. The job groups ROWS numbers by their
+ * remainder mod 7 (four map tasks, four reduce partitions) and prints
+ * "@@ok" and K=COUNT for each remainder on stdout, or "@@err" and why.
+ */
+public final class ShuffleJob {
+  public static void main(String[] args) throws Exception {
+    PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
+    System.setOut(System.err);
+    SparkSession spark = null;
+    try {
+      spark = SparkSession.builder()
+          .master("local-cluster[2,1,512]")
+          .appName("ember-shuffle-interop")
+          .config("spark.shuffle.service.enabled", "true")
+          .config("spark.shuffle.service.port", args[0])
+          // Remote map outputs come through the service, not the disk.
+          .config("spark.shuffle.readHostLocalDisk", "false")
+          .config("spark.sql.adaptive.enabled", "false")
+          .config("spark.sql.shuffle.partitions", "4")
+          .config("spark.local.dir", args[2])
+          .config("spark.driver.host", "127.0.0.1")
+          .config("spark.driver.bindAddress", "127.0.0.1")
+          .config("spark.executor.memory", "512m")
+          .config("spark.ui.enabled", "false")
+          .config("spark.task.maxFailures", "1")
+          .getOrCreate();
+      Row[] rows = (Row[]) spark.range(0, Long.parseLong(args[1]), 1, 4)
+          .groupBy(pmod(col("id"), lit(7)).as("k")).count().orderBy("k").collect();
+      StringBuilder b = new StringBuilder("@@ok");
+      for (Row r : rows) {
+        b.append('\t').append(r.get(0)).append('=').append(r.get(1));
+      }
+      out.println(b);
+    } catch (Throwable e) {
+      out.println("@@err\t" + String.valueOf(e).replace('\t', ' ').replace('\n', ' '));
+    } finally {
+      if (spark != null) {
+        spark.stop();
+      }
+    }
+  }
+}
