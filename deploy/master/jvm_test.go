@@ -19,8 +19,8 @@ import (
 // SetupJavaEndpointRef) and a fake worker that speaks Ember's JSON: the
 // app registers, gets its executor on the worker with the driver's Java
 // command, hears ExecutorAdded/ExecutorUpdated in Java, asks
-// RequestExecutors and KillExecutors (Booleans), and finishes when its
-// env disconnects. internal/e2e/sparkapp_test.go runs real Spark drivers.
+// RequestExecutors and KillExecutors (Booleans), hears of its worker's
+// loss, and finishes when its env disconnects. internal/e2e/sparkapp_test.go runs real Spark drivers.
 func TestMasterRunsJVMApplication(t *testing.T) {
 	eachIOMode(t, func(t *testing.T, conf *sparkconf.Conf) {
 		m := startMaster(t, conf)
@@ -104,8 +104,18 @@ func TestMasterRunsJVMApplication(t *testing.T) {
 			t.Errorf("active apps %+v", st.ActiveApps)
 		}
 
-		// The driver's process goes away: the app finishes, its executor
-		// is killed.
+		// The worker's process goes away: the driver hears, in Java, that
+		// its executor is LOST and the worker removed.
+		wenv.Shutdown()
+		lost, ok := take(t, drv.got, "ExecutorUpdated LOST").(deploy.ExecutorUpdated)
+		if !ok || lost.State != deploy.ExecutorLost || lost.Message == nil || lost.WorkerHost == nil || *lost.WorkerHost != "127.0.0.1" {
+			t.Fatalf("ExecutorUpdated %+v", lost)
+		}
+		if wr, ok := take(t, drv.got, "WorkerRemoved").(deploy.WorkerRemoved); !ok || wr.ID != "worker-1" || wr.Host != "127.0.0.1" {
+			t.Fatalf("WorkerRemoved %+v", wr)
+		}
+
+		// The driver's process goes away: the app finishes.
 		denv.Shutdown()
 		testutil.Eventually(t, hangLimit, "the app to finish on its driver's disconnect", func() (bool, string) {
 			st, err := m.MasterState()
@@ -115,9 +125,6 @@ func TestMasterRunsJVMApplication(t *testing.T) {
 			return len(st.CompletedApps) == 1 && st.CompletedApps[0].State == deploy.AppFinished && len(st.ActiveApps) == 0,
 				fmt.Sprintf("%+v", st)
 		})
-		if k, ok := take(t, fw.got, "KillExecutor").(deploy.KillExecutor); !ok || k.AppID != reg.AppID {
-			t.Errorf("KillExecutor %+v", k)
-		}
 	})
 }
 
