@@ -20,7 +20,8 @@ import (
 // app registers, gets its executor on the worker with the driver's Java
 // command, hears ExecutorAdded/ExecutorUpdated in Java, asks
 // RequestExecutors and KillExecutors (Booleans), hears of its worker's
-// loss, and finishes when its env disconnects. internal/e2e/sparkapp_test.go runs real Spark drivers.
+// loss, and finishes when its env disconnects.
+// internal/e2e/sparkapp_test.go runs real Spark drivers.
 func TestMasterRunsJVMApplication(t *testing.T) {
 	eachIOMode(t, func(t *testing.T, conf *sparkconf.Conf) {
 		m := startMaster(t, conf)
