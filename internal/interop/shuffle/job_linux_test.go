@@ -3,6 +3,7 @@
 package shuffle_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -16,12 +17,14 @@ import (
 	"github.com/ember-rpc/ember/shuffle"
 )
 
-// TestSparkJobOnEmberShuffleService: a real Spark application runs a
-// shuffle with Ember's service as its external shuffle service: Spark's
+// TestSparkJobOnEmberShuffleService: real Spark applications run a shuffle
+// with Ember's service as their external shuffle service: Spark's
 // local-cluster mode starts two executor JVMs, each registers with Ember's
-// service (RegisterExecutor from a real BlockManager), writes its map
-// outputs, and the reducers fetch the other executor's blocks through the
-// service; the counts come out right.
+// service (RegisterExecutor from a real BlockManager) and writes its map
+// outputs; the reducers read the other executor's outputs from the dirs
+// the service names (GetLocalDirsForExecutors, readHostLocalDisk) in one
+// application and fetch them through the service in the other; the
+// counts come out right both times.
 func TestSparkJobOnEmberShuffleService(t *testing.T) {
 	testutil.CheckLeaks(t)
 	home, java := testutil.RequireSpark(t)
@@ -52,10 +55,21 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 	t.Cleanup(func() { svc.Close() })
 
 	const rows = 100_000
+	var want []string
+	for k := 0; k < 7; k++ {
+		n := 0
+		for i := k; i < rows; i += 7 {
+			n++
+		}
+		want = append(want, itoa(k)+"="+itoa(n))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// Two applications: the first reads the other executor's outputs from
+	// its dirs, as named by Ember's service; the second fetches them
+	// through the service.
 	cmd := testutil.SparkJavaCommand(ctx, java, sparkHome, classes, "ember.interop.shuffle.ShuffleJob",
-		itoa(port), itoa(rows), t.TempDir())
+		itoa(port), itoa(rows), t.TempDir(), "true", "false")
 	// SPARK_SCALA_VERSION spares the launcher its look for a source build;
 	// every JVM of the job (the executors inherit the environment) starts
 	// with the client compiler only and the serial collector, which halves
@@ -68,33 +82,48 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 	cmd.WaitDelay = 10 * time.Second
 	stderr := &testutil.LogBuffer{}
 	cmd.Stderr = stderr
-	out, err := cmd.Output()
-	if cmd.Process != nil {
-		// Whatever outlived the application (nothing, when Spark stopped
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Whatever outlived the applications (nothing, when Spark stopped
 		// cleanly) goes with the group.
-		if kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
-			t.Logf("killing the job's process group: %v", kerr)
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Logf("killing the job's process group: %v", err)
 		}
-	}
-	if err != nil || !strings.HasPrefix(string(out), "@@ok") {
-		t.Fatalf("the Spark job: %v\nstdout: %s\nstderr (tail):\n%s", err, out, tail(stderr.String(), 8000))
-	}
-	got := strings.Fields(strings.TrimPrefix(strings.TrimSpace(string(out)), "@@ok"))
-	var want []string
-	for k := 0; k < 7; k++ {
-		n := 0
-		for i := k; i < rows; i += 7 {
-			n++
+	})
+	sc := bufio.NewScanner(stdout)
+	var served []int64 // blocks served after each application
+	for i, hostLocal := range []bool{true, false} {
+		if !sc.Scan() {
+			break
 		}
-		want = append(want, itoa(k)+"="+itoa(n))
+		line := sc.Text()
+		if !strings.HasPrefix(line, "@@ok") {
+			t.Errorf("application %d (readHostLocalDisk=%t): %s", i, hostLocal, line)
+			continue
+		}
+		if got := strings.Fields(strings.TrimPrefix(line, "@@ok")); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("application %d (readHostLocalDisk=%t): counts %v, want %v", i, hostLocal, got, want)
+		}
+		served = append(served, svc.Metrics().BlocksServed.Load())
 	}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("counts %v, want %v", got, want)
+	for sc.Scan() { // drain
 	}
-	if n := svc.RegisteredExecutors(); n != 2 {
-		t.Errorf("%d executors registered with Ember's service, want 2", n)
+	if err := cmd.Wait(); err != nil || len(served) != 2 {
+		t.Fatalf("the Spark job: %v (%d of 2 applications answered)\nstderr (tail):\n%s", err, len(served), tail(stderr.String(), 8000))
 	}
-	if n := svc.Metrics().BlocksServed.Load(); n == 0 {
+	if n := svc.RegisteredExecutors(); n != 4 {
+		t.Errorf("%d executors registered with Ember's service, want 4 (two per application)", n)
+	}
+	if served[0] != 0 {
+		t.Errorf("reading host-local disk, the executors still fetched %d blocks through the service", served[0])
+	}
+	if n := served[1] - served[0]; n == 0 {
 		t.Errorf("no block was fetched through Ember's service")
 	} else {
 		t.Logf("Ember's service served %d blocks (%d bytes) to Spark's executors", n, svc.Metrics().BytesServed.Load())

@@ -18,41 +18,52 @@ import static org.apache.spark.sql.functions.pmod;
  * each executor registers with the service on 127.0.0.1:PORT and the
  * reducers fetch the other executor's map outputs through it.
  *
- * Arguments: PORT ROWS LOCALDIR. The job groups ROWS numbers by their
- * remainder mod 7 (four map tasks, four reduce partitions) and prints
- * "@@ok" and K=COUNT for each remainder on stdout, or "@@err" and why.
+ * Arguments: PORT ROWS LOCALDIR READHOSTLOCALDISK... The job groups ROWS
+ * numbers by their remainder mod 7 (four map tasks, four reduce
+ * partitions), once per READHOSTLOCALDISK value, each run its own
+ * application, and prints a line per run on stdout: "@@ok" and K=COUNT for
+ * each remainder, or "@@err" and why.
  */
 public final class ShuffleJob {
   public static void main(String[] args) throws Exception {
     PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
     System.setOut(System.err);
+    for (int i = 3; i < args.length; i++) {
+      out.println(run(args[0], Long.parseLong(args[1]), args[2], args[i]));
+    }
+  }
+
+  /** Runs the job as one application; readHostLocalDisk as given. */
+  private static String run(String port, long rows, String localDir, String readHostLocalDisk) {
     SparkSession spark = null;
     try {
       spark = SparkSession.builder()
           .master("local-cluster[2,1,512]")
           .appName("ember-shuffle-interop")
           .config("spark.shuffle.service.enabled", "true")
-          .config("spark.shuffle.service.port", args[0])
-          // Remote map outputs come through the service, not the disk.
-          .config("spark.shuffle.readHostLocalDisk", "false")
+          .config("spark.shuffle.service.port", port)
+          // false: the other executor's map outputs come through the
+          // service; true: they are read from its dirs, which the service
+          // names (GetLocalDirsForExecutors).
+          .config("spark.shuffle.readHostLocalDisk", readHostLocalDisk)
           .config("spark.sql.adaptive.enabled", "false")
           .config("spark.sql.shuffle.partitions", "4")
-          .config("spark.local.dir", args[2])
+          .config("spark.local.dir", localDir)
           .config("spark.driver.host", "127.0.0.1")
           .config("spark.driver.bindAddress", "127.0.0.1")
           .config("spark.executor.memory", "512m")
           .config("spark.ui.enabled", "false")
           .config("spark.task.maxFailures", "1")
           .getOrCreate();
-      Row[] rows = (Row[]) spark.range(0, Long.parseLong(args[1]), 1, 4)
+      Row[] rs = (Row[]) spark.range(0, rows, 1, 4)
           .groupBy(pmod(col("id"), lit(7)).as("k")).count().orderBy("k").collect();
       StringBuilder b = new StringBuilder("@@ok");
-      for (Row r : rows) {
+      for (Row r : rs) {
         b.append('\t').append(r.get(0)).append('=').append(r.get(1));
       }
-      out.println(b);
+      return b.toString();
     } catch (Throwable e) {
-      out.println("@@err\t" + String.valueOf(e).replace('\t', ' ').replace('\n', ' '));
+      return "@@err\t" + String.valueOf(e).replace('\t', ' ').replace('\n', ' ');
     } finally {
       if (spark != null) {
         spark.stop();
