@@ -59,6 +59,7 @@ spark.deploy.zookeeper.dir spark.deploy.retainedApplications spark.deploy.retain
 spark.deploy.maxExecutorRetries spark.deploy.spreadOut spark.deploy.spreadOutApps spark.deploy.spreadOutDrivers
 spark.deploy.workerSelectionPolicy spark.deploy.defaultCores spark.deploy.maxDrivers
 spark.deploy.appNumberModulo spark.deploy.appIdPattern spark.deploy.driverIdPattern
+spark.deploy.ember.maxWorkers
 spark.shuffle.service.enabled spark.shuffle.service.port spark.shuffle.service.name
 spark.shuffle.service.db.enabled spark.shuffle.service.db.backend spark.shuffle.service.index.cache.size
 spark.shuffle.service.fetch.rdd.enabled spark.shuffle.service.removeShuffle
