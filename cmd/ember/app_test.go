@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -23,11 +22,7 @@ func TestExamplePi(t *testing.T) {
 		t.Skip("builds ember and runs processes")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ember")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildEmber(t, dir)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conf := sparkconf.New().Set("spark.worker.ember.registrationIntervalScale", "0.05")
 	lc, err := startLocalCluster(2, 1, 1024, dir, conf, log)

@@ -15,12 +15,47 @@ import (
 	"time"
 )
 
-// buildEmber builds the ember binary into dir.
+// builtEmber is this package's ember, built once per test run (in a
+// directory TestMain removes).
+var builtEmber struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtEmber.dir != "" {
+		os.RemoveAll(builtEmber.dir)
+	}
+	os.Exit(code)
+}
+
+// buildEmber puts the ember binary (built once) at dir/ember.
 func buildEmber(t *testing.T, dir string) string {
 	t.Helper()
+	b := &builtEmber
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "ember-bin-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "ember")
+		b.out, b.err = exec.Command("go", "build", "-o", b.bin, ".").CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("go build: %v\n%s", b.err, b.out)
+	}
 	bin := filepath.Join(dir, "ember")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.Link(b.bin, bin); err != nil {
+		data, err := os.ReadFile(b.bin)
+		if err == nil {
+			err = os.WriteFile(bin, data, 0o755)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return bin
 }

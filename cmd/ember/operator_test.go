@@ -132,11 +132,7 @@ func opsBinary(t *testing.T) (home, bin string) {
 	if err := os.MkdirAll(filepath.Join(home, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin = filepath.Join(home, "bin", "ember")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return home, bin
+	return home, buildEmber(t, filepath.Join(home, "bin"))
 }
 
 // cleanEnv is the environment without the variables that would point the

@@ -52,7 +52,8 @@ func TestSubmit(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "ember")
 	appBin := filepath.Join(dir, "submitapp")
-	for _, b := range [][]string{{bin, "."}, {appBin, "./testdata/submitapp"}} {
+	buildEmber(t, dir)
+	for _, b := range [][]string{{appBin, "./testdata/submitapp"}} {
 		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", b[1], err, out)
 		}
