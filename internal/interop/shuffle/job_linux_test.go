@@ -23,8 +23,9 @@ import (
 // service (RegisterExecutor from a real BlockManager) and writes its map
 // outputs; the reducers read the other executor's outputs from the dirs
 // the service names (GetLocalDirsForExecutors, readHostLocalDisk) in one
-// application and fetch them through the service in the other; the
-// counts come out right both times.
+// application and fetch them through the service in the next, then in a
+// third authenticated to the service (spark.authenticate, AuthEngine); the
+// counts come out right every time.
 func TestSparkJobOnEmberShuffleService(t *testing.T) {
 	testutil.CheckLeaks(t)
 	home, java := testutil.RequireSpark(t)
@@ -46,13 +47,20 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := testutil.FreePort(t)
-	svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf("EPOLL"), Host: localhost, Port: port,
-		DBDir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+	// One service without authentication (EPOLL), one with (NIO).
+	authConf := securities()[1].conf // AuthEngine
+	start := func(mode string, kv ...string) (*shuffle.Service, int) {
+		port := testutil.FreePort(t)
+		svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: emberConf(mode, kv...), Host: localhost, Port: port,
+			DBDir: t.TempDir(), Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Close() })
+		return svc, port
 	}
-	t.Cleanup(func() { svc.Close() })
+	svc, port := start("EPOLL")
+	asvc, aport := start("NIO", authConf...)
 
 	const rows = 100_000
 	var want []string
@@ -65,11 +73,12 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// Two applications: the first reads the other executor's outputs from
-	// its dirs, as named by Ember's service; the second fetches them
-	// through the service.
+	// Three applications: the first reads the other executor's outputs
+	// from its dirs, as named by Ember's service; the second fetches them
+	// through the service; the third too, authenticated (AuthEngine) to
+	// the service that wants it.
 	cmd := testutil.SparkJavaCommand(ctx, java, sparkHome, classes, "ember.interop.shuffle.ShuffleJob",
-		itoa(port), itoa(rows), t.TempDir(), "true", "false")
+		itoa(rows), t.TempDir(), itoa(port)+":true", itoa(port)+":false", itoa(aport)+":false:"+secret)
 	// SPARK_SCALA_VERSION spares the launcher its look for a source build;
 	// every JVM of the job (the executors inherit the environment) starts
 	// with the client compiler only and the serial collector, which halves
@@ -97,25 +106,24 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 		}
 	})
 	sc := bufio.NewScanner(stdout)
-	var served []int64 // blocks served after each application
-	for i, hostLocal := range []bool{true, false} {
+	var served []int64 // blocks the plain service served after each application
+	apps := []string{"readHostLocalDisk", "fetch through the service", "authenticated fetch"}
+	for _, app := range apps {
 		if !sc.Scan() {
 			break
 		}
 		line := sc.Text()
 		if !strings.HasPrefix(line, "@@ok") {
-			t.Errorf("application %d (readHostLocalDisk=%t): %s", i, hostLocal, line)
-			continue
-		}
-		if got := strings.Fields(strings.TrimPrefix(line, "@@ok")); strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("application %d (readHostLocalDisk=%t): counts %v, want %v", i, hostLocal, got, want)
+			t.Errorf("application %q: %s", app, line)
+		} else if got := strings.Fields(strings.TrimPrefix(line, "@@ok")); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("application %q: counts %v, want %v", app, got, want)
 		}
 		served = append(served, svc.Metrics().BlocksServed.Load())
 	}
 	for sc.Scan() { // drain
 	}
-	if err := cmd.Wait(); err != nil || len(served) != 2 {
-		t.Fatalf("the Spark job: %v (%d of 2 applications answered)\nstderr (tail):\n%s", err, len(served), tail(stderr.String(), 8000))
+	if err := cmd.Wait(); err != nil || len(served) != len(apps) {
+		t.Fatalf("the Spark job: %v (%d of %d applications answered)\nstderr (tail):\n%s", err, len(served), len(apps), tail(stderr.String(), 8000))
 	}
 	if n := svc.RegisteredExecutors(); n != 4 {
 		t.Errorf("%d executors registered with Ember's service, want 4 (two per application)", n)
@@ -127,5 +135,11 @@ func TestSparkJobOnEmberShuffleService(t *testing.T) {
 		t.Errorf("no block was fetched through Ember's service")
 	} else {
 		t.Logf("Ember's service served %d blocks (%d bytes) to Spark's executors", n, svc.Metrics().BytesServed.Load())
+	}
+	if n := asvc.RegisteredExecutors(); n != 2 {
+		t.Errorf("%d executors registered with Ember's authenticating service, want 2", n)
+	}
+	if n := asvc.Metrics().BlocksServed.Load(); n == 0 {
+		t.Errorf("no block was fetched through Ember's authenticating service")
 	}
 }

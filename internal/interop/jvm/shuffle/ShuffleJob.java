@@ -18,26 +18,38 @@ import static org.apache.spark.sql.functions.pmod;
  * each executor registers with the service on 127.0.0.1:PORT and the
  * reducers fetch the other executor's map outputs through it.
  *
- * Arguments: PORT ROWS LOCALDIR READHOSTLOCALDISK... The job groups ROWS
- * numbers by their remainder mod 7 (four map tasks, four reduce
- * partitions), once per READHOSTLOCALDISK value, each run its own
- * application, and prints a line per run on stdout: "@@ok" and K=COUNT for
- * each remainder, or "@@err" and why.
+ * Arguments: ROWS LOCALDIR RUN..., each RUN PORT:READHOSTLOCALDISK[:SECRET].
+ * The job groups ROWS numbers by their remainder mod 7 (four map tasks,
+ * four reduce partitions), once per RUN, each its own application using
+ * the service at PORT, and prints a line per run on stdout: "@@ok" and
+ * K=COUNT for each remainder, or "@@err" and why.
  */
 public final class ShuffleJob {
   public static void main(String[] args) throws Exception {
     PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
     System.setOut(System.err);
-    for (int i = 3; i < args.length; i++) {
-      out.println(run(args[0], Long.parseLong(args[1]), args[2], args[i]));
+    for (int i = 2; i < args.length; i++) {
+      String[] run = args[i].split(":", 3);
+      out.println(run(Long.parseLong(args[0]), args[1], run[0], run[1], run.length > 2 ? run[2] : null));
     }
   }
 
-  /** Runs the job as one application; readHostLocalDisk as given. */
-  private static String run(String port, long rows, String localDir, String readHostLocalDisk) {
+  /**
+   * Runs the job as one application with the service at port;
+   * readHostLocalDisk as given; with a secret, spark.authenticate (the
+   * AuthEngine) on every connection, the service's included.
+   */
+  private static String run(long rows, String localDir, String port, String readHostLocalDisk,
+      String secret) {
     SparkSession spark = null;
     try {
-      spark = SparkSession.builder()
+      SparkSession.Builder b0 = SparkSession.builder();
+      if (secret != null) {
+        b0.config("spark.authenticate", "true")
+            .config("spark.authenticate.secret", secret)
+            .config("spark.network.crypto.enabled", "true");
+      }
+      spark = b0
           .master("local-cluster[2,1,512]")
           .appName("ember-shuffle-interop")
           .config("spark.shuffle.service.enabled", "true")
