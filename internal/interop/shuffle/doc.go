@@ -39,10 +39,11 @@
 //     spark.authenticate, and the same files left behind when an executor
 //     or an application is removed.
 //
-//   - a real Spark application (TestSparkJobOnEmberShuffleService, Linux):
+//   - real Spark applications (TestSparkJobOnEmberShuffleService, Linux):
 //     Spark's local-cluster mode with spark.shuffle.service.enabled, whose
-//     two executor JVMs register with Ember's service and fetch each
-//     other's map outputs through it.
+//     two executor JVMs register with Ember's service and read each
+//     other's map outputs from the dirs it names, or fetch them through
+//     it, plain and under spark.authenticate.
 //
 // Every transport test runs in both io modes (EPOLL, NIO), plain and under
 // each security setting: AuthEngine v1 and v2, SASL, SASL with encryption,
