@@ -66,6 +66,10 @@ public final class ShuffleJob {
           .config("spark.executor.memory", "512m")
           .config("spark.ui.enabled", "false")
           .config("spark.task.maxFailures", "1")
+          // Both executors (one core each) up before the first task: each
+          // runs a map task, so every reducer needs the other's output.
+          .config("spark.scheduler.minRegisteredResourcesRatio", "1.0")
+          .config("spark.scheduler.maxRegisteredResourcesWaitingTime", "300s")
           .getOrCreate();
       Row[] rs = (Row[]) spark.range(0, rows, 1, 4)
           .groupBy(pmod(col("id"), lit(7)).as("k")).count().orderBy("k").collect();
