@@ -4,7 +4,7 @@
 #   ember-daemon.sh [--config <conf-dir>] (start|stop|status) <command> <instance-number> <args...>
 #
 # <command> is an ember subcommand: master, worker, shuffle-service.
-# Env: SPARK_CONF_DIR, SPARK_LOG_DIR ($SPARK_HOME/logs), SPARK_PID_DIR (/tmp),
+# Env: SPARK_CONF_DIR, SPARK_LOG_DIR ($EMBER_HOME/logs), SPARK_PID_DIR (/tmp),
 # SPARK_IDENT_STRING ($USER), SPARK_NICENESS (0), SPARK_NO_DAEMONIZE,
 # SPARK_LOG_MAX_FILES (5).
 set -u
@@ -22,7 +22,7 @@ command="$1"; shift
 instance="${1:-1}"; shift || true
 
 export SPARK_IDENT_STRING="${SPARK_IDENT_STRING:-${USER:-$(id -un)}}"
-export SPARK_LOG_DIR="${SPARK_LOG_DIR:-$SPARK_HOME/logs}"
+export SPARK_LOG_DIR="${SPARK_LOG_DIR:-$EMBER_HOME/logs}"
 export SPARK_PID_DIR="${SPARK_PID_DIR:-/tmp}"
 export SPARK_NICENESS="${SPARK_NICENESS:-0}"
 mkdir -p "$SPARK_LOG_DIR" "$SPARK_PID_DIR"

@@ -8,5 +8,5 @@ fi
 SPARK_MASTER_PORT="${SPARK_MASTER_PORT:-7077}"
 SPARK_MASTER_HOST="${SPARK_MASTER_HOST:-$(hostname -f 2>/dev/null || hostname)}"
 SPARK_MASTER_WEBUI_PORT="${SPARK_MASTER_WEBUI_PORT:-8080}"
-exec "$SPARK_HOME/sbin/ember-daemon.sh" start master 1 \
+exec "$EMBER_HOME/sbin/ember-daemon.sh" start master 1 \
   --host "$SPARK_MASTER_HOST" --port "$SPARK_MASTER_PORT" --webui-port "$SPARK_MASTER_WEBUI_PORT" "$@"

@@ -3,4 +3,4 @@
 . "$(dirname "${BASH_SOURCE[0]}")/ember-config.sh"
 SPARK_MASTER_PORT="${SPARK_MASTER_PORT:-7077}"
 SPARK_MASTER_HOST="${SPARK_MASTER_HOST:-$(hostname -f 2>/dev/null || hostname)}"
-exec "$SPARK_HOME/sbin/workers.sh" cd "$SPARK_HOME" \; "$SPARK_HOME/sbin/start-worker.sh" "spark://$SPARK_MASTER_HOST:$SPARK_MASTER_PORT"
+exec "$EMBER_HOME/sbin/workers.sh" cd "$EMBER_HOME" \; "$EMBER_HOME/sbin/start-worker.sh" "spark://$SPARK_MASTER_HOST:$SPARK_MASTER_PORT"

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # Stops the master started by start-master.sh.
 . "$(dirname "${BASH_SOURCE[0]}")/ember-config.sh"
-exec "$SPARK_HOME/sbin/ember-daemon.sh" stop master 1
+exec "$EMBER_HOME/sbin/ember-daemon.sh" stop master 1

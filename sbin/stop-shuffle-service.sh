@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 # Stops the external shuffle service.
 . "$(dirname "${BASH_SOURCE[0]}")/ember-config.sh"
-exec "$SPARK_HOME/sbin/ember-daemon.sh" stop shuffle-service 1
+exec "$EMBER_HOME/sbin/ember-daemon.sh" stop shuffle-service 1

@@ -3,5 +3,5 @@
 . "$(dirname "${BASH_SOURCE[0]}")/ember-config.sh"
 instances="${SPARK_WORKER_INSTANCES:-1}"
 for ((i = 1; i <= instances; i++)); do
-  "$SPARK_HOME/sbin/ember-daemon.sh" stop worker "$i"
+  "$EMBER_HOME/sbin/ember-daemon.sh" stop worker "$i"
 done

@@ -90,18 +90,22 @@ func loadConfEnv(role, propsFile string, overrides []string, getenv func(string)
 	return loadedConf{conf: conf, file: path}, nil
 }
 
-// confDir is where spark-defaults.conf is looked for: SPARK_CONF_DIR, else
-// $SPARK_HOME/conf, else the conf dir next to the directory of this
-// binary (bin/ember → conf/), as Spark's scripts find their home from
-// their own path. It is "" when none exists.
+// confDir is where spark-defaults.conf is looked for: SPARK_CONF_DIR
+// (the sbin scripts set it, to $EMBER_HOME/conf by default), else the conf
+// dir of Ember's installation, next to the directory of this binary
+// (bin/ember → conf/, as Spark's scripts find their home from their own
+// path), else $SPARK_HOME/conf. SPARK_HOME names the Spark distribution
+// JVM applications run from, not Ember's home: its conf dir is only the
+// last resort, for an ember binary installed on its own (in /usr/local/bin,
+// say) serving as that distribution's cluster. It is "" when none exists.
 func confDir(getenv func(string) string, exe func() (string, error)) string {
 	if d := getenv("SPARK_CONF_DIR"); d != "" {
 		return d
 	}
-	if h := getenv("SPARK_HOME"); h != "" {
+	if h := homeFromBinary(exe); h != "" {
 		return filepath.Join(h, "conf")
 	}
-	if h := homeFromBinary(exe); h != "" {
+	if h := getenv("SPARK_HOME"); h != "" {
 		return filepath.Join(h, "conf")
 	}
 	return ""

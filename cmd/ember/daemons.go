@@ -133,7 +133,7 @@ func uiPortFrom(conf *sparkconf.Conf, key, env string, def int) (int, error) {
 // runWorker is `ember worker <master-urls>`: Spark's Worker arguments.
 func runWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	var host, props, memory, workDir string
+	var host, props, memory, workDir, sparkHome string
 	var port, uiPort, cores int
 	fs.StringVar(&host, "host", defaultHost(), "hostname to listen on")
 	fs.StringVar(&host, "h", defaultHost(), "shorthand for --host")
@@ -146,6 +146,7 @@ func runWorker(args []string) error {
 	fs.StringVar(&workDir, "work-dir", os.Getenv("SPARK_WORKER_DIR"), "work directory (SPARK_WORKER_DIR)")
 	fs.StringVar(&workDir, "d", os.Getenv("SPARK_WORKER_DIR"), "shorthand for --work-dir")
 	fs.IntVar(&uiPort, "webui-port", -1, "web UI port (SPARK_WORKER_WEBUI_PORT, spark.worker.ui.port, 8081)")
+	fs.StringVar(&sparkHome, "spark-home", "", "the Spark distribution JVM executors and drivers run from (default "+worker.KeySparkHome+", else $SPARK_HOME)")
 	fs.StringVar(&props, "properties-file", "", "spark-defaults.conf style file (default: conf/spark-defaults.conf)")
 	var confs confFlags
 	fs.Var(&confs, "conf", "spark.* property key=value (repeatable; wins over -D options of SPARK_WORKER_OPTS/SPARK_DAEMON_JAVA_OPTS and the file)")
@@ -206,7 +207,7 @@ func runWorker(args []string) error {
 	}
 	w, err := worker.Start(worker.Options{Host: host, Port: port, WebUIPort: ui.Port(), Cores: cores, MemoryMB: memMB,
 		WorkDir: workDir, MasterURLs: masters, Conf: conf, Logger: log.Logger, PublicDNS: os.Getenv("SPARK_PUBLIC_DNS"),
-		Instance: envInt("SPARK_WORKER_INSTANCE", 1)})
+		Instance: envInt("SPARK_WORKER_INSTANCE", 1), SparkHome: sparkHome})
 	if err != nil {
 		ui.Close()
 		return err

@@ -9,8 +9,8 @@
 //
 // and the commands listed by "ember help". Every command takes --help
 // (usage, exit 0). The daemons (master, worker, shuffle-service) read
-// conf/spark-defaults.conf (found through SPARK_CONF_DIR, SPARK_HOME or
-// the binary's own location, bin/ember → conf/), the -Dspark.* options of
+// conf/spark-defaults.conf (found through SPARK_CONF_DIR, else the
+// binary's own location, bin/ember → conf/, else $SPARK_HOME/conf), the -Dspark.* options of
 // SPARK_DAEMON_JAVA_OPTS and SPARK_MASTER_OPTS / SPARK_WORKER_OPTS /
 // SPARK_SHUFFLE_OPTS, then --conf; they take --log-level (or
 // spark.log.level) and change it at run time on SIGUSR1 (more) and

@@ -64,8 +64,9 @@ func TestLoadConfPrecedence(t *testing.T) {
 	}
 }
 
-// TestConfDirFromBinary: with neither SPARK_CONF_DIR nor SPARK_HOME, the
-// conf dir is ../conf from the binary, through symbolic links.
+// TestConfDirFromBinary: without SPARK_CONF_DIR the conf dir is ../conf
+// from the binary, through symbolic links, even with SPARK_HOME set;
+// $SPARK_HOME/conf only when the binary has no conf dir beside it.
 func TestConfDirFromBinary(t *testing.T) {
 	home := t.TempDir()
 	for _, d := range []string{"bin", "conf", "elsewhere"} {
@@ -87,9 +88,18 @@ func TestConfDirFromBinary(t *testing.T) {
 			t.Errorf("confDir for %s = %q, want %s/conf", exe, got, home)
 		}
 	}
+	// SPARK_HOME is Spark's distribution: Ember's own conf dir wins over
+	// its conf dir, which serves only a binary with no conf dir beside it.
 	env := map[string]string{"SPARK_HOME": "/opt/spark"}
-	if got := confDir(func(k string) string { return env[k] }, func() (string, error) { return bin, nil }); got != "/opt/spark/conf" {
-		t.Errorf("with SPARK_HOME: %q", got)
+	if got := confDir(func(k string) string { return env[k] }, func() (string, error) { return bin, nil }); got != filepath.Join(home, "conf") {
+		t.Errorf("with SPARK_HOME and a conf dir next to the binary: %q, want %s/conf", got, home)
+	}
+	lone := filepath.Join(t.TempDir(), "ember") // its parent's parent has no conf dir
+	if err := os.WriteFile(lone, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := confDir(func(k string) string { return env[k] }, func() (string, error) { return lone, nil }); got != "/opt/spark/conf" {
+		t.Errorf("with SPARK_HOME and no conf dir next to the binary: %q, want /opt/spark/conf", got)
 	}
 	env["SPARK_CONF_DIR"] = "/etc/ember"
 	if got := confDir(func(k string) string { return env[k] }, func() (string, error) { return bin, nil }); got != "/etc/ember" {
@@ -142,7 +152,7 @@ func cleanEnv(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "SPARK_HOME", "SPARK_CONF_DIR", "SPARK_DAEMON_JAVA_OPTS", "SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS",
+		case "SPARK_HOME", "EMBER_HOME", "SPARK_CONF_DIR", "SPARK_DAEMON_JAVA_OPTS", "SPARK_MASTER_OPTS", "SPARK_WORKER_OPTS",
 			"SPARK_SHUFFLE_OPTS", "SPARK_LOCAL_IP", "SPARK_LOCAL_HOSTNAME", "SPARK_PUBLIC_DNS", "SPARK_MASTER_HOST",
 			"SPARK_MASTER_PORT", "SPARK_MASTER_WEBUI_PORT", "SPARK_MASTER":
 			continue

@@ -17,7 +17,7 @@ func shuffleService(args []string) error {
 	host := fs.String("host", "0.0.0.0", "address to bind")
 	port := fs.Int("port", -1, "port (default spark.shuffle.service.port, 7337)")
 	props := fs.String("properties-file", "", "spark-defaults.conf style file (default $SPARK_CONF_DIR/spark-defaults.conf)")
-	dbDir := fs.String("db-dir", "", "directory of the registration database (default $SPARK_HOME/work/shuffle-db or ./work/shuffle-db)")
+	dbDir := fs.String("db-dir", "", "directory of the registration database (default $EMBER_HOME/work/shuffle-db, else ./work/shuffle-db)")
 	var confs confFlags
 	fs.Var(&confs, "conf", "spark.* property key=value (repeatable; wins over -D options of SPARK_SHUFFLE_OPTS/SPARK_DAEMON_JAVA_OPTS and the file)")
 	logLevel := fs.String("log-level", "", "DEBUG, INFO, WARN, ERROR or OFF (default spark.log.level, INFO; SIGUSR1/SIGUSR2 change it at run time)")
@@ -41,7 +41,9 @@ func shuffleService(args []string) error {
 		log.Info("using properties file", "file", lc.file)
 	}
 	if *dbDir == "" {
-		home := os.Getenv("SPARK_HOME")
+		// EMBER_HOME is set by the sbin scripts; SPARK_HOME is Spark's
+		// distribution, where Ember writes nothing.
+		home := os.Getenv("EMBER_HOME")
 		if home == "" {
 			home = "."
 		}

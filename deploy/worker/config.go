@@ -35,6 +35,11 @@ const (
 	// KeyDriverBackoffScale multiplies the supervised driver's relaunch
 	// back-off (1 s, doubling). A float > 0, default 1.0; a test hook.
 	KeyDriverBackoffScale = "spark.worker.ember.driverBackoffScale"
+	// KeySparkHome is the Spark distribution (its jars/) JVM executors
+	// and drivers run from, when Options.SparkHome is empty; unset, the
+	// worker's $SPARK_HOME. Spark's worker has only the variable; the key
+	// lets spark-defaults.conf or SPARK_WORKER_OPTS say it.
+	KeySparkHome = "spark.worker.ember.sparkHome"
 )
 
 // Spark's defaults.
@@ -90,7 +95,8 @@ type config struct {
 	resources              map[string]deploy.ResourceInformation // spark.worker.resourcesFile
 	rolling                logRolling                            // spark.executor.logs.rolling.*
 	reverseProxyURL        string                                // spark.ui.reverseProxyUrl when spark.ui.reverseProxy
-	sparkHome              string                                // Options.SparkHome, $SPARK_HOME, else "." (absolute)
+	sparkHome              string                                // Options.SparkHome, KeySparkHome, $SPARK_HOME, else "." (absolute)
+	sparkHomeFrom          string                                // where sparkHome came from, for messages
 	hostEnv                hostEnv                               // the environment and files JVM launches read
 }
 
@@ -246,12 +252,17 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 		// URL leaves them relative ("/proxy/...").
 		c.reverseProxyURL = strings.TrimSuffix(conf.GetString("spark.ui.reverseProxyUrl", ""), "/") + "/proxy/"
 	}
-	c.sparkHome = opts.SparkHome
+	c.sparkHome, c.sparkHomeFrom = opts.SparkHome, "the worker's options"
 	if c.sparkHome == "" {
-		c.sparkHome = os.Getenv("SPARK_HOME")
+		c.sparkHome, c.sparkHomeFrom = conf.GetString(KeySparkHome, ""), KeySparkHome
 	}
 	if c.sparkHome == "" {
-		c.sparkHome = "." // as Spark's worker
+		c.sparkHome, c.sparkHomeFrom = os.Getenv("SPARK_HOME"), "SPARK_HOME"
+	}
+	if c.sparkHome == "" {
+		// As Spark's worker; JVM launches then fail unless the current
+		// directory is a Spark distribution (see sparkHomeProblem).
+		c.sparkHome, c.sparkHomeFrom = ".", "the current directory (neither SPARK_HOME nor "+KeySparkHome+" is set)"
 	}
 	if abs, err := filepath.Abs(c.sparkHome); err == nil {
 		c.sparkHome = abs

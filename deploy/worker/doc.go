@@ -49,9 +49,13 @@
 // (SPARK_CONF_DIR or $SPARK_HOME/conf), the slf4j-api jar, $SPARK_HOME/jars/*,
 // HADOOP_CONF_DIR, YARN_CONF_DIR and SPARK_DIST_CLASSPATH, without
 // duplicates, directories ending in '/'. SPARK_HOME is Options.SparkHome,
-// else the worker's $SPARK_HOME, else the current directory (as Spark's
-// worker: 4.x application descriptions carry no Spark home); it is also
-// set in the child's environment. Otherwise MainClass is a program path
+// else spark.worker.ember.sparkHome (KeySparkHome), else the worker's
+// $SPARK_HOME, else the current directory (as Spark's worker: 4.x
+// application descriptions carry no Spark home); it is also set in the
+// child's environment. The worker logs at start which Spark home JVM
+// children will use, or warns that it has none (no jars/ there); a JVM
+// launch from such a home fails with an error naming the directory, where
+// it came from, SPARK_HOME and the key. Otherwise MainClass is a program path
 // (Ember's Go executors; a bare name is looked up in PATH), run with
 // Command.JavaOpts and then Command.Arguments, and two Ember additions in
 // its environment: SPARK_EXECUTOR_MEMORY ("<MB>m") and SPARK_EXECUTOR_CORES.

@@ -106,7 +106,7 @@ func (d *driverRunner) command(jar string) (argv, env []string, err error) {
 	if cmd.MainClass, err = driverProgram(cmd.MainClass, d.spec.Desc.JarURL, jar); err != nil {
 		return nil, nil, err
 	}
-	ls := launchSpec{cmd: cmd, memoryMB: d.spec.Desc.MemoryMB, sparkHome: c.sparkHome,
+	ls := launchSpec{cmd: cmd, memoryMB: d.spec.Desc.MemoryMB, sparkHome: c.sparkHome, sparkHomeFrom: c.sparkHomeFrom,
 		argSubst: func(a string) string {
 			switch a {
 			case "{{WORKER_URL}}":

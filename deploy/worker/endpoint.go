@@ -40,6 +40,13 @@ func (e *endpoint) OnStart() error {
 	w := e.w
 	w.log.Info("Starting Spark worker", "address", w.env.Address().String(), "cores", w.cfg.cores,
 		"memoryMB", w.cfg.memoryMB, "workDir", w.cfg.workDir, "sparkHome", w.cfg.sparkHome)
+	if w.cfg.hostEnv.hasSparkJars(w.cfg.sparkHome) {
+		w.log.Info("JVM executors and drivers will run from this Spark", "sparkHome", w.cfg.sparkHome, "from", w.cfg.sparkHomeFrom)
+	} else {
+		w.log.Warn("No Spark distribution for JVM applications: only Go programs can run on this worker",
+			"sparkHome", w.cfg.sparkHome, "from", w.cfg.sparkHomeFrom,
+			"fix", "set SPARK_HOME (conf/ember-env.sh) or "+KeySparkHome+" to a Spark 4.1 distribution")
+	}
 	w.core.Start()
 	w.registeredA.Store(w.core.Registered())
 	return nil

@@ -110,7 +110,7 @@ func (r *executorRunner) start() (*process, error) {
 func (w *Worker) executorLaunchSpec(s ExecutorSpec, resourcesFile string) launchSpec {
 	c := w.cfg
 	execID := strconv.Itoa(s.ExecID)
-	ls := launchSpec{cmd: s.Desc.Command, memoryMB: s.MemoryMB, sparkHome: c.sparkHome,
+	ls := launchSpec{cmd: s.Desc.Command, memoryMB: s.MemoryMB, sparkHome: c.sparkHome, sparkHomeFrom: c.sparkHomeFrom,
 		argSubst: func(a string) string {
 			switch a {
 			case "{{WORKER_URL}}":

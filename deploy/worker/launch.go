@@ -102,6 +102,9 @@ type launchSpec struct {
 	memoryMB int
 	// sparkHome is the worker's Spark home (JVM launches).
 	sparkHome string
+	// sparkHomeFrom says where sparkHome came from (for the error when
+	// it holds no Spark).
+	sparkHomeFrom string
 	// argSubst replaces an argument that is exactly a placeholder.
 	argSubst func(string) string
 	// optSubst rewrites each javaOpt (nil: none).
@@ -269,7 +272,7 @@ func (h hostEnv) classPath(s launchSpec, getenv func(string) string, confDir str
 		jars = filepath.Join(s.sparkHome, "assembly", "target", "scala-"+scala, "jars")
 		if !h.isDir(jars) {
 			if !testing {
-				return nil, fmt.Errorf("Library directory '%s' does not exist; make sure Spark is built (set SPARK_HOME or the worker's Spark home)", jars)
+				return nil, noSparkError(s.sparkHome, s.sparkHomeFrom)
 			}
 			jars = ""
 		}
@@ -289,6 +292,32 @@ func (h hostEnv) classPath(s launchSpec, getenv func(string) string, confDir str
 	add(getenv("YARN_CONF_DIR"))
 	add(getenv("SPARK_DIST_CLASSPATH"))
 	return cp, nil
+}
+
+// noSparkError is the launch error of a JVM child when the worker's Spark
+// home holds no Spark: it names the directory, where it came from and the
+// two ways to name a Spark distribution.
+func noSparkError(home, from string) error {
+	if from == "" {
+		from = "the worker's Spark home"
+	}
+	return fmt.Errorf("no Spark distribution for a JVM executor or driver: %s (from %s) has no jars/ directory "+
+		"(nor assembly/target/scala-*/jars); set SPARK_HOME in the worker's environment (conf/ember-env.sh) "+
+		"or %s to a Spark 4.1 distribution and restart the worker", home, from, KeySparkHome)
+}
+
+// hasSparkJars reports whether home holds Spark's jars, where the
+// classpath of a JVM child looks for them: home/jars, else the build's
+// home/assembly/target/scala-<SPARK_SCALA_VERSION or 2.13>/jars.
+func (h hostEnv) hasSparkJars(home string) bool {
+	if h.isDir(filepath.Join(home, "jars")) {
+		return true
+	}
+	scala := h.workerGetenv("SPARK_SCALA_VERSION")
+	if scala == "" {
+		scala = "2.13"
+	}
+	return h.isDir(filepath.Join(home, "assembly", "target", "scala-"+scala, "jars"))
 }
 
 // mergeEnv applies KEY=value settings over base: a key already in base is

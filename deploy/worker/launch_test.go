@@ -83,7 +83,7 @@ func sparkExecutorCommand() deploy.Command {
 // testLaunchWorker is a worker as far as command building goes.
 func testLaunchWorker(h hostEnv) *Worker {
 	return &Worker{host: "10.0.1.1", port: 4040, workerURI: "spark://Worker@10.0.1.1:4040",
-		cfg: &config{publicAddr: "10.0.1.1", uiPort: 8081, sparkHome: "/opt/spark", authEnabled: true,
+		cfg: &config{publicAddr: "10.0.1.1", uiPort: 8081, sparkHome: "/opt/spark", sparkHomeFrom: "SPARK_HOME", authEnabled: true,
 			authSecret: "workersecret", hostEnv: h}}
 }
 
@@ -191,7 +191,8 @@ func TestExecutorJVMCommandVariants(t *testing.T) {
 	t.Run("no Spark jars: a clear error", func(t *testing.T) {
 		h := fakeHost([]string{"JAVA_HOME=/jdk"}, nil, nil)
 		_, _, err := buildLaunch(testLaunchWorker(h).executorLaunchSpec(spec, ""), h)
-		if err == nil || !strings.Contains(err.Error(), "Library directory '/opt/spark/assembly/target/scala-2.13/jars' does not exist") {
+		if err == nil || !strings.Contains(err.Error(), "no Spark distribution") || !strings.Contains(err.Error(), "/opt/spark (from SPARK_HOME)") ||
+			!strings.Contains(err.Error(), "SPARK_HOME") || !strings.Contains(err.Error(), KeySparkHome) {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -246,3 +246,53 @@ func FuzzParseResourcesFile(f *testing.F) {
 		}
 	})
 }
+
+// TestSparkHomeOrder: the Spark home of JVM children is Options.SparkHome,
+// else spark.worker.ember.sparkHome, else $SPARK_HOME, else the current
+// directory; each is made absolute and its source recorded, and
+// hasSparkJars tells a Spark distribution from a directory without one.
+func TestSparkHomeOrder(t *testing.T) {
+	opts := Options{MasterURLs: []string{"spark://h:1"}, WorkDir: t.TempDir()}
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, option, key, env string
+		want, from             string
+	}{
+		{"option first", "/opt/a", "/opt/b", "/opt/c", "/opt/a", "the worker's options"},
+		{"then the key", "", "/opt/b", "/opt/c", "/opt/b", KeySparkHome},
+		{"then SPARK_HOME", "", "", "/opt/c", "/opt/c", "SPARK_HOME"},
+		{"then the current directory", "", "", "", cwd, "the current directory"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("SPARK_HOME", c.env)
+			o := opts
+			o.SparkHome = c.option
+			var kv []string
+			if c.key != "" {
+				kv = []string{KeySparkHome, c.key}
+			}
+			cfg, err := newConfig(o, testConf(kv...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.sparkHome != c.want || !strings.HasPrefix(cfg.sparkHomeFrom, c.from) {
+				t.Errorf("spark home %q from %q, want %q from %q", cfg.sparkHome, cfg.sparkHomeFrom, c.want, c.from)
+			}
+		})
+	}
+	home := t.TempDir()
+	h := osHostEnv()
+	if h.hasSparkJars(home) {
+		t.Errorf("%s has no jars/, yet hasSparkJars", home)
+	}
+	if err := os.Mkdir(filepath.Join(home, "jars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !h.hasSparkJars(home) {
+		t.Errorf("%s has jars/, yet not hasSparkJars", home)
+	}
+}

@@ -51,8 +51,9 @@ type Options struct {
 	// env is sparkWorker<Instance>.
 	Instance int
 	// SparkHome is the Spark installation JVM executors and drivers run
-	// from ($SPARK_HOME/jars, $SPARK_HOME/conf): "" means $SPARK_HOME,
-	// else the current directory, as Spark's worker.
+	// from ($SPARK_HOME/jars, $SPARK_HOME/conf): "" means the key
+	// spark.worker.ember.sparkHome (KeySparkHome), else $SPARK_HOME, else
+	// the current directory, as Spark's worker. Go programs need none.
 	SparkHome string
 	// OnExit replaces os.Exit where Spark's worker exits: registration
 	// given up, RegisterWorkerFailed before registering, executor state

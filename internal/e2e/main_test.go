@@ -32,7 +32,7 @@ import (
 var (
 	// emberBin and fakeExec are the binaries TestMain built.
 	emberBin, fakeExec string
-	// moduleRoot is the module's directory (SPARK_HOME of the sbin test).
+	// moduleRoot is the module's directory (EMBER_HOME of the sbin test).
 	moduleRoot string
 	// runMarker is an environment entry (KEY=VALUE) set on every process
 	// the tests start; TestMain's final sweep looks for it.

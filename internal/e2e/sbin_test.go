@@ -43,7 +43,8 @@ func (c *cluster) sbinEnv() *sbinEnv {
 		"",
 	}, "\n"))
 	s.env = []string{
-		"SPARK_HOME=" + moduleRoot,
+		// No SPARK_HOME: the scripts find Ember's home from their own
+		// path, and the worker runs no JVM application here.
 		"EMBER_BIN=" + emberBin,
 		"SPARK_CONF_DIR=" + s.confDir,
 		"SPARK_PID_DIR=" + s.pidDir,
@@ -161,6 +162,9 @@ func TestSbinStartStopAll(t *testing.T) {
 	logs := daemonLogs(s)
 	if !strings.Contains(logs, "master shutting down") || !strings.Contains(logs, "worker shutting down") {
 		t.Errorf("the daemons did not shut down cleanly on SIGTERM:\n%s", logs)
+	}
+	if !strings.Contains(logs, "No Spark distribution for JVM applications") || !strings.Contains(logs, "spark.worker.ember.sparkHome") {
+		t.Errorf("the worker, without SPARK_HOME, did not say it cannot run JVM applications:\n%s", logs)
 	}
 }
 

@@ -53,6 +53,7 @@ spark.worker.ui.retainedExecutors spark.worker.ui.retainedDrivers spark.worker.u
 spark.worker.idPattern spark.worker.executorStateSync.maxAttempts spark.worker.decommission.signal
 spark.worker.resourcesFile
 spark.worker.ember.registrationIntervalScale spark.worker.ember.driverBackoffScale spark.worker.ember.executorKillGrace
+spark.worker.ember.sparkHome
 spark.deploy.recoveryMode spark.deploy.recoveryMode.factory spark.deploy.recoveryDirectory
 spark.deploy.recoveryCompressionCodec spark.deploy.recoveryTimeout spark.deploy.zookeeper.url
 spark.deploy.zookeeper.dir spark.deploy.retainedApplications spark.deploy.retainedDrivers
