@@ -58,7 +58,8 @@ type Master struct {
 	timersMu  sync.Mutex
 	timers    []*time.Timer
 	closeOnce sync.Once
-	startMu   sync.Mutex // orders OnStart's wg.Add before Shutdown's Wait
+	startMu   sync.Mutex  // orders OnStart's wg.Add before Shutdown's Wait
+	rest      *restServer // the REST submission server (rest.go); nil when off
 }
 
 // Self messages.
@@ -183,6 +184,10 @@ func Start(opts Options) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	restCfg, err := restConfigFromSpark(conf)
+	if err != nil {
+		return nil, err
+	}
 	env, err := rpcenv.Create(rpcenv.Config{Name: deploy.MasterEnvName, BindHost: opts.Host, Port: opts.Port, Conf: conf, Logger: log})
 	if err != nil {
 		return nil, err
@@ -198,6 +203,10 @@ func Start(opts Options) (*Master, error) {
 	m.self = env.RefFor(rpcenv.EndpointAddress{Addr: env.Address(), Name: deploy.MasterEndpointName})
 	if _, err = env.SetupEndpoint(deploy.MasterEndpointName, m); err != nil {
 		env.Shutdown()
+		return nil, err
+	}
+	if err := m.startRESTFor(restCfg); err != nil {
+		m.Shutdown()
 		return nil, err
 	}
 	return m, nil
@@ -225,6 +234,7 @@ type setWebUI struct {
 // Shutdown stops the master.
 func (m *Master) Shutdown() {
 	m.closeOnce.Do(func() {
+		m.rest.close() // first: its in-flight requests ask the endpoint
 		// Under startMu, so OnStart either added its goroutines to wg
 		// before this Wait or sees stop closed and adds none.
 		m.startMu.Lock()
@@ -503,6 +513,8 @@ func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 		cc.Reply(s.KillApplication(x.id))
 	case deploy.RequestReadyz:
 		cc.Reply(s.Status != deploy.StateStandby)
+	case stateCall:
+		cc.Reply(x.fn(s))
 	case deploy.BoundPortsRequest:
 		cc.Reply(deploy.BoundPortsResponse{RPCEndpointPort: m.env.Address().Port, WebUIPort: m.opts.WebUIPort})
 	case setWebUI:
