@@ -43,10 +43,12 @@
 // message loop, a chunk-fetch worker, a reading pass or a poller.
 //
 //   - Writing (writer.go): every frame, reply or chunk body is queued to
-//     its connection. The goroutine that queues onto an idle connection
-//     tries a non-blocking write (zero hand-off for the common case);
-//     whatever the socket does not take goes to the connection's writer
-//     goroutine, which exists only while there is something to write.
+//     its connection. Answers (replies, chunks, streams) are written by
+//     the connection's writer goroutine, which exists only while there is
+//     something to write; a request or one-way message queued onto an
+//     idle connection is first tried with a non-blocking write by the
+//     sending goroutine (zero hand-off), and what the socket does not
+//     take goes to the writer goroutine.
 //     The write deadline is spark.<module>.io.connectionTimeout without a
 //     byte leaving: the connection's idle check (the same timer as
 //     Spark's idle timeout) then closes the peer, with one log line naming

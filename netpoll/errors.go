@@ -20,8 +20,10 @@ var (
 	// ErrTooManyChunks: a chunk or stream request arrived while
 	// spark.shuffle.maxChunksBeingTransferred were in flight.
 	ErrTooManyChunks = errors.New("netpoll: too many chunks being transferred")
-	// ErrTooManyRequests answers an RPC that arrives while the connection
-	// already has spark.<module>.io.ember.maxOutstandingRequests unanswered.
+	// ErrTooManyRequests was the answer to an RPC past
+	// spark.<module>.io.ember.maxOutstandingRequests. The transport now
+	// stops reading the connection instead; the error is kept for callers
+	// that compare against it.
 	ErrTooManyRequests = errors.New("netpoll: too many outstanding requests on this connection")
 	// ErrPeerNotReading closes a connection whose unwritten answers exceed
 	// spark.<module>.io.ember.maxQueuedBytes.

@@ -156,8 +156,7 @@ func (c *Client) readPass(block bool) passResult {
 		}
 		paused, err := c.consume()
 		if err != nil {
-			c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-			return passEnded
+			return c.endReading(&ConnError{Op: "read", Addr: c.remote, Err: err}, true)
 		}
 		if paused {
 			return passPaused
@@ -176,8 +175,7 @@ func (c *Client) readPass(block bool) passResult {
 			// read, catches bytes that arrive now). Saves the read that
 			// would only say EAGAIN.
 			if paused, err := c.consume(); err != nil {
-				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
-				return passEnded
+				return c.endReading(&ConnError{Op: "read", Addr: c.remote, Err: err}, true)
 			} else if paused {
 				return passPaused
 			}
@@ -188,26 +186,54 @@ func (c *Client) readPass(block bool) passResult {
 			// before EOF).
 			if n > 0 {
 				if _, cerr := c.consume(); cerr != nil {
-					c.exception(&ConnError{Op: "read", Addr: c.remote, Err: cerr})
-					return passEnded
+					return c.endReading(&ConnError{Op: "read", Addr: c.remote, Err: cerr}, true)
 				}
 			}
-			c.readFailed(err)
+			if errors.Is(err, io.EOF) {
+				// The peer closed its side: answers already queued still
+				// go out (it may be waiting for them), then the close.
+				return c.endReading(&ConnError{Op: "close", Addr: c.remote, Err: ErrClosed}, false)
+			}
+			if !c.closed.Load() {
+				c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+			}
 			return passEnded
 		}
 	}
 }
 
-// readFailed ends reading after a socket error or the peer's close.
-func (c *Client) readFailed(err error) {
+// endReading stops reading for good after cause (a malformed frame, the
+// peer's end of stream). The handler hears of an error; frames already
+// queued still go out, as an event loop would have written them before
+// reading on, and then the connection closes (within the write deadline).
+func (c *Client) endReading(cause error, notify bool) passResult {
 	if c.closed.Load() {
-		return
+		return passEnded
 	}
-	if errors.Is(err, io.EOF) {
-		c.shutdown(&ConnError{Op: "close", Addr: c.remote, Err: ErrClosed})
-		return
+	if errors.Is(cause, ErrTooManyChunks) {
+		// Over spark.shuffle.maxChunksBeingTransferred: closed at once,
+		// sends in progress included (as Spark does).
+		c.exception(cause)
+		return passEnded
 	}
-	c.exception(&ConnError{Op: "read", Addr: c.remote, Err: err})
+	if notify {
+		if obs, ok := c.handler.(ChannelObserver); ok {
+			safely(c.log, "ExceptionCaught", func() { obs.ExceptionCaught(cause, c) })
+		}
+	}
+	c.bounds.stop.Store(true)
+	c.wmu.Lock()
+	idle := !c.writing && len(c.queue) == 0
+	c.wmu.Unlock()
+	if idle {
+		c.shutdown(cause)
+		return passEnded
+	}
+	if err := c.queue1(outMsg{closeWith: cause}); err != nil {
+		c.shutdown(cause)
+		return passEnded
+	}
+	return passPaused
 }
 
 // fill reads once from the socket (through the session layer) into the
