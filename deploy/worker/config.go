@@ -262,7 +262,7 @@ func newConfig(opts Options, conf *sparkconf.Conf) (*config, error) {
 	if c.sparkHome == "" {
 		// As Spark's worker; JVM launches then fail unless the current
 		// directory is a Spark distribution (see sparkHomeProblem).
-		c.sparkHome, c.sparkHomeFrom = ".", "the current directory (neither SPARK_HOME nor "+KeySparkHome+" is set)"
+		c.sparkHome, c.sparkHomeFrom = ".", "the current directory: neither SPARK_HOME nor "+KeySparkHome+" is set"
 	}
 	if abs, err := filepath.Abs(c.sparkHome); err == nil {
 		c.sparkHome = abs
