@@ -34,11 +34,11 @@ package master
 // Spark 4.1.4 starts the server by default (spark.master.rest.enabled
 // true, port 6066, on spark.master.rest.host or the master's host) and
 // does not refuse it under spark.authenticate: its only access control is
-// spark.master.rest.filters, Java servlet filters Ember cannot run. A
-// master given filters therefore refuses to start (better than serving
-// without the protection asked for); one with spark.authenticate and no
-// filter logs a warning, since anyone who reaches the port can run a
-// driver.
+// spark.master.rest.filters, Java servlet filters. Ember runs Spark's own
+// org.apache.spark.ui.JWSFilter natively (rest_jws.go); a master given
+// any other filter refuses to start (better than serving without the
+// protection asked for); one with spark.authenticate and no filter logs a
+// warning, since anyone who reaches the port can run a driver.
 
 import (
 	"bytes"
@@ -110,13 +110,14 @@ var jvmModuleOptions = []string{
 
 // restConfig is the REST server's part of the master's configuration.
 type restConfig struct {
-	Enabled    bool     // spark.master.rest.enabled (true)
-	Host       string   // spark.master.rest.host ("" : the master's host)
-	Port       int      // spark.master.rest.port (6066; 0 picks one)
-	MaxThreads int      // spark.master.rest.maxThreads (200): requests served at once
-	Filters    []string // spark.master.rest.filters
-	Retries    int      // spark.port.maxRetries (16; 100 under spark.testing)
-	Auth       bool     // spark.authenticate
+	Enabled    bool       // spark.master.rest.enabled (true)
+	Host       string     // spark.master.rest.host ("" : the master's host)
+	Port       int        // spark.master.rest.port (6066; 0 picks one)
+	MaxThreads int        // spark.master.rest.maxThreads (200): requests served at once
+	Filters    []string   // spark.master.rest.filters
+	JWS        *jwsFilter // org.apache.spark.ui.JWSFilter among Filters
+	Retries    int        // spark.port.maxRetries (16; 100 under spark.testing)
+	Auth       bool       // spark.authenticate
 }
 
 // restConfigFromSpark reads and checks the REST keys.
@@ -155,9 +156,17 @@ func restConfigFromSpark(conf *sparkconf.Conf) (restConfig, error) {
 	keep(err)
 	c.Auth, err = conf.GetBool("spark.authenticate", false)
 	keep(err)
-	if c.Enabled && len(c.Filters) > 0 {
-		errs = append(errs, fmt.Errorf("spark.master.rest.filters (%s): Ember cannot run Java servlet filters on its REST server; "+
-			"unset them, or turn the server off with spark.master.rest.enabled=false", strings.Join(c.Filters, ",")))
+	for _, f := range c.Filters {
+		if !c.Enabled {
+			break
+		}
+		if f != jwsFilterClass {
+			errs = append(errs, fmt.Errorf("spark.master.rest.filters: Ember cannot run the Java servlet filter %s on its REST server (only %s); "+
+				"remove it, or turn the server off with spark.master.rest.enabled=false", f, jwsFilterClass))
+			continue
+		}
+		c.JWS, err = newJWSFilter(conf)
+		keep(err)
 	}
 	return c, errors.Join(errs...)
 }
@@ -746,6 +755,7 @@ type restHandler struct {
 	restPort  int
 	getenv    func(string) (string, bool)
 	sem       chan struct{} // bounds requests served at once (spark.master.rest.maxThreads)
+	jws       *jwsFilter    // nil: no filter
 	log       *slog.Logger
 }
 
@@ -757,7 +767,17 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	code, msg := h.route(r)
+	var code int
+	var msg restMessage
+	if h.jws != nil {
+		w.Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
+		if reason := h.jws.check(r); reason != "" {
+			code, msg = http.StatusForbidden, errorResponse(reason)
+		}
+	}
+	if code == 0 {
+		code, msg = h.route(r)
+	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = w.Write(msg.marshal())

@@ -22,7 +22,7 @@ func (m *Master) startRESTFor(cfg restConfig) error {
 	if !cfg.Enabled {
 		return nil
 	}
-	if cfg.Auth {
+	if cfg.Auth && cfg.JWS == nil {
 		m.log.Warn("spark.authenticate does not cover the REST submission server: anyone who reaches its port can run a driver " +
 			"(spark.master.rest.enabled=false turns it off)")
 	}
@@ -39,6 +39,7 @@ func (m *Master) startRESTFor(cfg restConfig) error {
 		getenv:    os.LookupEnv,
 		sem:       make(chan struct{}, cfg.MaxThreads),
 		log:       m.log,
+		jws:       cfg.JWS,
 	}
 	var err error
 	m.rest, err = startREST(cfg, host, h, m.log)

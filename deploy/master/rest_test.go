@@ -404,7 +404,8 @@ func TestRESTConfig(t *testing.T) {
 		{"spark.master.rest.port", "80", "spark.master.rest.port"},
 		{"spark.master.rest.maxThreads", "0", "spark.master.rest.maxThreads"},
 		{"spark.master.rest.enabled", "maybe", "spark.master.rest.enabled"},
-		{"spark.master.rest.filters", "org.apache.spark.ui.JWSFilter", "Ember cannot run Java servlet filters"},
+		{"spark.master.rest.filters", "com.example.AuthFilter", "Ember cannot run the Java servlet filter com.example.AuthFilter"},
+		{"spark.master.rest.filters", "org.apache.spark.ui.JWSFilter", "needs spark.org.apache.spark.ui.JWSFilter.param.secretKey"},
 	} {
 		_, err := restConfigFromSpark(sparkconf.New().Set(tc.key, tc.value))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
