@@ -23,12 +23,12 @@ func TestDBLockTimeout(t *testing.T) {
 	defer func() { dbLockTimeout = old }()
 	path := filepath.Join(t.TempDir(), "registrations.db")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	first, err := newResolver(log, 1<<20, codec.FileOptions{}, false, path)
+	first, err := newResolver(log, 1<<20, codec.FileOptions{}, false, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.db.Close()
-	_, err = newResolver(log, 1<<20, codec.FileOptions{}, false, path)
+	_, err = newResolver(log, 1<<20, codec.FileOptions{}, false, path, nil)
 	if err == nil {
 		t.Fatal("a second open of a locked db succeeded")
 	}

@@ -363,7 +363,22 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 
 // Decode parses a BlockTransferMessage. Unknown and reserved ids give
 // ErrUnknownMessage; malformed fields give a codec.ErrMalformed error.
-func Decode(b []byte) (m Message, err error) {
+// Every count is checked against the bytes left before anything is
+// allocated, so a message never costs more than a small multiple of its
+// own size; the service decodes with a cap on blocks per request too
+// (DecodeRequest).
+func Decode(b []byte) (Message, error) { return DecodeRequest(b, 0) }
+
+// ErrTooManyBlocks: a request names more blocks (or map ids) than the
+// service's spark.shuffle.service.ember.maxBlocksPerRequest allows. It
+// wraps codec.ErrMalformed.
+var ErrTooManyBlocks = fmt.Errorf("%w: too many blocks in one request", codec.ErrMalformed)
+
+// DecodeRequest is Decode with a cap on the block ids, map ids, reduce ids,
+// chunk ids and executor ids one message may carry (maxBlocks <= 0: no cap
+// beyond the bytes present). The cap is checked from the counts, before
+// the arrays are allocated.
+func DecodeRequest(b []byte, maxBlocks int) (m Message, err error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty payload", codec.ErrMalformed)
 	}
@@ -372,31 +387,32 @@ func Decode(b []byte) (m Message, err error) {
 			m, err = nil, fmt.Errorf("%w: %v", codec.ErrMalformed, p)
 		}
 	}()
-	r := codec.NewReader(b[1:])
+	d := &decoder{r: codec.NewReader(b[1:]), maxBlocks: maxBlocks}
+	r := d.r
 	switch MsgType(int8(b[0])) {
 	case TypeOpenBlocks:
-		m = &OpenBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: r.StringArray()}
+		m = &OpenBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: d.strings("block ids")}
 	case TypeUploadBlock:
 		m = &UploadBlock{AppID: r.String(), ExecID: r.String(), BlockID: r.String(),
 			Metadata: bytes.Clone(r.Bytes()), BlockData: bytes.Clone(r.Bytes())}
 	case TypeRegisterExecutor:
 		m = &RegisterExecutor{AppID: r.String(), ExecID: r.String(),
-			Info: ExecutorShuffleInfo{LocalDirs: r.StringArray(), SubDirsPerLocalDir: r.Int32(), ShuffleManager: r.String()}}
+			Info: ExecutorShuffleInfo{LocalDirs: d.strings("local dirs"), SubDirsPerLocalDir: r.Int32(), ShuffleManager: r.String()}}
 	case TypeStreamHandle:
 		m = &StreamHandle{StreamID: r.Int64(), NumChunks: r.Int32()}
 	case TypeUploadBlockStream:
 		m = &UploadBlockStream{BlockID: r.String(), Metadata: bytes.Clone(r.Bytes())}
 	case TypeRemoveBlocks:
-		m = &RemoveBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: r.StringArray()}
+		m = &RemoveBlocks{AppID: r.String(), ExecID: r.String(), BlockIDs: d.strings("block ids")}
 	case TypeBlocksRemoved:
 		m = &BlocksRemoved{NumRemovedBlocks: r.Int32()}
 	case TypeFetchShuffleBlocks:
-		f := &FetchShuffleBlocks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(), MapIDs: r.LongArray()}
-		f.ReduceIDs = readIntArrays(r)
+		f := &FetchShuffleBlocks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32()}
+		f.MapIDs, f.ReduceIDs = d.pairedArrays("map ids", "reduce ids")
 		f.BatchFetchEnabled = r.Bool()
 		m = f
 	case TypeGetLocalDirsForExecutors:
-		m = &GetLocalDirsForExecutors{AppID: r.String(), ExecIDs: r.StringArray()}
+		m = &GetLocalDirsForExecutors{AppID: r.String(), ExecIDs: d.strings("executor ids")}
 	case TypeLocalDirsForExecutors:
 		m = &LocalDirsForExecutors{ExecIDs: r.StringArray(), NumLocalDirsByExec: r.IntArray(), AllLocalDirs: r.StringArray()}
 	case TypePushBlockStream:
@@ -424,13 +440,14 @@ func Decode(b []byte) (m Message, err error) {
 			rest = rest[size:]
 		}
 		r = codec.NewReader(rest)
+		d.r = r
 		ms.ReduceIDs = r.IntArray()
 		ms.Sizes = r.LongArray()
 		m = ms
 	case TypeFetchShuffleBlockChunks:
 		f := &FetchShuffleBlockChunks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(),
-			ShuffleMergeID: r.Int32(), ReduceIDs: r.IntArray()}
-		f.ChunkIDs = readIntArrays(r)
+			ShuffleMergeID: r.Int32()}
+		f.ReduceIDs, f.ChunkIDs = d.pairedInts("reduce ids", "chunk ids")
 		m = f
 	case TypeDiagnoseCorruption:
 		m = &DiagnoseCorruption{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(), MapID: r.Int64(),
@@ -444,7 +461,10 @@ func Decode(b []byte) (m Message, err error) {
 	default:
 		return nil, fmt.Errorf("%w: Unknown message type: %d", ErrUnknownMessage, int8(b[0]))
 	}
-	if err := r.Err(); err != nil {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := d.r.Err(); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -562,14 +582,124 @@ func portableBitmapSize(b []byte) (int, error) {
 	return p, nil
 }
 
-func readIntArrays(r *codec.Reader) [][]int32 {
-	n := r.Count(4)
-	if r.Err() != nil {
+// decoder adds, to a codec.Reader, the checks of counts that depend on
+// one another (arrays that must pair up, totals under a cap). Its first
+// error, or the reader's, is the message's.
+type decoder struct {
+	r         *codec.Reader
+	maxBlocks int // cap on ids per message; <= 0: none
+	err       error
+}
+
+func (d *decoder) failed() bool { return d.err != nil || d.r.Err() != nil }
+
+// capped records ErrTooManyBlocks if n exceeds the cap.
+func (d *decoder) capped(what string, n int) bool {
+	if d.maxBlocks > 0 && n > d.maxBlocks {
+		d.err = fmt.Errorf("%w: %d %s (spark.shuffle.service.ember.maxBlocksPerRequest is %d)", ErrTooManyBlocks, n, what, d.maxBlocks)
+		return true
+	}
+	return false
+}
+
+// strings reads a string array whose count is under the cap.
+func (d *decoder) strings(what string) []string {
+	if d.failed() {
 		return nil
 	}
+	n := d.r.Count(4)
+	if d.failed() || d.capped(what, n) {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.r.String()
+	}
+	if d.failed() {
+		return nil
+	}
+	return out
+}
+
+// pairedArrays reads FetchShuffleBlocks' map ids (a long array) and the
+// array of their reduce id arrays, which must have one entry per map id.
+// Counts are checked against the bytes left before allocating: each map id
+// needs 8 bytes plus 4 for its reduce array's count. The reduce arrays
+// share one backing array.
+func (d *decoder) pairedArrays(whatA, whatB string) ([]int64, [][]int32) {
+	if d.failed() {
+		return nil, nil
+	}
+	n := d.r.Count(12)
+	if d.failed() || d.capped(whatA, n) {
+		return nil, nil
+	}
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = d.r.Int64()
+	}
+	return ids, d.intArrays(n, whatA, whatB)
+}
+
+// pairedInts reads an int array and an array of int arrays with one entry
+// per int (FetchShuffleBlockChunks' reduce ids and chunk ids).
+func (d *decoder) pairedInts(whatA, whatB string) ([]int32, [][]int32) {
+	if d.failed() {
+		return nil, nil
+	}
+	n := d.r.Count(8)
+	if d.failed() || d.capped(whatA, n) {
+		return nil, nil
+	}
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = d.r.Int32()
+	}
+	return ids, d.intArrays(n, whatA, whatB)
+}
+
+// intArrays reads an array of want int arrays. It walks the counts first,
+// without allocating, so the total is known (and capped) before the one
+// backing array is made.
+func (d *decoder) intArrays(want int, whatA, whatB string) [][]int32 {
+	n := d.r.Count(4)
+	if d.failed() {
+		return nil
+	}
+	if n != want {
+		d.err = fmt.Errorf("%w: %d %s but %d arrays of %s", codec.ErrMalformed, want, whatA, n, whatB)
+		return nil
+	}
+	rest := d.r.Remaining()
+	total, p := 0, 0
+	for i := 0; i < n; i++ {
+		if len(rest)-p < 4 {
+			d.err = fmt.Errorf("%w: %s array %d truncated", codec.ErrMalformed, whatB, i)
+			return nil
+		}
+		c := int(int32(binary.BigEndian.Uint32(rest[p:])))
+		if c < 0 || c > (len(rest)-p-4)/4 {
+			d.err = fmt.Errorf("%w: %s array %d: count %d past the end", codec.ErrMalformed, whatB, i, c)
+			return nil
+		}
+		p += 4 + 4*c
+		total += c
+	}
+	if d.capped(whatB, total) {
+		return nil
+	}
+	flat := make([]int32, total)
 	out := make([][]int32, n)
 	for i := range out {
-		out[i] = r.IntArray()
+		c := d.r.Count(4)
+		out[i] = flat[:c:c]
+		for j := range out[i] {
+			out[i][j] = d.r.Int32()
+		}
+		flat = flat[c:]
+	}
+	if d.failed() {
+		return nil
 	}
 	return out
 }

@@ -45,7 +45,7 @@ func sampleMessages() []Message {
 		&FetchShuffleBlocks{AppID: "app-1", ExecID: "exec-1", ShuffleID: 3, MapIDs: []int64{5},
 			ReduceIDs: [][]int32{{0, 4}}, BatchFetchEnabled: true},
 		// The decoder does not check mapIds.length == reduceIds.length.
-		&FetchShuffleBlocks{AppID: "x", ExecID: "y", MapIDs: []int64{1, 2}, ReduceIDs: [][]int32{{1}}},
+		&FetchShuffleBlocks{AppID: "x", ExecID: "y", MapIDs: []int64{1, 2}, ReduceIDs: [][]int32{{1}, {}}},
 		&GetLocalDirsForExecutors{AppID: "app-1", ExecIDs: []string{"exec-1", "exec-2"}},
 		&LocalDirsForExecutors{ExecIDs: []string{"e1", "e2"}, NumLocalDirsByExec: []int32{2, 1}, AllLocalDirs: []string{"/a", "/b", "/c"}},
 		&PushBlockStream{AppID: "app-1", AppAttemptID: 1, ShuffleID: 2, ShuffleMergeID: 3, MapIndex: 4, ReduceID: 5, Index: 6},

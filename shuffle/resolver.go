@@ -46,6 +46,8 @@ type resolver struct {
 	// service does: the application's own setting decides whether its
 	// executors fetch them from the service.
 	rddOn bool
+	// dirs decides which local dirs an executor may register.
+	dirs *dirPolicy
 
 	mu        sync.RWMutex // guards executors
 	executors map[AppExecID]ExecutorShuffleInfo
@@ -62,8 +64,11 @@ func dbKey(id AppExecID) []byte {
 	return append([]byte(dbKeyPrefix), js...)
 }
 
-func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, rddOn bool, dbPath string) (*resolver, error) {
-	r := &resolver{log: log, cache: newIndexCache(cacheBytes), fileOpt: fileOpt, rddOn: rddOn,
+func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, rddOn bool, dbPath string, dirs *dirPolicy) (*resolver, error) {
+	if dirs == nil {
+		dirs = &dirPolicy{allowAll: true}
+	}
+	r := &resolver{log: log, cache: newIndexCache(cacheBytes), fileOpt: fileOpt, rddOn: rddOn, dirs: dirs,
 		executors: map[AppExecID]ExecutorShuffleInfo{}}
 	if dbPath == "" {
 		return r, nil
@@ -100,6 +105,12 @@ func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, 
 				log.Warn("skipping unreadable registration", "key", string(k), "err", err)
 				return nil
 			}
+			for _, d := range info.LocalDirs {
+				if err := dirs.check(d); err != nil {
+					log.Warn("skipping a recovered registration whose local dirs are refused", "key", string(k), "err", err)
+					return nil
+				}
+			}
 			r.executors[id] = info
 			return nil
 		})
@@ -126,8 +137,8 @@ func (r *resolver) register(id AppExecID, info ExecutorShuffleInfo) error {
 		return fmt.Errorf("shuffle: executor %s/%s registered without local dirs", id.AppID, id.ExecID)
 	}
 	for _, d := range info.LocalDirs {
-		if !filepath.IsAbs(d) {
-			return fmt.Errorf("shuffle: local dir %q of executor %s/%s is not absolute", d, id.AppID, id.ExecID)
+		if err := r.dirs.check(d); err != nil {
+			return fmt.Errorf("shuffle: executor %s/%s: %w", id.AppID, id.ExecID, err)
 		}
 	}
 	if r.db != nil {
@@ -177,8 +188,11 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 	if info.ShuffleManager != "" && !strings.Contains(info.ShuffleManager, "SortShuffleManager") {
 		r.log.Debug("serving sort-shuffle layout for a custom shuffle manager", "manager", info.ShuffleManager)
 	}
-	sub := int(info.SubDirsPerLocalDir)
-	idx, err := r.cache.get(FilePath(info.LocalDirs, sub, IndexFileName(shuffleID, mapID)))
+	idxPath, err := r.blockFile(info, IndexFileName(shuffleID, mapID))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+	}
+	idx, err := r.cache.get(idxPath)
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
 	}
@@ -186,7 +200,11 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 	if err != nil {
 		return "", 0, 0, err
 	}
-	return FilePath(info.LocalDirs, sub, DataFileName(shuffleID, mapID)), off, n, nil
+	dataPath, err := r.blockFile(info, DataFileName(shuffleID, mapID))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("shuffle: reading data of shuffle %d map %d: %w", shuffleID, mapID, err)
+	}
+	return dataPath, off, n, nil
 }
 
 // rddBlock returns a disk-persisted RDD block, or (nil, nil) if absent.
@@ -195,8 +213,11 @@ func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffe
 	if err != nil {
 		return nil, err
 	}
-	path := FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), b.String())
-	st, err := os.Stat(path)
+	path, err := r.blockFile(info, b.String())
+	if err != nil {
+		return nil, nil
+	}
+	st, err := os.Lstat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil, nil
 	}
@@ -208,7 +229,10 @@ func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffe
 // driver removes shuffle data and index files this way with
 // spark.shuffle.service.removeShuffle), but a name that could leave the
 // executor's dirs (empty, ".", "..", a path separator or NUL) is skipped.
-func (r *resolver) removeBlocks(appID, execID string, ids []string) (int32, error) {
+// A file is deleted only if it is a regular file (not a symbolic link)
+// whose dir resolves inside the executor's registered dir. warn reports
+// (rate-limited by the caller) what was skipped.
+func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(msg string, args ...any)) (int32, error) {
 	info, err := r.executor(appID, execID)
 	if err != nil {
 		return 0, err
@@ -216,12 +240,15 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string) (int32, erro
 	var n int32
 	for _, id := range ids {
 		if err := validBlockFileName(id); err != nil {
-			r.log.Warn("skipping block with invalid id", "block", id, "err", err)
+			warn("skipping block with invalid id", "block", id, "err", err)
 			continue
 		}
-		path := FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), id)
-		if err := os.Remove(path); err != nil {
-			r.log.Warn("failed to delete block", "path", path, "err", err)
+		path, err := r.blockFile(info, id)
+		if err == nil {
+			err = os.Remove(path)
+		}
+		if err != nil {
+			warn("failed to delete block", "block", id, "err", err)
 			continue
 		}
 		n++
@@ -361,6 +388,9 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
 	sumPath := FilePath(info.LocalDirs, sub, ChecksumFileName(m.ShuffleID, m.MapID, m.Algorithm))
 	if !insideDirs(sumPath, info.LocalDirs) {
 		return 0, fmt.Errorf("shuffle: block file %s resolves outside the executor's registered local directories", sumPath)
+	}
+	if _, err := r.blockFile(info, ChecksumFileName(m.ShuffleID, m.MapID, m.Algorithm)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
 	}
 	dataPath, off, n, err := r.shuffleRange(m.AppID, m.ExecID, m.ShuffleID, m.MapID, m.ReduceID, m.ReduceID+1)
 	if err != nil {

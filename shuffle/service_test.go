@@ -502,7 +502,7 @@ func TestDiagnoseCorruption(t *testing.T) {
 
 func newTestResolver(t *testing.T, rddOn bool, dbPath string) *resolver {
 	t.Helper()
-	r, err := newResolver(quietLogger(), 1<<20, codec.DefaultFileOptions, rddOn, dbPath)
+	r, err := newResolver(quietLogger(), 1<<20, codec.DefaultFileOptions, rddOn, dbPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +534,7 @@ func TestResolverBadRequests(t *testing.T) {
 	if b, err := r.rddBlock("app", "exec", BlockID{Kind: KindRDD, RDDID: 1}); b != nil || err != nil {
 		t.Errorf("missing RDD block: %v, %v; want nothing and no error", b, err)
 	}
-	if n, err := r.removeBlocks("app", "exec", []string{"shuffle_0_0_0", "bad", "rdd_9_9"}); n != 0 || err != nil {
+	if n, err := r.removeBlocks("app", "exec", []string{"shuffle_0_0_0", "bad", "rdd_9_9"}, discardWarn); n != 0 || err != nil {
 		t.Errorf("removeBlocks of nothing removable = %d, %v", n, err)
 	}
 }
@@ -555,7 +555,7 @@ func TestRemoveBlocksAnyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []string{DataFileName(0, 0), IndexFileName(0, 0), DataFileName(0, 7), "", ".", "..", "../escape", "a\\b", "a\x00b"}
-	if n, err := r.removeBlocks("app", "exec", ids); n != 2 || err != nil {
+	if n, err := r.removeBlocks("app", "exec", ids, discardWarn); n != 2 || err != nil {
 		t.Errorf("removeBlocks(%q) = %d, %v; want 2", ids, n, err)
 	}
 	for _, name := range []string{DataFileName(0, 0), IndexFileName(0, 0)} {

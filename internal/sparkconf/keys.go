@@ -64,6 +64,8 @@ spark.deploy.ember.maxWorkers
 spark.shuffle.service.enabled spark.shuffle.service.port spark.shuffle.service.name
 spark.shuffle.service.db.enabled spark.shuffle.service.db.backend spark.shuffle.service.index.cache.size
 spark.shuffle.service.fetch.rdd.enabled spark.shuffle.service.removeShuffle
+spark.shuffle.service.ember.maxBlocksPerRequest spark.shuffle.service.ember.maxBlocksPerConnection
+spark.shuffle.service.ember.maxStreamsPerConnection spark.shuffle.service.ember.allowedLocalDirRoots
 spark.authenticate spark.authenticate.secret spark.authenticate.secretBitLength
 spark.authenticate.secret.file spark.authenticate.secret.driver.file spark.authenticate.secret.executor.file
 spark.authenticate.enableSaslEncryption
