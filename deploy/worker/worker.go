@@ -137,7 +137,11 @@ func Start(opts Options) (*Worker, error) {
 		if cfg.shuffleDBEnabled {
 			dbDir = filepath.Join(cfg.workDir, shuffleDBDir)
 		}
-		w.shuffle, err = shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: opts.Host, Port: -1, DBDir: dbDir, Logger: log})
+		// Executors' local dirs are made under the local roots; the work
+		// dir is allowed too.
+		roots := append(append([]string(nil), cfg.localRoots...), cfg.workDir)
+		w.shuffle, err = shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: opts.Host, Port: -1, DBDir: dbDir, Logger: log,
+			LocalDirRoots: roots})
 		if err != nil {
 			w.cancel()
 			return nil, fmt.Errorf("worker: %w", err)
