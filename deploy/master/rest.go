@@ -394,7 +394,7 @@ func parseCreateRequest(body []byte) (*createRequest, error) {
 		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("Action field not found in JSON: the request is not a JSON object")
+		return nil, &protocolError{class: "SubmitRestMissingFieldException", msg: "Action field not found in JSON:\n" + string(body)}
 	}
 	fields := map[string]json.RawMessage{}
 	var order []string
@@ -424,7 +424,7 @@ func parseCreateRequest(body []byte) (*createRequest, error) {
 		return nil, err
 	}
 	if action == nil {
-		return nil, fmt.Errorf("Action field not found in JSON")
+		return nil, &protocolError{class: "SubmitRestMissingFieldException", msg: "Action field not found in JSON:\n" + string(body)}
 	}
 	if otherActions[*action] {
 		return nil, errUnexpectedAction{*action}
@@ -545,29 +545,41 @@ func stringMap(name string, v json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
-// validate is CreateSubmissionRequest.doValidate.
+// protocolError is a request Spark's servlet refuses with an exception:
+// its message starts as that exception's toString, and where Spark's
+// goes on with a stack trace, Ember's gives the cause.
+type protocolError struct {
+	class  string // the exception's simple class name
+	msg    string
+	detail string
+}
+
+func (e *protocolError) Error() string {
+	s := "org.apache.spark.deploy.rest." + e.class + ": " + e.msg
+	if e.detail != "" {
+		s += "\n\tcaused by: " + e.detail
+	}
+	return s
+}
+
+// validate is Spark 4.1.4's CreateSubmissionRequest.doValidate (which no
+// longer asks for appArgs, environmentVariables or spark.app.name).
 func (r *createRequest) validate() error {
 	const msg = "CreateSubmissionRequest"
+	failed := func(detail string) error {
+		return &protocolError{class: "SubmitRestProtocolException", msg: "Validation of message " + msg + " failed!", detail: detail}
+	}
 	missing := func(name string) error {
-		return fmt.Errorf("Validation of message %s failed: '%s' is missing in message %s.", msg, name, msg)
+		return failed(fmt.Sprintf("'%s' is missing in message %s.", name, msg))
 	}
 	if r.ClientSparkVersion == nil {
 		return missing("clientSparkVersion")
 	}
 	if r.SparkProperties == nil {
-		return fmt.Errorf("Validation of message %s failed: No Spark properties set!", msg)
+		return failed("No Spark properties set!")
 	}
 	if r.AppResource == nil {
 		return missing("appResource")
-	}
-	if !r.HasAppArgs {
-		return missing("appArgs")
-	}
-	if r.EnvironmentVariables == nil {
-		return missing("environmentVariables")
-	}
-	if _, ok := r.SparkProperties["spark.app.name"]; !ok {
-		return missing("spark.app.name")
 	}
 	checks := []struct {
 		key, kind string
@@ -581,7 +593,7 @@ func (r *createRequest) validate() error {
 	}
 	for _, c := range checks {
 		if v, ok := r.SparkProperties[c.key]; ok && !c.ok(v) {
-			return fmt.Errorf("Validation of message %s failed: Property '%s' expected %s value: actual was '%s'.", msg, c.key, c.kind, v)
+			return failed(fmt.Sprintf("Property '%s' expected %s value: actual was '%s'.", c.key, c.kind, v))
 		}
 	}
 	return nil
@@ -643,10 +655,10 @@ var localEnvVar = regexp.MustCompile(`^SPARK_LOCAL_(IP|HOSTNAME)$`)
 func driverDescription(r *createRequest, masterURL string, restPort int, getenv func(string) (string, bool)) (deploy.DriverDescription, error) {
 	var d deploy.DriverDescription
 	if r.AppResource == nil {
-		return d, errors.New("Application jar is missing.")
+		return d, &protocolError{class: "SubmitRestMissingFieldException", msg: "Application jar is missing."}
 	}
 	if r.MainClass == nil {
-		return d, errors.New("Main class is missing.")
+		return d, &protocolError{class: "SubmitRestMissingFieldException", msg: "Main class is missing."}
 	}
 	placeholder := func(v string) string {
 		if name, ok := strings.CutPrefix(v, "{{"); ok {

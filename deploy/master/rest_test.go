@@ -182,7 +182,8 @@ func TestRESTDriverDefaultsAndSparkSubmitName(t *testing.T) {
 		t.Errorf("no spark.master from the master's URL: %q", d.Command.JavaOpts)
 	}
 	req.MainClass = nil
-	if _, err := driverDescription(req, "spark://m:7077", 6066, nil); err == nil || err.Error() != "Main class is missing." {
+	if _, err := driverDescription(req, "spark://m:7077", 6066, nil); err == nil ||
+		err.Error() != "org.apache.spark.deploy.rest.SubmitRestMissingFieldException: Main class is missing." {
 		t.Errorf("no main class: %v", err)
 	}
 }
@@ -204,10 +205,14 @@ func TestRESTRequests(t *testing.T) {
 		{"not an object", "POST", createPath, `["CreateSubmissionRequest"]`, 400, "ErrorResponse", "Action field not found"},
 		{"trailing data", "POST", createPath, createJSON(nil) + `{}`, 400, "ErrorResponse", "data after the object"},
 		{"huge body", "POST", createPath, huge, 413, "ErrorResponse", "over 1048576 bytes"},
-		{"no app name", "POST", createPath, createJSON(props(func(p map[string]any) { delete(p, "spark.app.name") })), 400, "ErrorResponse", "'spark.app.name' is missing in message CreateSubmissionRequest."},
+		{"no app name (not required in 4.1)", "POST", createPath, createJSON(props(func(p map[string]any) { delete(p, "spark.app.name") })), 200, "CreateSubmissionResponse", "submitted"},
+		{"no app resource", "POST", createPath, createJSON(func(m map[string]any) { delete(m, "appResource") }), 400, "ErrorResponse",
+			"Malformed request: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message CreateSubmissionRequest failed!\n\tcaused by: 'appResource' is missing in message CreateSubmissionRequest."},
+		{"no main class", "POST", createPath, createJSON(func(m map[string]any) { delete(m, "mainClass") }), 400, "ErrorResponse",
+			"Malformed request: org.apache.spark.deploy.rest.SubmitRestMissingFieldException: Main class is missing."},
 		{"no client version", "POST", createPath, createJSON(func(m map[string]any) { delete(m, "clientSparkVersion") }), 400, "ErrorResponse", "'clientSparkVersion' is missing"},
 		{"no properties", "POST", createPath, createJSON(func(m map[string]any) { m["sparkProperties"] = nil }), 400, "ErrorResponse", "No Spark properties set!"},
-		{"no app args", "POST", createPath, createJSON(func(m map[string]any) { delete(m, "appArgs") }), 400, "ErrorResponse", "'appArgs' is missing"},
+		{"no app args or environment", "POST", createPath, createJSON(func(m map[string]any) { delete(m, "appArgs"); delete(m, "environmentVariables") }), 200, "CreateSubmissionResponse", "submitted"},
 		{"app args not strings", "POST", createPath, createJSON(func(m map[string]any) { m["appArgs"] = []any{map[string]any{}} }), 400, "ErrorResponse", "'appArgs[0]' must be a string"},
 		{"bad memory", "POST", createPath, createJSON(props(func(p map[string]any) { p["spark.driver.memory"] = "lots" })), 400, "ErrorResponse", "Property 'spark.driver.memory' expected memory value: actual was 'lots'."},
 		{"bad supervise", "POST", createPath, createJSON(props(func(p map[string]any) { p["spark.driver.supervise"] = "yes" })), 400, "ErrorResponse", "expected boolean value"},
