@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -148,6 +149,114 @@ func TestSparkSubmitREST(t *testing.T) {
 		"kill": kill.output(), "master": m.output(), "worker": w.output()} {
 		if mm := sparkLogProblems.FindString(l); mm != "" {
 			t.Errorf("%s log has %s:\n%s", name, mm, tail(l, 6000))
+		}
+	}
+}
+
+// restExchange is one request and the answer to it.
+type restExchange struct {
+	code        int
+	contentType string
+	body        string
+}
+
+func restDo(t *testing.T, method, url, body string) restExchange {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return restExchange{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: string(b)}
+}
+
+// Ember's REST server answers byte for byte as Spark 4.1.4's master does,
+// both without workers: the same requests to a real Spark master (a JVM
+// from $SPARK_HOME) and to Ember's, the same codes, content types and
+// bodies (a submission's driver id aside; a refused creation's message,
+// which holds a Java stack trace in Spark's, compared by its first line).
+func TestRESTAnswersLikeSparksMaster(t *testing.T) {
+	home, _ := testutil.RequireSpark(t)
+	c := newCluster(t)
+	emberREST := testutil.FreePort(t)
+	c.startMaster("ember-master", masterOpts{conf: []string{"spark.master.rest.port=" + strconv.Itoa(emberREST)}})
+	ports := testutil.FreePorts(t, 3)
+	sparkREST := ports[2]
+	c.start("spark-master", []string{"SPARK_HOME=" + home, "SPARK_LOCAL_IP=127.0.0.1", "SPARK_CONF_DIR=" + c.mkdir("spark-conf"),
+		"SPARK_MASTER_OPTS=-Dspark.master.rest.enabled=true -Dspark.master.rest.port=" + strconv.Itoa(sparkREST)},
+		filepath.Join(home, "bin", "spark-class"), "org.apache.spark.deploy.master.Master",
+		"--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]), "--webui-port", strconv.Itoa(ports[1]))
+	spark := fmt.Sprintf("http://127.0.0.1:%d", sparkREST)
+	ember := fmt.Sprintf("http://127.0.0.1:%d", emberREST)
+	testutil.Eventually(t, submitLimit, "Spark's master to be ready", func() (bool, string) {
+		req, _ := http.NewRequest("GET", spark+"/v1/submissions/readyz", nil)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+
+	create := func(edit func(p map[string]any)) string {
+		p := map[string]any{"spark.app.name": "EmberRestProbe", "spark.master": "spark://127.0.0.1:7077",
+			"spark.submit.deployMode": "cluster", "spark.driver.memory": "512m"}
+		if edit != nil {
+			edit(p)
+		}
+		b, _ := json.Marshal(map[string]any{"action": "CreateSubmissionRequest", "appArgs": []string{"1"},
+			"appResource": "file:/nonexistent/app.jar", "clientSparkVersion": "4.1.4", "environmentVariables": map[string]string{},
+			"mainClass": "ember.Probe", "sparkProperties": p, "extraField": 1})
+		return string(b)
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		firstLine          bool // compare messages up to the first newline
+	}{
+		{"GET", "/", "", false},
+		{"GET", "/v1", "", false},
+		{"POST", "/v1/submissions/launch", "", false},
+		{"POST", "/v2/submissions/create", "", false},
+		{"GET", "/v1/submissions/readyz", "", false},
+		{"POST", "/v1/submissions/kill/driver-20000101000000-0042", "", false},
+		{"POST", "/v1/submissions/kill/", "", false},
+		{"GET", "/v1/submissions/status/driver-20000101000000-0042", "", false},
+		{"GET", "/v1/submissions/status", "", false},
+		{"POST", "/v1/submissions/killall", "", false},
+		{"POST", "/v1/submissions/clear", "", false},
+		{"POST", "/v1/submissions/create", `{"action":"KillSubmissionResponse","serverSparkVersion":"4.1.4","submissionId":"x","success":true}`, false},
+		{"POST", "/v1/submissions/create", create(func(p map[string]any) { p["spark.driver.memory"] = "lots" }), true},
+		{"POST", "/v1/submissions/create", create(func(p map[string]any) { delete(p, "spark.app.name") }), false},
+		{"POST", "/v1/submissions/create", create(nil), false},
+	} {
+		want := restDo(t, tc.method, spark+tc.path, tc.body)
+		got := restDo(t, tc.method, ember+tc.path, tc.body)
+		if tc.path == "/v1/submissions/create" && want.code == 200 {
+			// Each master numbers its own drivers.
+			ids := regexp.MustCompile(`driver-\d{14}-\d{4}`)
+			want.body, got.body = ids.ReplaceAllString(want.body, "driver-ID"), ids.ReplaceAllString(got.body, "driver-ID")
+		}
+		if tc.firstLine {
+			cut := func(s string) string {
+				var m map[string]any
+				_ = json.Unmarshal([]byte(s), &m)
+				msg, _ := m["message"].(string)
+				line, _, _ := strings.Cut(msg, "\n")
+				return fmt.Sprint(m["action"], "|", m["serverSparkVersion"], "|", line)
+			}
+			want.body, got.body = cut(want.body), cut(got.body)
+		}
+		if got.code != want.code || got.contentType != want.contentType || got.body != want.body {
+			t.Errorf("%s %s:\nSpark's master: %d %q\n%s\nEmber's master: %d %q\n%s", tc.method, tc.path,
+				want.code, want.contentType, want.body, got.code, got.contentType, got.body)
 		}
 	}
 }
