@@ -323,3 +323,78 @@ func TestMasterEnvironment(t *testing.T) {
 		t.Errorf("the misspelt key of SPARK_DAEMON_JAVA_OPTS was not reported:\n%s", text)
 	}
 }
+
+// TestWorkerSparkHome: `ember worker` says at start which Spark its JVM
+// executors and drivers will run from, and where that came from:
+// --spark-home, else spark.worker.ember.sparkHome, else $SPARK_HOME;
+// with none it warns that only Go programs can run.
+func TestWorkerSparkHome(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ember and runs it")
+	}
+	_, bin := opsBinary(t)
+	spark := t.TempDir()
+	if err := os.Mkdir(filepath.Join(spark, "jars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir() // a SPARK_HOME the flag and the key win over
+	if err := os.Mkdir(filepath.Join(other, "jars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"flag", []string{"--spark-home", spark}, []string{"SPARK_HOME=" + other},
+			`msg="JVM executors and drivers will run from this Spark" .*sparkHome=` + spark + ` from="the worker's options"`},
+		{"key", []string{"--conf", "spark.worker.ember.sparkHome=" + spark}, []string{"SPARK_HOME=" + other},
+			`msg="JVM executors and drivers will run from this Spark" .*sparkHome=` + spark + ` from=spark.worker.ember.sparkHome`},
+		{"SPARK_HOME", nil, []string{"SPARK_HOME=" + spark},
+			`msg="JVM executors and drivers will run from this Spark" .*sparkHome=` + spark + ` from=SPARK_HOME`},
+		{"none", nil, nil, `level=WARN msg="No Spark distribution for JVM applications.*spark.worker.ember.sparkHome`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"worker", "--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+				"--work-dir", t.TempDir(), "--conf", "spark.worker.cleanup.enabled=false"}, c.args...)
+			cmd := exec.Command(bin, append(args, "spark://127.0.0.1:1")...)
+			cmd.Env = cleanEnv(c.env...)
+			cmd.Dir = t.TempDir() // no jars/ here: the "none" case's Spark home
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			})
+			re := regexp.MustCompile(c.want)
+			found := make(chan bool, 1)
+			var text strings.Builder
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					text.WriteString(sc.Text() + "\n")
+					if re.MatchString(sc.Text()) {
+						found <- true
+						return
+					}
+				}
+				found <- false
+			}()
+			select {
+			case ok := <-found:
+				if !ok {
+					t.Fatalf("the worker exited without a line matching %q:\n%s", c.want, text.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no line matching %q within 30s (a bound, not a timing check)", c.want)
+			}
+		})
+	}
+}
