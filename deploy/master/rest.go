@@ -651,7 +651,9 @@ var localEnvVar = regexp.MustCompile(`^SPARK_LOCAL_(IP|HOSTNAME)$`)
 // driverDescription builds the driver a create request submits, as
 // Spark's StandaloneSubmitRequestServlet.buildDriverDescription.
 // masterURL is the master's spark:// RPC URL, restPort the REST server's
-// port (a client's spark.master names it; the driver gets the RPC port).
+// port: a client's spark.master names it, the driver gets the RPC port
+// instead. (Spark replaces the configured spark.master.rest.port; Ember
+// the port it bound, which differs only after a port retry or with 0.)
 func driverDescription(r *createRequest, masterURL string, restPort int, getenv func(string) (string, bool)) (deploy.DriverDescription, error) {
 	var d deploy.DriverDescription
 	if r.AppResource == nil {
