@@ -318,12 +318,16 @@ func isSpace(r rune) bool {
 	return false
 }
 
-// defaultWorkDir is $SPARK_WORKER_DIR, else $SPARK_HOME/work, else ./work.
+// defaultWorkDir is $SPARK_WORKER_DIR, else $EMBER_HOME/work (the Ember
+// installation the sbin scripts run from), else ./work. Spark's worker
+// uses $SPARK_HOME/work, its own installation; for Ember SPARK_HOME is
+// the Spark distribution JVM children run from, which Ember never writes
+// into (a pip-installed one sits in site-packages).
 func defaultWorkDir() string {
 	if d := os.Getenv("SPARK_WORKER_DIR"); d != "" {
 		return d
 	}
-	if h := os.Getenv("SPARK_HOME"); h != "" {
+	if h := os.Getenv("EMBER_HOME"); h != "" {
 		return filepath.Join(h, "work")
 	}
 	return "work"

@@ -296,3 +296,22 @@ func TestSparkHomeOrder(t *testing.T) {
 		t.Errorf("%s has jars/, yet not hasSparkJars", home)
 	}
 }
+
+// TestDefaultWorkDir: SPARK_WORKER_DIR, else $EMBER_HOME/work, else
+// ./work; never under SPARK_HOME, which names Spark's distribution.
+func TestDefaultWorkDir(t *testing.T) {
+	t.Setenv("SPARK_HOME", "/opt/spark")
+	t.Setenv("SPARK_WORKER_DIR", "")
+	t.Setenv("EMBER_HOME", "")
+	if got := defaultWorkDir(); got != "work" {
+		t.Errorf("with only SPARK_HOME: %q, want work", got)
+	}
+	t.Setenv("EMBER_HOME", "/opt/ember")
+	if got := defaultWorkDir(); got != "/opt/ember/work" {
+		t.Errorf("with EMBER_HOME: %q, want /opt/ember/work", got)
+	}
+	t.Setenv("SPARK_WORKER_DIR", "/var/ember/work")
+	if got := defaultWorkDir(); got != "/var/ember/work" {
+		t.Errorf("with SPARK_WORKER_DIR: %q", got)
+	}
+}

@@ -36,7 +36,8 @@ type Options struct {
 	// 1024).
 	MemoryMB int
 	// WorkDir holds the executors' and drivers' dirs (""
-	// $SPARK_WORKER_DIR, else $SPARK_HOME/work, else ./work).
+	// $SPARK_WORKER_DIR, else $EMBER_HOME/work, else ./work; never in
+	// SPARK_HOME, the Spark distribution).
 	WorkDir string
 	// MasterURLs are the masters, each spark://host:port.
 	MasterURLs []string
