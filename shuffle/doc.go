@@ -35,6 +35,29 @@
 // maxBlocksInFlightPerAddress, and streams blocks larger than
 // spark.network.maxRemoteBlockSizeFetchToMem to disk.
 //
+// # Limits
+//
+// The service trusts no count it is sent. The decoder checks every array
+// count against the bytes left, and that FetchShuffleBlocks' map ids and
+// reduce id arrays pair up, before allocating, and caps the ids of one
+// request at spark.shuffle.service.ember.maxBlocksPerRequest (2^20). A
+// stream keeps its request in compact arrays (4 bytes per reduce id, 12
+// per map id) and resolves each block when its chunk is fetched; a
+// connection may hold spark.shuffle.service.ember.maxStreamsPerConnection
+// open streams of spark.shuffle.service.ember.maxBlocksPerConnection blocks
+// in all. An executor's local dirs must be absolute, without "..", neither
+// the root, a top-level dir nor a system dir (/etc, /proc, /sys, /dev,
+// /usr, /bin, /sbin, /boot, /lib*), before or after resolving symbolic
+// links, and beneath spark.shuffle.service.ember.allowedLocalDirRoots
+// (comma-separated; unset: the temp dir and /tmp, SPARK_LOCAL_DIRS, spark.local.dir
+// and, in a worker, its local roots and work dir; empty: any dir, with a
+// warning at start). Block files are served and deleted only as regular
+// files in a real sub-dir of a registered dir, never through a symbolic
+// link. Warnings about one peer's messages are rate-limited
+// (internal/ratelog: one line per host per minute, with a count of the
+// suppressed). Without spark.authenticate any peer may read any
+// application's blocks, as with Spark's service.
+//
 // Push-based shuffle (merge) messages are encoded and decoded, but this
 // service answers them with a clear failure, as Spark's default no-op merge
 // manager does.

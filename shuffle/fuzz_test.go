@@ -45,6 +45,9 @@ func FuzzDecode(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	for _, b := range boundSeeds() {
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add([]byte{4})
 	f.Add([]byte{0x7f, 1, 2, 3})
@@ -75,6 +78,64 @@ func FuzzDecode(f *testing.F) {
 		}
 		if enc2 := Encode(m2); string(enc2) != string(enc) {
 			t.Fatalf("re-encoding is not stable:\n %x\n %x", enc, enc2)
+		}
+	})
+}
+
+// boundSeeds are requests at the edges of the decoder's count checks:
+// arrays that do not pair, empty arrays, counts past the end, and a
+// truncated reduce array.
+func boundSeeds() [][]byte {
+	fetch := Encode(&FetchShuffleBlocks{AppID: "a", ExecID: "e", MapIDs: []int64{1, 2}, ReduceIDs: [][]int32{{}, {0, 1}}})
+	chunks := Encode(&FetchShuffleBlockChunks{AppID: "a", ExecID: "e", ReduceIDs: []int32{1, 2}, ChunkIDs: [][]int32{{0}, {}}})
+	unpaired := append(fetchHeader(1), 0, 0, 0, 0, 0, 0, 0, 5)
+	unpaired = append(appendI32(unpaired, 3), make([]byte, 13)...)
+	many := appendI32(fetchHeader(0), 1<<20)
+	return [][]byte{fetch, chunks, unpaired, many, fetch[:len(fetch)-6], chunks[:len(chunks)-2]}
+}
+
+// FuzzDecodeRequest: with a cap of 4 ids, DecodeRequest never panics, its
+// errors are ErrUnknownMessage or codec.ErrMalformed, and what it accepts
+// names at most 4 ids per array (and 4 reduce ids in all).
+func FuzzDecodeRequest(f *testing.F) {
+	for _, b := range boundSeeds() {
+		f.Add(b)
+	}
+	for _, h := range goldenSeeds {
+		b, _ := hex.DecodeString(h)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 4
+		m, err := DecodeRequest(data, limit)
+		if err != nil {
+			if m != nil || (!errors.Is(err, ErrUnknownMessage) && !errors.Is(err, codec.ErrMalformed)) {
+				t.Fatalf("DecodeRequest: %v, %v", m, err)
+			}
+			return
+		}
+		n := 0
+		switch m := m.(type) {
+		case *FetchShuffleBlocks:
+			if len(m.MapIDs) != len(m.ReduceIDs) || len(m.MapIDs) > limit {
+				t.Fatalf("accepted %d map ids, %d reduce arrays", len(m.MapIDs), len(m.ReduceIDs))
+			}
+			for _, r := range m.ReduceIDs {
+				n += len(r)
+			}
+		case *FetchShuffleBlockChunks:
+			if len(m.ReduceIDs) != len(m.ChunkIDs) || len(m.ReduceIDs) > limit {
+				t.Fatalf("accepted %d reduce ids, %d chunk arrays", len(m.ReduceIDs), len(m.ChunkIDs))
+			}
+		case *OpenBlocks:
+			n = len(m.BlockIDs)
+		case *RemoveBlocks:
+			n = len(m.BlockIDs)
+		case *GetLocalDirsForExecutors:
+			n = len(m.ExecIDs)
+		}
+		if n > limit {
+			t.Fatalf("accepted %T with %d ids, cap %d", m, n, limit)
 		}
 	})
 }

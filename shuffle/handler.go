@@ -291,6 +291,17 @@ func (h *blockHandler) openBlocks(c *netpoll.Client, m *OpenBlocks, r *netpoll.R
 		r.Fail(fmt.Errorf("shuffle: push-based shuffle is not enabled on this service (merged block %s)", m.BlockIDs[0]))
 		return
 	}
+	src, err := h.openBlocksChunks(m, first)
+	if err != nil {
+		r.Fail(err)
+		return
+	}
+	h.openStream(c, src, r)
+}
+
+// openBlocksChunks builds the stream of an OpenBlocks whose first id
+// parsed as first (a shuffle or RDD block).
+func (h *blockHandler) openBlocksChunks(m *OpenBlocks, first BlockID) (*blockChunks, error) {
 	n := len(m.BlockIDs)
 	src := &blockChunks{h: h, appID: m.AppID, execID: m.ExecID, n: n, a: make([]int32, n)}
 	if first.Kind == KindShuffle {
@@ -301,32 +312,39 @@ func (h *blockHandler) openBlocks(c *netpoll.Client, m *OpenBlocks, r *netpoll.R
 	for i, id := range m.BlockIDs {
 		b, err := ParseBlockID(id)
 		if err != nil {
-			r.Fail(err)
-			return
+			return nil, err
 		}
 		switch {
 		case first.Kind == KindShuffle && b.Kind == KindShuffle:
 			if b.ShuffleID != first.ShuffleID {
-				r.Fail(fmt.Errorf("shuffle: Expected shuffleId=%d, got: %s", first.ShuffleID, id))
-				return
+				return nil, fmt.Errorf("shuffle: Expected shuffleId=%d, got: %s", first.ShuffleID, id)
 			}
 			src.ids[i], src.a[i] = b.MapID, b.ReduceID
 		case first.Kind == KindRDD && b.Kind == KindRDD:
 			src.a[i], src.b[i] = b.RDDID, b.SplitIdx
 		default:
-			r.Fail(fmt.Errorf("shuffle: Unexpected block id format: %s", id))
-			return
+			return nil, fmt.Errorf("shuffle: Unexpected block id format: %s", id)
 		}
 	}
-	h.openStream(c, src, r)
+	return src, nil
 }
 
 // fetchShuffleBlocks serves FetchShuffleBlocks: chunk order is map by map,
 // each map's reduce ids in order (or one batch range per map).
 func (h *blockHandler) fetchShuffleBlocks(c *netpoll.Client, m *FetchShuffleBlocks, r *netpoll.Responder) {
-	if len(m.MapIDs) != len(m.ReduceIDs) {
-		r.Fail(fmt.Errorf("shuffle: %d map ids but %d reduce id lists", len(m.MapIDs), len(m.ReduceIDs)))
+	src, err := h.fetchChunks(m)
+	if err != nil {
+		r.Fail(err)
 		return
+	}
+	h.openStream(c, src, r)
+}
+
+// fetchChunks builds the stream of a FetchShuffleBlocks. It keeps the
+// message's map ids and copies its reduce ids into one array.
+func (h *blockHandler) fetchChunks(m *FetchShuffleBlocks) (*blockChunks, error) {
+	if len(m.MapIDs) != len(m.ReduceIDs) {
+		return nil, fmt.Errorf("shuffle: %d map ids but %d reduce id lists", len(m.MapIDs), len(m.ReduceIDs))
 	}
 	src := &blockChunks{h: h, appID: m.AppID, execID: m.ExecID, shuffleID: m.ShuffleID, ids: m.MapIDs}
 	if m.BatchFetchEnabled {
@@ -334,21 +352,18 @@ func (h *blockHandler) fetchShuffleBlocks(c *netpoll.Client, m *FetchShuffleBloc
 		src.kind, src.n, src.a, src.b = chunksBatch, n, make([]int32, n), make([]int32, n)
 		for i, reduces := range m.ReduceIDs {
 			if len(reduces) != 2 {
-				r.Fail(fmt.Errorf("shuffle: batch fetch needs [start, end) reduce ids, got %v", reduces))
-				return
+				return nil, fmt.Errorf("shuffle: batch fetch needs [start, end) reduce ids, got %v", reduces)
 			}
 			src.a[i], src.b[i] = reduces[0], reduces[1]
 		}
-		h.openStream(c, src, r)
-		return
+		return src, nil
 	}
 	total := 0
 	for _, reduces := range m.ReduceIDs {
 		total += len(reduces)
 	}
-	if total > math.MaxInt32 {
-		r.Fail(fmt.Errorf("%w: %d reduce ids", ErrTooManyBlocks, total))
-		return
+	if total > math.MaxInt32 || (h.maxBlocks > 0 && total > h.maxBlocks) {
+		return nil, fmt.Errorf("%w: %d reduce ids (spark.shuffle.service.ember.maxBlocksPerRequest is %d)", ErrTooManyBlocks, total, h.maxBlocks)
 	}
 	src.kind, src.n = chunksShuffle, total
 	src.starts, src.a = make([]int32, len(m.MapIDs)), make([]int32, 0, total)
@@ -356,7 +371,7 @@ func (h *blockHandler) fetchShuffleBlocks(c *netpoll.Client, m *FetchShuffleBloc
 		src.starts[i] = int32(len(src.a))
 		src.a = append(src.a, reduces...)
 	}
-	h.openStream(c, src, r)
+	return src, nil
 }
 
 func (h *blockHandler) openStream(c *netpoll.Client, src *blockChunks, r *netpoll.Responder) {

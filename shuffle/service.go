@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -73,10 +74,14 @@ const (
 
 // defaultLocalDirRoots are where Spark puts executors' local dirs when
 // spark.shuffle.service.ember.allowedLocalDirRoots is not set: the temp
-// dir (spark.local.dir's default), SPARK_LOCAL_DIRS, spark.local.dir, and
-// the caller's extra roots.
+// dir (spark.local.dir's default: a JVM's java.io.tmpdir is /tmp whatever
+// TMPDIR says, Go's temp dir follows TMPDIR), SPARK_LOCAL_DIRS,
+// spark.local.dir, and the caller's extra roots.
 func defaultLocalDirRoots(conf *sparkconf.Conf, extra []string) []string {
 	roots := []string{os.TempDir()}
+	if runtime.GOOS != "windows" && os.TempDir() != "/tmp" {
+		roots = append(roots, "/tmp")
+	}
 	split := func(v string) {
 		for _, d := range strings.Split(v, ",") {
 			if d = strings.TrimSpace(d); d != "" {
