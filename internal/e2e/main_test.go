@@ -64,6 +64,14 @@ func TestMain(m *testing.M) {
 		return
 	}
 	runMarker = fmt.Sprintf("%s=%d-%d", runMarkerKey, os.Getpid(), time.Now().UnixNano())
+	// Spark's JVMs (drivers, DriverWrapper, executors) pick their
+	// advertised address from the interfaces when SPARK_LOCAL_IP is
+	// unset; the fault suite's bridges (TEST-NET addresses) may exist in
+	// the root namespace while these tests run. Every child inherits
+	// loopback.
+	if os.Getenv("SPARK_LOCAL_IP") == "" {
+		os.Setenv("SPARK_LOCAL_IP", "127.0.0.1")
+	}
 	code = m.Run()
 	// Every test checks its own processes are gone; this catches what
 	// escaped a test (and keeps the machine clean when one failed hard).
