@@ -37,7 +37,10 @@ type blockHandler struct {
 
 // warn logs a per-message warning about c's peer, rate-limited per host.
 func (h *blockHandler) warn(c *netpoll.Client, msg string, args ...any) {
-	remote := c.RemoteAddr()
+	remote := ""
+	if c != nil {
+		remote = c.RemoteAddr()
+	}
 	h.warnings.Warn(h.res.log, ratelog.PeerKey(remote), msg, append(args, "remote", remote)...)
 }
 
