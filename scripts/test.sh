@@ -40,6 +40,10 @@ echo "SPARK_HOME=$SPARK_HOME"
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== allocation budgets (no -race: the race detector allocates on its own)"
+go test -count=1 -run 'Alloc' ./codec/... ./netpoll/... ./rpcenv/... ./shuffle/... ./deploy/master/ >/tmp/ember-alloc.txt 2>&1 || { cat /tmp/ember-alloc.txt; exit 1; }
+grep -E '^(ok|FAIL|---)' /tmp/ember-alloc.txt | grep -v 'no test files' || true
+
 echo "== benchmark smoke (-benchtime=10x, -short: small data files)"
 go test -short -run='^$' -bench=. -benchtime=10x -timeout 20m ./... >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
 grep -E '^(Benchmark|ok|FAIL|PASS)' /tmp/ember-bench-smoke.txt || true
