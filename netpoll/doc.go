@@ -35,7 +35,10 @@
 // Both run the same reading pass (reader.go) over the same socket code
 // (sock.go: non-blocking read, writev and sendfile through the
 // descriptor's RawConn; Go's net package owns the descriptor). TLS
-// connections always read on their own goroutine.
+// connections always read on their own goroutine. A session encryption
+// layer (Client.EnableEncryption) on a TLS connection goes under TLS, as
+// Spark orders its handlers: it seals and opens the TLS records between
+// tls.Conn and the socket (layerConn, tls.go).
 //
 // # Slow and hostile peers
 //

@@ -136,12 +136,13 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 	var raw rawConn
 	if t := f.ctx.tls; t != nil {
 		_ = withFD(tc, func(fd int) { setSockopts(fd, conf, true) })
-		tconn := tls.Client(tc, t.client)
+		layer := &layerConn{TCPConn: tc}
+		tconn := tls.Client(layer, t.client)
 		if err := tlsHandshake(tconn, conf.ConnectionTimeout); err != nil {
 			tc.Close()
 			return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}
 		}
-		raw = newTLSConn(tconn, tc, t.MaxEncryptedBlock, conf.ConnectionTimeout)
+		raw = newTLSConn(tconn, layer, t.MaxEncryptedBlock, conf.ConnectionTimeout)
 	} else {
 		sk, err := newSock(tc)
 		if err != nil {

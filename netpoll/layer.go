@@ -11,7 +11,8 @@ import (
 
 // Sealer is the writing half of a session encryption layer (AES-CTR after
 // the AuthEngine handshake, SASL auth-conf wrapping). It sits below the
-// frame codec, so it sees whole frames, length fields included.
+// frame codec, so it sees whole frames, length fields included; on a TLS
+// connection it sits below TLS too and sees the TLS records.
 //
 // Seal is called by one goroutine at a time, in the order the bytes go on
 // the wire.
@@ -53,6 +54,10 @@ var ErrEarlyData = errors.New("peer sent data before the authentication handshak
 // go out as they are; every byte written after them goes through seal,
 // and every byte read from now on through open.
 //
+// On a TLS connection the layer goes under TLS, as Spark orders them: the
+// TLS records written after those frames are sealed, and the records read
+// from now on are opened before TLS reads them.
+//
 // Authentication bootstraps call it: on the server inside Receive, right
 // after answering the final handshake message, and on the client once the
 // final answer has arrived and before anything else is sent. It may be
@@ -64,7 +69,13 @@ func (c *Client) EnableEncryption(seal Sealer, open Opener) error {
 	if !c.layerOn.CompareAndSwap(false, true) {
 		return errors.New("netpoll: an encryption layer is already installed on " + c.remote)
 	}
-	c.installOpener(open)
+	if t, ok := c.raw.(*tlsConn); ok {
+		// Under TLS the layer seals and opens the TLS records (Spark's
+		// order: cipher(TLS(frames))), below tls.Conn.
+		t.layer.opener.Store(&openerBox{open})
+	} else {
+		c.installOpener(open)
+	}
 	// The marker goes through the write queue, so the switch happens
 	// exactly between the frames queued before and after this call.
 	return c.queue1(outMsg{sealer: seal})

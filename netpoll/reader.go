@@ -395,11 +395,11 @@ func (c *Client) consume() (paused bool, err error) {
 // dispatchChecked dispatches m; a session layer installed while m was
 // handled, with bytes already buffered behind it, is early data.
 func (c *Client) dispatchChecked(m *codec.Message) error {
-	plain := c.opener.Load() == nil
+	plain := !c.layerOn.Load()
 	if err := c.dispatch(m); err != nil {
 		return err
 	}
-	if plain && c.opener.Load() != nil && (c.in.w > c.in.r || c.in.big != nil) {
+	if plain && c.layerOn.Load() && (c.in.w > c.in.r || c.in.big != nil) {
 		// The layer was installed while that frame was handled (by its
 		// handler, on the server): bytes already buffered behind it were
 		// read before the layer and cannot be trusted. A correct peer

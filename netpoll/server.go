@@ -245,13 +245,14 @@ func (s *Server) serveTLS(tc *net.TCPConn) {
 		tc.Close()
 		return
 	}
-	conn := tls.Server(tc, cfg)
+	layer := &layerConn{TCPConn: tc}
+	conn := tls.Server(layer, cfg)
 	if err := tlsHandshake(conn, s.ctx.conf.ConnectionTimeout); err != nil {
 		s.ctx.log.Warn("TLS handshake failed; closing connection", "remote", tc.RemoteAddr(), "err", err)
 		tc.Close()
 		return
 	}
-	raw := newTLSConn(conn, tc, s.ctx.tls.MaxEncryptedBlock, s.ctx.conf.ConnectionTimeout)
+	raw := newTLSConn(conn, layer, s.ctx.tls.MaxEncryptedBlock, s.ctx.conf.ConnectionTimeout)
 	fd := -1
 	if rc, err := tc.SyscallConn(); err == nil {
 		_ = rc.Control(func(f uintptr) { fd = int(f) })

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
@@ -209,19 +211,104 @@ func WithTLS(t *TLS) ContextOption {
 	return optionFunc(func(c *Context) { c.tls = t })
 }
 
+// layerConn is the socket under a TLS connection's tls.Conn. Spark adds
+// its session cipher (AuthEngine AES-CTR/GCM, SASL auth-conf) in front of
+// its TLS handler, nearer the socket, so with both on its wire carries
+// cipher(TLS(frames)): once the authentication handshake is over, the
+// session layer seals and opens the TLS records themselves. Until then
+// bytes pass through unchanged.
+//
+// Write is called by tls.Conn with its output lock held (the writer
+// goroutine, or an alert from the reading side); Read by the reading
+// goroutine only.
+type layerConn struct {
+	*net.TCPConn
+	sealer atomic.Pointer[sealerBox]
+	opener atomic.Pointer[openerBox]
+
+	wmu    sync.Mutex
+	sealed []byte // write scratch
+
+	opened    []byte // plaintext opened and not yet returned
+	openedOff int
+}
+
+type sealerBox struct{ Sealer }
+
+// Write seals b when the session layer is on and writes it whole.
+func (l *layerConn) Write(b []byte) (int, error) {
+	box := l.sealer.Load()
+	if box == nil {
+		return l.TCPConn.Write(b)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	out, err := box.Seal(l.sealed[:0], b)
+	if err != nil {
+		return 0, fmt.Errorf("encrypting: %w", err)
+	}
+	if cap(out) <= 4*sealChunk {
+		l.sealed = out[:0]
+	}
+	if _, err := l.TCPConn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Read returns TLS record bytes, opened by the session layer when it is
+// on. The layer is looked up after the socket read returns, so bytes that
+// arrive after it was installed are opened even if the read began before.
+func (l *layerConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if l.openedOff < len(l.opened) {
+			n := copy(p, l.opened[l.openedOff:])
+			l.openedOff += n
+			return n, nil
+		}
+		n, err := l.TCPConn.Read(p)
+		box := l.opener.Load()
+		if box == nil || n == 0 {
+			return n, err
+		}
+		if so, ok := box.Opener.(StreamOpener); ok {
+			so.XORInPlace(p[:n])
+			return n, err
+		}
+		out, oerr := box.Open(l.opened[:0], p[:n])
+		if oerr != nil {
+			return 0, fmt.Errorf("decrypting: %w", oerr)
+		}
+		l.opened = out
+		k := copy(p, out)
+		l.openedOff = k
+		if k > 0 || err != nil {
+			if l.openedOff < len(l.opened) {
+				return k, nil // the error comes again with the next read
+			}
+			return k, err
+		}
+		// An incomplete record: read again.
+	}
+}
+
 // tlsConn is the rawConn of a TLS connection (always on Go's poller, read
 // by its own goroutine; its writes always go through the connection's
 // writer goroutine, under the write deadline).
 type tlsConn struct {
 	conn    *tls.Conn
 	tcp     *net.TCPConn
+	layer   *layerConn // under conn: the session layer, once installed
 	block   int
 	timeout time.Duration
 	scratch []byte
 }
 
-func newTLSConn(conn *tls.Conn, tcp *net.TCPConn, block int, timeout time.Duration) *tlsConn {
-	return &tlsConn{conn: conn, tcp: tcp, block: block, timeout: timeout}
+func newTLSConn(conn *tls.Conn, layer *layerConn, block int, timeout time.Duration) *tlsConn {
+	return &tlsConn{conn: conn, tcp: layer.TCPConn, layer: layer, block: block, timeout: timeout}
 }
 
 func (t *tlsConn) read(p []byte, block bool) (int, error) {

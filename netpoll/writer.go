@@ -354,7 +354,13 @@ func (c *Client) gather(nb bool) error {
 				return nil
 			}
 			w.next++
-			c.out = newSealedConn(c.raw, o.sealer)
+			if t, ok := c.raw.(*tlsConn); ok {
+				// Every frame before the marker is through tls.Conn
+				// (writev flushes): the records from here on are sealed.
+				t.layer.sealer.Store(&sealerBox{o.sealer})
+			} else {
+				c.out = newSealedConn(c.raw, o.sealer)
+			}
 			c.sealedOut = true
 			if nb {
 				return errWouldBlock // sealed bytes go through the writer goroutine

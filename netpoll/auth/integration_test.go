@@ -33,7 +33,11 @@ var variants = []struct {
 	{"sasl", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret}, false, false, false},
 	{"sasl-conf", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true", "spark.network.sasl.maxEncryptedBlockSize=10k"}, false, true, true},
 	{"tls", nil, true, true, false},
+	// With TLS the session layer seals and opens the TLS records, as
+	// Spark layers them (cipher(TLS(frames))).
 	{"tls+ctr", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true"}, true, true, false},
+	{"tls+gcm-v2", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.network.crypto.enabled=true", "spark.network.crypto.authEngineVersion=2", "spark.network.crypto.cipher=AES/GCM/NoPadding"}, true, true, false},
+	{"tls+sasl-conf", []string{"spark.authenticate=true", "spark.authenticate.secret=" + secret, "spark.authenticate.enableSaslEncryption=true", "spark.network.sasl.maxEncryptedBlockSize=10k"}, true, true, true},
 }
 
 // TestSecuredTraffic runs every kind of request over every variant in both
@@ -138,7 +142,7 @@ func TestSecuredTraffic(t *testing.T) {
 				if seen := tp.contains(marker); seen == v.encrypt {
 					t.Fatalf("marker on the wire: %t, encryption %t", seen, v.encrypt)
 				}
-				if v.kv != nil && !v.tls && c.Encrypted() != v.encrypt {
+				if v.kv != nil && c.Encrypted() != v.encrypt {
 					t.Fatalf("Encrypted() = %t", c.Encrypted())
 				}
 			})
@@ -373,14 +377,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the layer was installed carry several frames, which must all be opened
 // and delivered (not taken for bytes that arrived before the layer).
 func TestPipelinedAfterAuth(t *testing.T) {
+	certs := newCerts(t)
 	for _, mode := range modes {
 		for _, v := range variants {
-			if v.small || v.tls {
+			if v.small || v.kv == nil {
 				continue
 			}
 			t.Run(string(mode)+"/"+v.name, func(t *testing.T) {
 				testutil.CheckLeaks(t)
-				e := newEnv(t, mode, side{kv: v.kv}, side{kv: v.kv}, nil)
+				e := newEnv(t, mode, side{kv: v.kv, tls: v.tls}, side{kv: v.kv, tls: v.tls}, certs)
 				for round := 0; round < 5; round++ {
 					c, err := e.dial()
 					if err != nil {

@@ -32,16 +32,6 @@ func Configure(sc *sparkconf.Conf, module, appID string, log *slog.Logger) (*Set
 	if !c.Enabled {
 		return s, nil
 	}
-	if s.TLS != nil && (c.CryptoEnabled || c.SaslEncryption) && log != nil {
-		// Spark 4.1 adds its session cipher to the Netty pipeline in front
-		// of the SslHandler, so its wire carries cipher(TLS(frames)); Ember
-		// seals frames inside TLS. Ember talks to Ember either way, but not
-		// to Spark.
-		log.Warn("TLS (spark.ssl.rpc.enabled) together with session encryption "+
-			"(spark.network.crypto.enabled or spark.authenticate.enableSaslEncryption): "+
-			"Ember layers the session cipher inside TLS and Spark outside it, so connections "+
-			"between Ember and Spark processes fail; TLS alone already encrypts", "module", module)
-	}
 	sb, err := NewServerBootstrap(c, nil, log)
 	if err != nil {
 		return nil, err

@@ -28,9 +28,8 @@
 // encrypt. Each mode also runs Spark against itself as a control; under
 // TLS the control checks what Spark's client sends: TLS records only with
 // TLS alone, TLS records wrapped by the session cipher once AuthEngine
-// encryption is on too. Ember layers its cipher inside TLS, so Ember and
-// Spark cannot talk in that combination: those subtests are skipped and
-// name the bug. Its subtests also cover saslFallback (on: each protocol's
+// or SASL encryption is on too (cipher(TLS(frames))); the Ember-client
+// subtests check Ember's client writes the same layering. Its subtests also cover saslFallback (on: each protocol's
 // client works against the other's server; off: a SASL client is refused
 // cleanly) and a wrong secret (a clear client error, nothing reaches the
 // handler, the server keeps serving good clients).
