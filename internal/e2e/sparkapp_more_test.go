@@ -70,6 +70,27 @@ func sparkApp2Jar(t *testing.T, home, dir string) string {
 	return jarPath
 }
 
+// quickJVM is in the environment of every JVM of these tests (the
+// executors inherit the worker's): the client compiler only and the
+// serial collector, which on a loaded two-core machine make the short
+// jobs (and JVM startup) take about a third of the time.
+const quickJVM = "JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+// newQuickSparkCluster is newSparkCluster with quickJVM in the worker's
+// environment and workerConf on its command line.
+func newQuickSparkCluster(t *testing.T, workerConf ...string) *sparkCluster {
+	t.Helper()
+	home, _ := testutil.RequireSpark(t)
+	c := newCluster(t)
+	m := c.startMaster("master", masterOpts{})
+	w := c.startWorker("worker", m.url, workerOpts{cores: 2, memory: "2g", env: []string{"SPARK_HOME=" + home, quickJVM},
+		conf: workerConf})
+	m.waitState(t, "the worker to register", func(st deploy.MasterStateResponse) bool {
+		return workerState(st, w.id) == deploy.WorkerAlive
+	})
+	return &sparkCluster{cluster: c, home: home, m: m, w: w}
+}
+
 // submitTo runs spark-submit in client mode against masters (a spark://
 // URL, possibly of several masters); props are written to the run's
 // spark-defaults.conf (so that a secret stays off the command line).
@@ -81,7 +102,7 @@ func (sc *sparkCluster) submitTo(masters, name string, props []string, args ...s
 	argv := append([]string{filepath.Join(sc.home, "bin", "spark-submit"), "--master", masters,
 		"--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
 		"--conf", "spark.executor.memory=512m", "--conf", "spark.ui.enabled=false"}, args...)
-	env := []string{"SPARK_HOME=" + sc.home, "SPARK_LOCAL_IP=127.0.0.1", "SPARK_CONF_DIR=" + confDir}
+	env := []string{"SPARK_HOME=" + sc.home, "SPARK_LOCAL_IP=127.0.0.1", "SPARK_CONF_DIR=" + confDir, quickJVM}
 	return sc.start(name, env, argv...)
 }
 
@@ -294,17 +315,10 @@ var (
 // no recomputation), the result checks out, and the worker's shuffle
 // service counted the blocks it served.
 func TestSparkAppShuffleServiceDynamicAllocation(t *testing.T) {
-	home, _ := testutil.RequireSpark(t)
-	c := newCluster(t)
 	shufflePort := testutil.FreePort(t)
-	m := c.startMaster("master", masterOpts{})
-	w := c.startWorker("worker", m.url, workerOpts{cores: 2, memory: "2g", env: []string{"SPARK_HOME=" + home},
-		conf: []string{"spark.shuffle.service.enabled=true", "spark.shuffle.service.port=" + strconv.Itoa(shufflePort)}})
-	m.waitState(t, "the worker to register", func(st deploy.MasterStateResponse) bool {
-		return workerState(st, w.id) == deploy.WorkerAlive
-	})
-	sc := &sparkCluster{cluster: c, home: home, m: m, w: w}
-	jar := sparkApp2Jar(t, home, c.dir)
+	sc := newQuickSparkCluster(t, "spark.shuffle.service.enabled=true", "spark.shuffle.service.port="+strconv.Itoa(shufflePort))
+	m, w := sc.m, sc.w
+	jar := sparkApp2Jar(t, sc.home, sc.dir)
 	const records, parts, keys = 2_400_000, 16, 50_000
 	p := sc.submitTo(m.url, "spark-submit-shuffle", nil,
 		"--conf", "spark.executor.cores=1",
@@ -378,7 +392,7 @@ func TestSparkAppShuffleServiceDynamicAllocation(t *testing.T) {
 // gate); the master launches a replacement executor; the job finishes
 // with the right result.
 func TestSparkAppExecutorKilled(t *testing.T) {
-	sc := newSparkCluster(t)
+	sc := newQuickSparkCluster(t)
 	jar := sparkApp2Jar(t, sc.home, sc.dir)
 	g := gate{dir: sc.mkdir("gate")}
 	p := sc.submitTo(sc.m.url, "spark-submit-gated", nil,
@@ -449,7 +463,7 @@ func TestSparkAppMasterFailoverZooKeeper(t *testing.T) {
 	masters := fmt.Sprintf("spark://127.0.0.1:%d,127.0.0.1:%d", m1.port, m2.port)
 	// Spark's registration retries: the worker must outlast the election.
 	w := c.startWorker("worker", masters, workerOpts{cores: 2, memory: "2g", sparkRetry: true,
-		env: []string{"SPARK_HOME=" + home}})
+		env: []string{"SPARK_HOME=" + home, quickJVM}})
 	m1.waitState(t, "the worker ALIVE", func(st deploy.MasterStateResponse) bool {
 		return workerState(st, w.id) == deploy.WorkerAlive
 	})
@@ -505,7 +519,7 @@ func TestSparkAppAuthenticate(t *testing.T) {
 	confDir := t.TempDir()
 	props := writeProps(t, confDir, "auth.conf", "spark.authenticate=true", "spark.authenticate.secret="+secret)
 	m := startAuthMaster(c, props)
-	w := startAuthWorker(c, m.url, props, []string{"SPARK_HOME=" + home})
+	w := startAuthWorker(c, m.url, props, []string{"SPARK_HOME=" + home, quickJVM})
 	m.waitState(t, "the worker ALIVE", func(st deploy.MasterStateResponse) bool {
 		return workerState(st, w.id) == deploy.WorkerAlive
 	})
