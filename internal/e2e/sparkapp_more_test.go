@@ -493,9 +493,13 @@ func TestSparkAppMasterFailoverZooKeeper(t *testing.T) {
 		return st.Status == deploy.StateAlive && ok && a.State == deploy.AppRunning && a.Cores == 2
 	})
 	g.open(t)
-	got, _ := checkAppRun(t, p, m2, w, "EmberGatedPi", piLine, m1.proc, m2.proc)
+	got, execs := checkAppRun(t, p, m2, w, "EmberGatedPi", piLine, m1.proc, m2.proc)
 	if got.ID != app.ID {
 		t.Errorf("the new master finished app %s, want %s", got.ID, app.ID)
+	}
+	// The executors lived through the failover: none was started again.
+	if len(execs) != 2 {
+		t.Errorf("%d executors ran for the app, want its first 2 only", len(execs))
 	}
 	if out := p.output(); strings.Contains(out, "All masters are unresponsive") || strings.Contains(out, "Master removed our application") {
 		t.Errorf("the driver lost its app:\n%s", tail(out, 4000))
@@ -558,6 +562,8 @@ func TestSparkAppAuthenticate(t *testing.T) {
 		strings.Contains(badOut, "Connected to Spark cluster") {
 		t.Errorf("the driver with a wrong secret did not give up on registering:\n%s", tail(badOut, 6000))
 	}
+	t.Logf("the wrong secret's driver: %d connections refused (Authentication failed), then %q, exit 3",
+		strings.Count(badOut, "java.lang.RuntimeException: Authentication failed."), "All masters are unresponsive! Giving up.")
 	if strings.Contains(badOut, wrong) || strings.Contains(badOut, secret) {
 		t.Errorf("a secret is in the wrong driver's output")
 	}
