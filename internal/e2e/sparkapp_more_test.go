@@ -250,7 +250,7 @@ func (g gate) open(t *testing.T) {
 	}
 }
 
-// executorPID checks that pid is a live executor JVM of appID with id
+// executorCmdline checks that pid is a live executor JVM of appID with id
 // execID and returns its command line.
 func executorCmdline(t *testing.T, pid int, appID, execID string) []string {
 	t.Helper()
