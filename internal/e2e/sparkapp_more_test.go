@@ -305,8 +305,8 @@ var (
 
 // TestSparkAppShuffleServiceDynamicAllocation: a shuffle of about 240 MB
 // (2.4 M records of 100-byte values, 16 map tasks, groupByKey then
-// sortByKey; about 80 MB once Spark compresses the shuffle) under dynamic allocation, the worker running Ember's
-// external shuffle service. The first job writes the map outputs and
+// sortByKey; about 80 MB once Spark compresses the shuffle) under dynamic
+// allocation, the worker running Ember's external shuffle service. The first job writes the map outputs and
 // reads them; the driver then waits until every executor was released
 // (KillExecutors through the master); the second job reads the same map
 // outputs on new executors, so every block comes from the shuffle service
