@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/internal/sparkconf"
 )
 
 // A Command is launched one of two ways. When its MainClass is a Java
@@ -342,60 +343,10 @@ func mergeEnv(base, set []string) []string {
 }
 
 // parseOptionString splits a line of options as Spark's
-// CommandBuilderUtils.parseOptionString does: on whitespace, with single
-// quotes (literal), double quotes (backslash escapes) and backslash
-// escapes outside quotes.
+// CommandBuilderUtils.parseOptionString does (sparkconf.SplitOptionString:
+// whitespace, single quotes literal, double quotes and backslash escapes).
 func parseOptionString(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inOpt, inSingle, inDouble, escape := false, false, false, false
-	for _, r := range s {
-		switch {
-		case escape:
-			cur.WriteRune(r)
-			escape = false
-		case inSingle:
-			if r == '\'' {
-				inSingle = false
-			} else {
-				cur.WriteRune(r)
-			}
-		case inDouble:
-			switch r {
-			case '\\':
-				escape = true
-			case '"':
-				inDouble = false
-			default:
-				cur.WriteRune(r)
-			}
-		default:
-			switch {
-			case r == '\\':
-				escape, inOpt = true, true
-			case r == '\'':
-				inSingle, inOpt = true, true
-			case r == '"':
-				inDouble, inOpt = true, true
-			case r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v':
-				if inOpt {
-					out = append(out, cur.String())
-					cur.Reset()
-					inOpt = false
-				}
-			default:
-				cur.WriteRune(r)
-				inOpt = true
-			}
-		}
-	}
-	if inSingle || inDouble || escape {
-		return nil, fmt.Errorf("invalid option string: %q", s)
-	}
-	if inOpt {
-		out = append(out, cur.String())
-	}
-	return out, nil
+	return sparkconf.SplitOptionString(s)
 }
 
 // resourceAllocation is Spark's ResourceAllocation as its resources file
