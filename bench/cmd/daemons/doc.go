@@ -12,7 +12,8 @@
 //     against each cluster (a master and one 2-core worker), alternating
 //     the systems (A B B A ...); the time from spark-submit's start to
 //     the driver's "Starting task 0.0 in stage 0.0" log line (the first
-//     task sent to an executor) and to the process's exit.
+//     task sent to an executor) and to the process's exit; then the same
+//     for Spark's examples' pi.py (-pyspark).
 //   - resources: VmRSS, VmHWM and CPU (utime+stime over an interval) of
 //     each master and worker, idle after a settle period, and while the
 //     master holds 50 registered applications (AppFleet,

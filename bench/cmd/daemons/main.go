@@ -30,6 +30,7 @@ type config struct {
 	systems      []system
 	skipFleet    bool
 	skipRecovery bool
+	pyspark      bool
 	keep         bool
 }
 
@@ -47,6 +48,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&systems, "systems", "ember,spark", "systems to run (ember, spark)")
 	fs.BoolVar(&cfg.skipFleet, "skip-fleet", false, "skip the many-apps sample")
 	fs.BoolVar(&cfg.skipRecovery, "skip-recovery", false, "skip the ZooKeeper failover")
+	fs.BoolVar(&cfg.pyspark, "pyspark", true, "also time Spark's pi.py (needs python3)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the scratch dir (logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -218,23 +220,37 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 	res.loadIdle = loadAvg()
 
-	for rep := range cfg.reps {
-		order := append([]system{}, cfg.systems...)
-		if rep%2 == 1 {
-			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-				order[i], order[j] = order[j], order[i]
-			}
+	kinds := []bool{false}
+	if cfg.pyspark {
+		if _, err := exec.LookPath("python3"); err != nil {
+			res.notes = append(res.notes, "PySpark pi skipped: no python3")
+		} else {
+			kinds = append(kinds, true)
 		}
-		for _, s := range order {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
+	}
+	for _, py := range kinds {
+		for rep := range cfg.reps {
+			order := append([]system{}, cfg.systems...)
+			if rep%2 == 1 {
+				for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+					order[i], order[j] = order[j], order[i]
+				}
 			}
-			r, err := e.runPi(clusters[s], rep)
-			if err != nil {
-				return res, fmt.Errorf("%s pi %d: %w", s, rep, err)
+			for _, s := range order {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				r, err := e.runPi(clusters[s], rep, py)
+				if err != nil {
+					return res, fmt.Errorf("%s pi %d (py %v): %w", s, rep, py, err)
+				}
+				logf("%s pi %d (py %v): first task %v, exit %v", s, rep, py, r.firstTask.Round(time.Millisecond), r.exit.Round(time.Millisecond))
+				if py {
+					res.piPy[s] = append(res.piPy[s], r)
+				} else {
+					res.pi[s] = append(res.pi[s], r)
+				}
 			}
-			logf("%s pi %d: first task %v, exit %v", s, rep, r.firstTask.Round(time.Millisecond), r.exit.Round(time.Millisecond))
-			res.pi[s] = append(res.pi[s], r)
 		}
 	}
 	res.loadPi = loadAvg()

@@ -49,18 +49,23 @@ func (e *env) startCluster(sys system, tag string, nWorkers, cores int, mem stri
 	return c, err
 }
 
-// submitPi runs the JVM SparkPi against masters with args after the jar.
-func (e *env) submitPi(name, masters string, props []string, args ...string) (*child, time.Time, error) {
+// submitPi runs the JVM SparkPi (or, with py, Spark's examples' pi.py)
+// against masters with args after the jar (or script).
+func (e *env) submitPi(name, masters string, py bool, props []string, args ...string) (*child, time.Time, error) {
 	argv := []string{filepath.Join(e.sparkHome, "bin", "spark-submit"), "--master", masters,
 		"--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
 		"--conf", "spark.executor.memory=512m", "--conf", "spark.ui.enabled=false"}
 	for _, kv := range props {
 		argv = append(argv, "--conf", kv)
 	}
-	argv = append(argv, "--class", "ember.sparkapp.SparkPi", e.appJar)
+	if py {
+		argv = append(argv, filepath.Join(e.sparkHome, "examples", "src", "main", "python", "pi.py"))
+	} else {
+		argv = append(argv, "--class", "ember.sparkapp.SparkPi", e.appJar)
+	}
 	argv = append(argv, args...)
 	t0 := time.Now()
-	c, err := e.start(name, []string{"SPARK_HOME=" + e.sparkHome, "SPARK_LOCAL_IP=127.0.0.1",
+	c, err := e.start(name, []string{"SPARK_HOME=" + e.sparkHome, "SPARK_LOCAL_IP=127.0.0.1", "PYSPARK_PYTHON=python3",
 		"SPARK_CONF_DIR=" + e.mkdir("conf-"+name)}, argv...)
 	return c, t0, err
 }
@@ -84,9 +89,13 @@ type piRun struct {
 	firstTask, exit     time.Duration
 }
 
-// runPi submits SparkPi once to c and times it.
-func (e *env) runPi(c *cluster, rep int) (piRun, error) {
-	p, t0, err := e.submitPi(fmt.Sprintf("%s-pi-%d", c.sys, rep), c.master.masterURL(), nil, "2")
+// runPi submits SparkPi (py: pi.py) once to c and times it.
+func (e *env) runPi(c *cluster, rep int, py bool) (piRun, error) {
+	name := fmt.Sprintf("%s-pi-%d", c.sys, rep)
+	if py {
+		name = fmt.Sprintf("%s-pypi-%d", c.sys, rep)
+	}
+	p, t0, err := e.submitPi(name, c.master.masterURL(), py, nil, "2")
 	if err != nil {
 		return piRun{}, err
 	}

@@ -118,7 +118,7 @@ func (e *env) runRecovery(sys system, zk string, nWorkers, rep int) (r recoveryR
 	// The live app: SparkPi that lingers after its job, holding one
 	// executor per worker (at most 2).
 	cores := min(nWorkers, 2)
-	p, _, err := e.submitPi(tag+"-app", masters, []string{"spark.executor.cores=1", fmt.Sprintf("spark.cores.max=%d", cores)}, "2", "600")
+	p, _, err := e.submitPi(tag+"-app", masters, false, []string{"spark.executor.cores=1", fmt.Sprintf("spark.cores.max=%d", cores)}, "2", "600")
 	if err != nil {
 		return r, err
 	}

@@ -14,7 +14,7 @@ type results struct {
 	took                                                 time.Duration
 	loadStart, loadIdle, loadPi, loadFleet, loadRecovery string
 	loadEnd                                              string
-	pi                                                   map[system][]piRun
+	pi, piPy                                             map[system][]piRun
 	idle, afterPi, fleet                                 map[owner]usage
 	fleetReg                                             map[system]time.Duration
 	recovery                                             map[system][]recoveryRun
@@ -22,7 +22,7 @@ type results struct {
 }
 
 func newResults(cfg config) *results {
-	return &results{cfg: cfg, pi: map[system][]piRun{}, idle: map[owner]usage{}, afterPi: map[owner]usage{},
+	return &results{cfg: cfg, pi: map[system][]piRun{}, piPy: map[system][]piRun{}, idle: map[owner]usage{}, afterPi: map[owner]usage{},
 		fleet: map[owner]usage{}, fleetReg: map[system]time.Duration{}, recovery: map[system][]recoveryRun{}}
 }
 
@@ -85,19 +85,11 @@ func (r *results) markdown() string {
 	w("From spark-submit's start to the driver's `%s` line (first task sent to an executor) and to the process's exit; "+
 		"median (min–max) of %d runs per system, alternating the systems. One master and one 2-core worker per system; "+
 		"the executor is Spark's CoarseGrainedExecutorBackend JVM in both.\n\n", firstTaskLine, r.cfg.reps)
-	w("| | Ember | Spark | Spark ÷ Ember |\n|---|---|---|---|\n")
-	var ec, sc, ee, se, ef, sf, ex, sx []time.Duration
-	for _, p := range r.pi[emberSys] {
-		ec, ee, ef, ex = append(ec, p.connected), append(ee, p.executor), append(ef, p.firstTask), append(ex, p.exit)
+	r.piTable(&b, r.pi)
+	if len(r.piPy) > 0 {
+		w("The same for Spark's own `examples/src/main/python/pi.py 2` (PySpark: a Python driver process behind the JVM driver, Python workers in the executor):\n\n")
+		r.piTable(&b, r.piPy)
 	}
-	for _, p := range r.pi[sparkSys] {
-		sc, se, sf, sx = append(sc, p.connected), append(se, p.executor), append(sf, p.firstTask), append(sx, p.exit)
-	}
-	w("| to app registered (`%s`) | %s | %s | %s |\n", connectedLine, spreadOf(ec), spreadOf(sc), ratio(spreadOf(sc).med.Seconds(), spreadOf(ec).med.Seconds()))
-	w("| to executor registered with the driver | %s | %s | %s |\n", spreadOf(ee), spreadOf(se), ratio(spreadOf(se).med.Seconds(), spreadOf(ee).med.Seconds()))
-	w("| to first task | %s | %s | %s |\n", spreadOf(ef), spreadOf(sf), ratio(spreadOf(sf).med.Seconds(), spreadOf(ef).med.Seconds()))
-	w("| to exit | %s | %s | %s |\n\n", spreadOf(ex), spreadOf(sx), ratio(spreadOf(sx).med.Seconds(), spreadOf(ex).med.Seconds()))
-
 	w("## 2. Master and worker: memory and CPU\n\n")
 	w("VmRSS / VmHWM from /proc/<pid>/status (MiB); CPU = utime+stime over %v, %% of one core. "+
 		"Idle: %v after both clusters were up. After pi: the same daemons after the %d pi runs (HWM is the peak while they ran). "+
@@ -173,4 +165,21 @@ func (r *results) flagsLine() string {
 func newDefaults() config {
 	c, _ := parseFlags(nil)
 	return c
+}
+
+// piTable renders one app's pi timings.
+func (r *results) piTable(b *strings.Builder, runs map[system][]piRun) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("| | Ember | Spark | Spark ÷ Ember |\n|---|---|---|---|\n")
+	var ec, sc, ee, se, ef, sf, ex, sx []time.Duration
+	for _, p := range runs[emberSys] {
+		ec, ee, ef, ex = append(ec, p.connected), append(ee, p.executor), append(ef, p.firstTask), append(ex, p.exit)
+	}
+	for _, p := range runs[sparkSys] {
+		sc, se, sf, sx = append(sc, p.connected), append(se, p.executor), append(sf, p.firstTask), append(sx, p.exit)
+	}
+	w("| to app registered (`%s`) | %s | %s | %s |\n", connectedLine, spreadOf(ec), spreadOf(sc), ratio(spreadOf(sc).med.Seconds(), spreadOf(ec).med.Seconds()))
+	w("| to executor registered with the driver | %s | %s | %s |\n", spreadOf(ee), spreadOf(se), ratio(spreadOf(se).med.Seconds(), spreadOf(ee).med.Seconds()))
+	w("| to first task | %s | %s | %s |\n", spreadOf(ef), spreadOf(sf), ratio(spreadOf(sf).med.Seconds(), spreadOf(ef).med.Seconds()))
+	w("| to exit | %s | %s | %s |\n\n", spreadOf(ex), spreadOf(sx), ratio(spreadOf(sx).med.Seconds(), spreadOf(ex).med.Seconds()))
 }
