@@ -60,6 +60,7 @@ func TestMarkdown(t *testing.T) {
 // spark-submit of the JVM SparkPi, timed to its first task and exit.
 func TestSmokePiEmber(t *testing.T) {
 	testutil.RequireSpark(t)
+	testutil.CheckLeaks(t) // the children's reader goroutines end with them
 	cfg, err := parseFlags([]string{"-systems", "ember", "-reps", "1", "-skip-fleet", "-skip-recovery", "-pyspark=false",
 		"-idle", "0s", "-interval", "1s"})
 	if err != nil {
