@@ -189,7 +189,7 @@ func (c *checker) command(field string, cmd Command) {
 func (c *checker) appDesc(field string, d ApplicationDescription) {
 	c.text(field+".name", d.Name, MaxNameLen, false)
 	if d.MaxCores != nil {
-		c.intRange(field+".maxCores", *d.MaxCores, 1, 1<<31-1)
+		c.intRange(field+".maxCores", *d.MaxCores, 0, 1<<31-1) // Some(0) is accepted by Spark: the app waits
 	}
 	c.command(field+".command", d.Command)
 	c.text(field+".appUiUrl", d.AppUIURL, MaxURLLen, false)

@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		{"app default memory", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.MemoryPerExecutorMB = 0; return d }()}, ""},
 		{"app coresPerExecutor 0", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.CoresPerExecutor = intp(0); return d }()}, "appDescription.coresPerExecutor"},
 		{"app coresPerExecutor -1", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.CoresPerExecutor = intp(-1); return d }()}, "appDescription.coresPerExecutor"},
-		{"app maxCores 0", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.MaxCores = intp(0); return d }()}, "appDescription.maxCores"},
+		{"app maxCores -1", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.MaxCores = intp(-1); return d }()}, "appDescription.maxCores"},
 		{"app memory 2^40", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.MemoryPerExecutorMB = 1 << 40; return d }()}, "appDescription.memoryPerExecutorMB"},
 		{"app negative memory", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.MemoryPerExecutorMB = -5; return d }()}, "appDescription.memoryPerExecutorMB"},
 		{"app negative executor limit", RegisterApplication{AppDescription: func() ApplicationDescription { d := goodApp(); d.InitialExecutorLimit = intp(-1); return d }()}, "appDescription.initialExecutorLimit"},
