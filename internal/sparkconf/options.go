@@ -20,10 +20,14 @@ func SplitOptionString(s string) ([]string, error) {
 	var out []string
 	var cur strings.Builder
 	inOpt, single, double, escaped := false, false, false, false
-	for _, r := range s {
+	// Byte by byte: every special character is ASCII, and bytes of
+	// multi-byte or invalid UTF-8 are copied as they are (ranging over
+	// runes would turn an invalid byte into U+FFFD, three bytes).
+	for i := 0; i < len(s); i++ {
+		r := s[i]
 		switch {
 		case escaped:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			escaped = false
 		case r == '\\' && !single:
 			escaped, inOpt = true, true
@@ -38,7 +42,7 @@ func SplitOptionString(s string) ([]string, error) {
 				inOpt = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			inOpt = true
 		}
 	}
