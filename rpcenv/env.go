@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
@@ -49,6 +50,9 @@ type Env struct {
 	conf *sparkconf.Conf
 	addr Address // advertised; zero in client mode
 	log  *slog.Logger
+	// javaWarn rate-limits the refusals of Java content: one line per
+	// peer host per minute, with a count of what it held back.
+	javaWarn *ratelog.Limiter
 
 	tctx    *netpoll.Context
 	sec     *auth.Setup // authentication and TLS from the conf
@@ -98,6 +102,7 @@ func Create(cfg Config) (*Env, error) {
 		name:       cfg.Name,
 		conf:       conf,
 		log:        log.With("env", cfg.Name),
+		javaWarn:   ratelog.New(time.Minute, 1024),
 		endpoints:  make(map[string]*endpointData),
 		refs:       make(map[Endpoint]*Ref),
 		outboxes:   make(map[Address]*outbox),

@@ -10,6 +10,7 @@ import (
 	"github.com/ember-rpc/ember/codec/javaser"
 	"github.com/ember-rpc/ember/codec/javaser/scala"
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll"
 )
 
@@ -379,35 +380,11 @@ func (e *Env) appendJavaRequest(dst []byte, m *requestMessage) ([]byte, error) {
 	return e.appendJavaContent(dst, m.content)
 }
 
-// javaErrLog remembers which Java content errors were logged, so a peer
-// repeating a bad message fills no log (bounded).
-var javaErrLog sync.Map
-
-const maxJavaErrLog = 256
-
-var javaErrLogN struct {
-	sync.Mutex
-	n int
-}
-
-// logJavaErrOnce logs err once per env and distinct message.
+// logJavaErrOnce logs a refusal of Java content through the env's
+// per-peer limiter: a peer repeating bad messages (or inventing class
+// names) costs one line per minute, with a count of the rest.
 func (e *Env) logJavaErrOnce(err error, remote string) {
-	key := fmt.Sprintf("%p\x00%s", e, err.Error())
-	if _, seen := javaErrLog.Load(key); seen {
-		return
-	}
-	javaErrLogN.Lock()
-	full := javaErrLogN.n >= maxJavaErrLog
-	if !full {
-		javaErrLogN.n++
-	}
-	javaErrLogN.Unlock()
-	if !full {
-		if _, seen := javaErrLog.LoadOrStore(key, true); seen {
-			return
-		}
-	}
-	e.log.Warn("refusing Java content from a peer", "remote", remote, "err", err)
+	e.javaWarn.Warn(e.log, ratelog.PeerKey(remote), "refusing Java content from a peer", "remote", remote, "err", err)
 }
 
 // DecodeJavaContent reads one Java stream as the env reads message
