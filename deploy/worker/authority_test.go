@@ -99,7 +99,9 @@ func TestAdmitPeerNames(t *testing.T) {
 	lookups = 0
 	for i := 0; i < 100; i++ {
 		name := fmt.Sprintf("evil-%d.example", i)
-		_ = c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077))
+		if err := c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077)); !errors.Is(err, ErrNotFromMaster) {
+			t.Fatalf("MasterChanged from %s admitted: %v", name, err)
+		}
 	}
 	if lookups > peerLookups {
 		t.Fatalf("%d lookups of names peers gave, budget %d", lookups, peerLookups)
