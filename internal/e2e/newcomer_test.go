@@ -63,14 +63,14 @@ func installEmber(t *testing.T, dir string) {
 func TestNewcomerStartAllSparkSubmit(t *testing.T) {
 	home, _ := testutil.RequireSpark(t)
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("PySpark needs python3")
+		skipOrFailSpark(t, "PySpark needs python3")
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("the sbin scripts need bash")
+		skipOrFailSpark(t, "the sbin scripts need bash")
 	}
 	pi := filepath.Join(home, "examples", "src", "main", "python", "pi.py")
 	if _, err := os.Stat(pi); err != nil {
-		t.Skipf("no pi.py in this Spark: %v", err)
+		skipOrFailSpark(t, "no pi.py in this Spark: "+err.Error())
 	}
 	c := newCluster(t)
 	ember := c.mkdir("ember-install")

@@ -128,14 +128,24 @@ func (sc *sparkCluster) checkRun(t *testing.T, p *proc, appName string) {
 	}
 }
 
+// skipOrFailSpark skips a live Spark test for a missing prerequisite, or
+// fails it when the run requires Spark (EMBER_REQUIRE_SPARK, as CI sets).
+func skipOrFailSpark(t *testing.T, why string) {
+	t.Helper()
+	if testutil.SparkRequired() {
+		t.Fatalf("EMBER_REQUIRE_SPARK is set but %s", why)
+	}
+	t.Skip(why)
+}
+
 func TestSparkSubmitPySparkPi(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("PySpark needs python3")
+		skipOrFailSpark(t, "PySpark needs python3")
 	}
 	sc := newSparkCluster(t)
 	pi := filepath.Join(sc.home, "examples", "src", "main", "python", "pi.py")
 	if _, err := os.Stat(pi); err != nil {
-		t.Skipf("no pi.py in this Spark: %v", err)
+		skipOrFailSpark(t, "no pi.py in this Spark: "+err.Error())
 	}
 	p := sc.submit("spark-submit-pi", pi, "10")
 	sc.checkRun(t, p, "PythonPi")
