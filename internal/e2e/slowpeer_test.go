@@ -392,9 +392,11 @@ func TestPreAuthFrameAtShuffleService(t *testing.T) {
 	}
 }
 
-// A one-way flood at a master with a 256 MiB buffer budget: the master
-// stops reading the flooder (its writes block in the kernel), every
-// message it does read is handled, and its RSS stays under the budget.
+// A one-way flood (up to 1 GiB) at a master with a 256 MiB buffer budget:
+// whether the master keeps up or stops reading the flooder (its writes
+// then block in the kernel; which one happens depends on the machine, so
+// it is logged, not asserted), its RSS stays under the budget throughout
+// and /json answers during the flood.
 func TestOneWayFloodAtMaster(t *testing.T) {
 	const budget = 256 << 20
 	for _, mode := range ioModes {
@@ -438,7 +440,7 @@ func TestOneWayFloodAtMaster(t *testing.T) {
 			if _, err := m.state(); err != nil {
 				t.Fatalf("/json during the flood: %v", err)
 			}
-			_ = blocked // pushed back, or the master kept up: either way memory stayed bounded
+			t.Logf("%s: flooder pushed back: %v", mode, blocked)
 		})
 	}
 }
