@@ -119,6 +119,18 @@ func newIndexCache(limit int64) *indexCache {
 	return &indexCache{limit: limit, ll: list.New(), items: map[string]*list.Element{}}
 }
 
+// cached returns path's index if it is in the cache, without reading it.
+func (c *indexCache) cached(path string) (*IndexInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[path]
+	if !ok {
+		return nil, false
+	}
+	c.ll.MoveToFront(el)
+	return el.Value.(*indexEntry).info, true
+}
+
 func (c *indexCache) get(path string) (*IndexInfo, error) {
 	c.mu.Lock()
 	if el, ok := c.items[path]; ok {

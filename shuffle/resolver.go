@@ -188,13 +188,18 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 	if info.ShuffleManager != "" && !strings.Contains(info.ShuffleManager, "SortShuffleManager") {
 		r.log.Debug("serving sort-shuffle layout for a custom shuffle manager", "manager", info.ShuffleManager)
 	}
-	idxPath, err := r.blockFile(info, IndexFileName(shuffleID, mapID))
-	if err != nil {
-		return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
-	}
-	idx, err := r.cache.get(idxPath)
-	if err != nil {
-		return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+	// A cached index was read through a checked path and is not opened
+	// again: only a miss pays blockFile's lstat calls.
+	idxName := IndexFileName(shuffleID, mapID)
+	idx, ok := r.cache.cached(FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), idxName))
+	if !ok {
+		idxPath, err := r.blockFile(info, idxName)
+		if err != nil {
+			return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+		}
+		if idx, err = r.cache.get(idxPath); err != nil {
+			return "", 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+		}
 	}
 	off, n, err = idx.Range(start, end)
 	if err != nil {
