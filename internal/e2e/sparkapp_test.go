@@ -112,9 +112,8 @@ func (sc *sparkCluster) checkRun(t *testing.T, p *proc, appName string) {
 		}
 	}
 	stderr, _ := os.ReadFile(filepath.Join(dir, "stderr"))
-	if !strings.Contains(string(stderr), "CoarseGrainedExecutorBackend") ||
-		!strings.Contains(string(stderr), "WorkerWatcher: Successfully connected to spark://Worker@") {
-		t.Errorf("the executor's stderr shows no JVM executor watching Ember's worker:\n%s", tail(string(stderr), 4000))
+	if why := watchesWorker(string(stderr), sc.w); why != "" {
+		t.Errorf("the executor's stderr shows no JVM executor watching Ember's worker (%s):\n%s", why, tail(string(stderr), 4000))
 	}
 	if !strings.Contains(out, "Granted executor ID "+app.ID+"/0") || !strings.Contains(out, "is now RUNNING") {
 		t.Errorf("the driver did not hear of its executor from the master:\n%s", tail(out, 4000))
