@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/bytebufferpool"
 	"go.uber.org/atomic"
-	"golang.org/x/sys/unix"
 )
 
 // ManagedBuffer is a body with an explicit lifetime: in-memory bytes or a
@@ -137,6 +136,9 @@ type FileSegment struct {
 	offset int64
 	length int64
 	opts   FileOptions
+	// shared, when set, is the open file the segment reads (it came from
+	// NewSharedFileSegment and goes back to segPool on its last Release).
+	shared *SharedFile
 
 	mu     sync.Mutex // guards f and mapped
 	f      *os.File
@@ -169,8 +171,12 @@ func (s *FileSegment) Offset() int64 { return s.offset }
 func (s *FileSegment) Size() int64 { return s.length }
 
 // File opens the file (once) and returns it. The segment owns the
-// descriptor; it is closed on the last Release.
+// descriptor; it is closed on the last Release. A segment of a shared
+// file returns that file, open already.
 func (s *FileSegment) File() (*os.File, error) {
+	if s.shared != nil {
+		return s.shared.f, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f != nil {
@@ -210,7 +216,7 @@ func (s *FileSegment) Bytes() ([]byte, error) {
 		if s.mapped == nil {
 			page := int64(os.Getpagesize())
 			start := s.offset &^ (page - 1)
-			m, err := unix.Mmap(int(f.Fd()), start, int(s.offset-start+s.length), unix.PROT_READ, unix.MAP_SHARED)
+			m, err := mapRegion(f, start, int(s.offset-start+s.length))
 			if err != nil {
 				return nil, fmt.Errorf("codec: mmap file segment: %w", err)
 			}
@@ -247,12 +253,19 @@ func (s *FileSegment) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mapped != nil {
-		_ = unix.Munmap(s.mapped)
+		_ = unmapRegion(s.mapped)
 		s.mapped = nil
 	}
 	if s.f != nil {
 		_ = s.f.Close()
 		s.f = nil
+	}
+	if sf := s.shared; sf != nil {
+		sf.Release()
+		s.shared, s.path = nil, ""
+		s.mu.Unlock()
+		segPool.Put(s)
+		s.mu.Lock() // for the deferred Unlock; nothing else holds s now
 	}
 }
 
