@@ -136,9 +136,6 @@ type FileSegment struct {
 	offset int64
 	length int64
 	opts   FileOptions
-	// shared, when set, is the open file the segment reads (it came from
-	// NewSharedFileSegment and goes back to segPool on its last Release).
-	shared *SharedFile
 
 	mu     sync.Mutex // guards f and mapped
 	f      *os.File
@@ -171,12 +168,8 @@ func (s *FileSegment) Offset() int64 { return s.offset }
 func (s *FileSegment) Size() int64 { return s.length }
 
 // File opens the file (once) and returns it. The segment owns the
-// descriptor; it is closed on the last Release. A segment of a shared
-// file returns that file, open already.
+// descriptor; it is closed on the last Release.
 func (s *FileSegment) File() (*os.File, error) {
-	if s.shared != nil {
-		return s.shared.f, nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f != nil {
@@ -259,13 +252,6 @@ func (s *FileSegment) Release() {
 	if s.f != nil {
 		_ = s.f.Close()
 		s.f = nil
-	}
-	if sf := s.shared; sf != nil {
-		sf.Release()
-		s.shared, s.path = nil, ""
-		s.mu.Unlock()
-		segPool.Put(s)
-		s.mu.Lock() // for the deferred Unlock; nothing else holds s now
 	}
 }
 
