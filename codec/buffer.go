@@ -136,6 +136,9 @@ type FileSegment struct {
 	offset int64
 	length int64
 	opts   FileOptions
+	// shared, when set, is the open file the segment reads (it came from
+	// NewSharedFileSegment and goes back to segPool on its last Release).
+	shared *SharedFile
 
 	mu     sync.Mutex // guards f and mapped
 	f      *os.File
@@ -168,8 +171,12 @@ func (s *FileSegment) Offset() int64 { return s.offset }
 func (s *FileSegment) Size() int64 { return s.length }
 
 // File opens the file (once) and returns it. The segment owns the
-// descriptor; it is closed on the last Release.
+// descriptor; it is closed on the last Release. A segment of a shared
+// file returns that file, open already.
 func (s *FileSegment) File() (*os.File, error) {
+	if s.shared != nil {
+		return s.shared.f, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f != nil {
@@ -244,7 +251,6 @@ func (s *FileSegment) Release() {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.mapped != nil {
 		_ = unmapRegion(s.mapped)
 		s.mapped = nil
@@ -252,6 +258,14 @@ func (s *FileSegment) Release() {
 	if s.f != nil {
 		_ = s.f.Close()
 		s.f = nil
+	}
+	sf := s.shared
+	s.shared = nil
+	s.mu.Unlock()
+	if sf != nil {
+		sf.Release()
+		s.path = ""
+		segPool.Put(s)
 	}
 }
 
