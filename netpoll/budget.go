@@ -10,8 +10,11 @@ import (
 )
 
 // The process-wide memory budget (spark.ember.io.maxBufferedBytes): every
-// connection's queued output held in memory and its large input frames
-// count against one total. Past it, the connections holding the most are
+// buffer a connection holds counts against one total: its queued output
+// held in memory, a large input frame being received, and what its input
+// side keeps between reading passes (the pass buffer when an incomplete
+// frame larger than keepSmall sits in it, a kept partial frame, the
+// reused large-frame spare buffer). Past it, the connections holding the most are
 // disconnected, largest first, until the total is back under the budget;
 // each gets one log line naming its peer and the key.
 
@@ -127,5 +130,51 @@ func reclaimBudget() {
 			"remote", c.remote, "heldBytes", h, "limit", lim, "key", BudgetKey)
 		c.exception(&ConnError{Op: "budget", Addr: c.remote, Err: ErrOverBudget})
 		over -= h
+	}
+}
+
+// inputHeld is what a connection's input side keeps between reading
+// passes, apart from a large frame being received (counted on its own as
+// it starts): the pass buffer, if an incomplete frame keeps it; a kept
+// small partial frame; the spare large-frame buffer (up to maxSpare).
+func (in *inbuf) inputHeld() int64 {
+	n := int64(cap(in.kept) + cap(in.spare) + cap(in.scratch) + cap(in.opened))
+	if in.pooled != nil {
+		n += readBufSize
+	}
+	return n
+}
+
+// endPass ends a reading pass: it gives back the pass buffer (or keeps it
+// for an incomplete frame) and brings the budget's count of what the
+// input side keeps up to date.
+//
+// The spare large-frame buffer is counted while held rather than dropped
+// after each frame: a peer sending large frames back to back reuses it
+// (no fresh allocation per frame), and counting it keeps a process with
+// many such connections honest about its memory. It is dropped at the
+// end of a pass when the process is over its budget, so a spare alone
+// never costs a connection its life.
+func (c *Client) endPass() {
+	in := &c.in
+	in.releaseBuf()
+	if in.spare != nil && budget.used.Load() > budget.limit.Load() {
+		in.spare = nil
+	}
+	c.setInputHeld(in.inputHeld())
+}
+
+// setInputHeld counts n bytes held by the input side (replacing the
+// previous count). Only the reading side calls it.
+func (c *Client) setInputHeld(n int64) {
+	d := n - c.inHeld
+	if d == 0 {
+		return
+	}
+	c.inHeld = n
+	if d > 0 {
+		c.budgetAddNoCheck(d)
+	} else {
+		c.budgetSub(-d)
 	}
 }

@@ -85,6 +85,7 @@ type Client struct {
 	passFn       func()           // EPOLL: c.epollPass (bound once)
 
 	held   atomic.Int64 // bytes counted against the process budget
+	inHeld int64        // of held, what the input side keeps between passes (budget.go; the reading side's)
 	timer  *time.Timer
 	worker uint32 // the chunk-fetch worker serving this connection
 }
@@ -210,7 +211,7 @@ func (c *Client) sendRpc(payload []byte, buf codec.ManagedBuffer, cb RpcResponse
 	c.reqs.rpcs.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeRpcRequest, RequestID: id}
-	if err := c.write(&m, payload, buf, nil); err != nil {
+	if err := c.write(&m, payload, buf); err != nil {
 		if cb := c.takeRpc(id); cb != nil {
 			cb.OnFailure(fmt.Errorf("netpoll: failed to send RPC %d to %s: %w", id, c.remote, err))
 		}
@@ -266,13 +267,13 @@ func (c *Client) SendRpcSync(payload []byte, timeout time.Duration) ([]byte, err
 // write failure closes the connection.
 func (c *Client) Send(payload []byte) error {
 	m := codec.Message{Type: codec.TypeOneWayMessage}
-	return c.write(&m, payload, nil, nil)
+	return c.write(&m, payload, nil)
 }
 
 // SendBuffer is Send for a managed buffer, released once written.
 func (c *Client) SendBuffer(payload codec.ManagedBuffer) error {
 	m := codec.Message{Type: codec.TypeOneWayMessage}
-	return c.write(&m, nil, payload, nil)
+	return c.write(&m, nil, payload)
 }
 
 // FetchChunk asks for chunk chunkIndex of stream streamID.
@@ -288,7 +289,7 @@ func (c *Client) FetchChunk(streamID int64, chunkIndex int32, cb ChunkReceivedCa
 	c.reqs.fetches.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeChunkFetchRequest, Chunk: id}
-	if err := c.write(&m, nil, nil, nil); err != nil {
+	if err := c.write(&m, nil, nil); err != nil {
 		c.mu.Lock()
 		cb, ok := c.reqs.fetches.take(id)
 		c.mu.Unlock()
@@ -349,7 +350,7 @@ func (c *Client) UploadStream(meta []byte, body codec.ManagedBuffer, cb RpcRespo
 	c.reqs.rpcs.put(id, cb)
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeUploadStream, RequestID: id, Meta: meta}
-	if err := c.write(&m, nil, body, nil); err != nil {
+	if err := c.write(&m, nil, body); err != nil {
 		if cb := c.takeRpc(id); cb != nil {
 			cb.OnFailure(fmt.Errorf("netpoll: failed to send upload %d to %s: %w", id, c.remote, err))
 		}
@@ -372,7 +373,7 @@ func (c *Client) SendMergedBlockMetaReq(appID string, shuffleID, shuffleMergeID,
 	c.mu.Unlock()
 	m := codec.Message{Type: codec.TypeMergedBlockMetaRequest, RequestID: id, AppID: appID,
 		ShuffleID: shuffleID, ShuffleMergeID: shuffleMergeID, ReduceID: reduceID}
-	if err := c.write(&m, nil, nil, nil); err != nil {
+	if err := c.write(&m, nil, nil); err != nil {
 		c.mu.Lock()
 		cb, ok := c.reqs.metas.take(id)
 		c.mu.Unlock()
@@ -627,12 +628,13 @@ func (c *Client) readerClosedOnce(cause error) {
 	rest := c.queue
 	c.queue = nil
 	c.wmu.Unlock()
-	c.dropQueued(rest, err)
+	c.dropQueued(rest)
 	if c.in.big != nil {
 		c.budgetSub(int64(len(c.in.big)))
 		c.in.big = nil
 	}
-	c.in.kept, c.in.opened, c.in.spare = nil, nil, nil
+	c.in.kept, c.in.opened, c.in.spare, c.in.scratch = nil, nil, nil, nil
+	c.setInputHeld(0)
 	if c.poller != nil {
 		c.poller.forget(c.pollID)
 	}

@@ -3,7 +3,9 @@ package netpoll
 import (
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"go.uber.org/atomic"
 )
 
@@ -16,6 +18,9 @@ type Context struct {
 	closeIdle bool
 	log       *slog.Logger
 	tls       *TLS // nil: plain TCP
+	// warn limits per-connection warning lines (Client.warn): one line
+	// per peer host and message per minute, then a count of the rest.
+	warn *ratelog.Limiter
 
 	// The chunk-fetch pool. Each connection is pinned to one worker (as
 	// Netty pins a channel to one executor), so its chunk requests are
@@ -56,6 +61,7 @@ func WithLogger(l *slog.Logger) ContextOption {
 // handler.
 func NewContext(conf Conf, handler RpcHandler, opts ...ContextOption) *Context {
 	c := &Context{conf: conf, handler: handler, log: slog.Default(),
+		warn: ratelog.New(time.Minute, warnKeys),
 		stop: make(chan struct{}), live: make(map[*Client]struct{})}
 	for _, o := range opts {
 		o.apply(c)

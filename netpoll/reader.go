@@ -149,7 +149,7 @@ func (in *inbuf) releaseBuf() {
 func (c *Client) readPass(block bool) passResult {
 	in := &c.in
 	in.acquire()
-	defer in.releaseBuf()
+	defer c.endPass() // budget.go: gives the pass buffer back and counts what input keeps
 	for {
 		if c.closed.Load() {
 			return passEnded

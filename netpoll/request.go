@@ -65,7 +65,7 @@ func errorText(err error) string {
 // count once written or dropped. A failure is logged: nobody else waits
 // for it.
 func (c *Client) answer(m *codec.Message, body []byte, buf codec.ManagedBuffer, counted bool) {
-	if err := c.writeMsg(m, body, buf, nil, counted); err != nil {
+	if err := c.writeMsg(m, body, buf, counted); err != nil {
 		c.log.Debug("could not send response", "type", m.Type, "remote", c.remote, "err", err)
 	}
 }

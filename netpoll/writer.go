@@ -37,7 +37,6 @@ type outMsg struct {
 	// answer: the frame answers a request (counted in unanswered until
 	// it is on the wire or dropped).
 	answer bool
-	done   chan error
 	// sealer, when set, marks the point in the queue from which every
 	// byte goes through it (no frame: hdr is nil).
 	sealer Sealer
@@ -69,11 +68,11 @@ type wstate struct {
 var errQueueFull = errors.New("netpoll: write queue over its limit")
 
 // write encodes m's header into a pooled buffer and queues it with its body.
-func (c *Client) write(m *codec.Message, body []byte, buf codec.ManagedBuffer, done chan error) error {
-	return c.writeMsg(m, body, buf, done, false)
+func (c *Client) write(m *codec.Message, body []byte, buf codec.ManagedBuffer) error {
+	return c.writeMsg(m, body, buf, false)
 }
 
-func (c *Client) writeMsg(m *codec.Message, body []byte, buf codec.ManagedBuffer, done chan error, answer bool) error {
+func (c *Client) writeMsg(m *codec.Message, body []byte, buf codec.ManagedBuffer, answer bool) error {
 	var bodyLen int64
 	if buf != nil {
 		bodyLen = buf.Size()
@@ -90,7 +89,7 @@ func (c *Client) writeMsg(m *codec.Message, body []byte, buf codec.ManagedBuffer
 		}
 		return err
 	}
-	return c.queue1(outMsg{hdr: hdr, body: body, buf: buf, done: done, answer: answer})
+	return c.queue1(outMsg{hdr: hdr, body: body, buf: buf, answer: answer})
 }
 
 // queue1 queues o and, if the connection was idle, starts writing.
@@ -153,13 +152,13 @@ func (c *Client) enqueue(o outMsg) (start bool, err error) {
 	if c.werr != nil {
 		err := c.werr
 		c.wmu.Unlock()
-		c.finish(&o, err)
+		c.finish(&o)
 		return false, err
 	}
 	if lim := c.ctx.conf.MaxQueuedBytes; lim > 0 && c.queued > 0 && c.queued+o.size > lim {
 		c.fullAt = c.queued
 		c.wmu.Unlock()
-		c.finish(&o, ErrPeerNotReading)
+		c.finish(&o)
 		return false, errQueueFull
 	}
 	c.queued += o.size
@@ -273,7 +272,7 @@ func (c *Client) batchDone(err error) bool {
 	for i := range batch {
 		written += batch[i].size
 		mem += batch[i].mem
-		c.finish(&batch[i], err)
+		c.finish(&batch[i])
 		batch[i] = outMsg{}
 	}
 	clear(c.ws.iov)
@@ -293,7 +292,7 @@ func (c *Client) batchDone(err error) bool {
 		c.queue = nil
 		c.writing = false
 		c.wmu.Unlock()
-		c.dropQueued(rest, err)
+		c.dropQueued(rest)
 		if errors.Is(err, errWriteTimeout) {
 			c.log.Warn("closing connection: peer did not read within the write deadline",
 				"remote", c.remote, "timeout", c.ctx.conf.ConnectionTimeout, "key", c.ctx.conf.Key("connectionTimeout"))
@@ -306,12 +305,12 @@ func (c *Client) batchDone(err error) bool {
 }
 
 // dropQueued fails frames that will never be written.
-func (c *Client) dropQueued(rest []outMsg, err error) {
+func (c *Client) dropQueued(rest []outMsg) {
 	var written, mem int64
 	for i := range rest {
 		written += rest[i].size
 		mem += rest[i].mem
-		c.finish(&rest[i], err)
+		c.finish(&rest[i])
 	}
 	c.budgetSub(mem)
 	c.wmu.Lock()
@@ -443,8 +442,10 @@ func (c *Client) writeFile(nb bool) error {
 	return err
 }
 
-// finish releases what o holds and reports the outcome.
-func (c *Client) finish(o *outMsg, err error) {
+// finish releases what o holds once it is written or dropped, and counts
+// an answer as given (nobody waits on a single frame: a request's outcome
+// reaches its callback through the pending tables).
+func (c *Client) finish(o *outMsg) {
 	if o.hdr != nil {
 		codec.PutBuffer(o.hdr)
 		o.hdr = nil
@@ -465,9 +466,6 @@ func (c *Client) finish(o *outMsg, err error) {
 	if o.answer {
 		o.answer = false
 		c.answeredOne()
-	}
-	if o.done != nil {
-		o.done <- err
 	}
 }
 
