@@ -80,6 +80,7 @@ spark.ssl.rpc.openSslEnabled
 spark.ui.ember.basicAuth.user spark.ui.ember.basicAuth.password spark.ui.ember.basicAuth.passwordFile
 spark.ui.ember.pprof.enabled
 spark.rpc.ember.inboxCapacity
+spark.ember.protectedMode
 `) {
 		knownKeys[k] = true
 	}

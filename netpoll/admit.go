@@ -1,0 +1,188 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/ember-rpc/ember/codec"
+	"github.com/ember-rpc/ember/internal/ratelog"
+	"go.uber.org/atomic"
+)
+
+// ProtectedModeKey turns Ember's protected mode off for a daemon that runs
+// without spark.authenticate: with it true (the default) a master, worker
+// or shuffle service serves only peers on its own host.
+const ProtectedModeKey = "spark.ember.protectedMode"
+
+// Admission is Ember's protected mode, a server bootstrap that decides per
+// accepted connection whether its peer is served (Redis's protected mode
+// is the model). A daemon that runs without spark.authenticate passes it
+// to NewServer, first of its bootstraps.
+//
+// A local peer is served as if the admission were absent: one whose IP is
+// a loopback address, or one that connected from the very address it
+// dialled (a process on this host that used the host's own address, as an
+// executor does to reach its worker; a remote host cannot complete a TCP
+// handshake from an address of ours).
+//
+// Any other peer is refused, but not silently: its first request is
+// answered with a failure of its kind (RpcFailure for an RPC or an upload,
+// ChunkFetchFailure for a chunk, StreamFailure for a stream) whose text
+// names the daemon, its address, and exactly which keys to set; then the
+// connection is closed once that answer is written. A one-way message has
+// nothing to answer and closes the connection at once. Until then the
+// connection reads under the pre-authentication frame cap
+// (spark.<module>.io.ember.preAuthMaxFrameLength), so a refused peer
+// cannot make the daemon hold a large frame, and it never reaches the
+// daemon's handler. One WARN line per peer host per minute, with the count
+// of refusals it held back, records the refusals.
+//
+// An Admission is safe for concurrent use by every server it is given to.
+type Admission struct {
+	daemon  string
+	log     *slog.Logger
+	warn    *ratelog.Limiter
+	refused atomic.Int64
+	// local decides whether a peer is served (tests replace it to play a
+	// remote peer over loopback).
+	local func(remote, local netip.Addr) bool
+}
+
+// NewProtectedMode returns the admission of a daemon ("master", "worker",
+// "shuffle service": the name the refusal text and the log line use).
+// log may be nil (slog.Default()).
+func NewProtectedMode(daemon string, log *slog.Logger) *Admission {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Admission{daemon: daemon, log: log, warn: ratelog.New(time.Minute, 1024), local: isLocalPeer}
+}
+
+// Refused returns how many connections the admission has refused.
+func (a *Admission) Refused() int64 { return a.refused.Load() }
+
+// isLocalPeer reports whether a connection from remote to local comes from
+// this host: a loopback peer, or one whose source is the address it
+// connected to.
+func isLocalPeer(remote, local netip.Addr) bool {
+	remote, local = remote.Unmap(), local.Unmap()
+	if remote.IsLoopback() {
+		return true
+	}
+	return remote.IsValid() && remote == local
+}
+
+// addrIP returns the IP of a TCP address (invalid when there is none).
+func addrIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+// RefusalText is the text a peer refused by protected mode gets: the
+// daemon, its address and the keys that serve the peer.
+func RefusalText(daemon, addr string) string {
+	return fmt.Sprintf("Ember %s at %s is in protected mode: spark.authenticate is off, so only loopback peers are served; "+
+		"set spark.authenticate=true and a shared secret (spark.authenticate.secret or spark.authenticate.secret.file), "+
+		"or %s=false to serve unauthenticated peers", daemon, addr, ProtectedModeKey)
+}
+
+// DoBootstrap implements ServerBootstrap: a local peer keeps h, any other
+// gets the refusing handler.
+func (a *Admission) DoBootstrap(c *Client, h RpcHandler) RpcHandler {
+	var remote, local netip.Addr
+	var localText string
+	if c.raw != nil {
+		remote, local = addrIP(c.raw.remoteAddr()), addrIP(c.raw.localAddr())
+		if la := c.raw.localAddr(); la != nil {
+			localText = la.String()
+		}
+	}
+	if a.local(remote, local) {
+		return h
+	}
+	c.RequireAuthentication() // the pre-auth frame cap, for good
+	n := a.refused.Inc()
+	if ok, suppressed := a.warn.Allow(ratelog.PeerKey(c.remote)); ok {
+		a.log.Warn("protected mode: refusing a peer that is not on this host (spark.authenticate is off)",
+			"daemon", a.daemon, "remote", c.remote, "keys", "spark.authenticate=true with spark.authenticate.secret or spark.authenticate.secret.file, or "+ProtectedModeKey+"=false",
+			"suppressed", suppressed, "refusedSoFar", n)
+	}
+	return &refusedHandler{c: c, err: errors.New(RefusalText(a.daemon, localText))}
+}
+
+// refusedHandler answers the first request of a refused peer with the
+// refusal and closes the connection. Every method may run on any
+// goroutine of the connection; done makes the first answer the only one.
+type refusedHandler struct {
+	c    *Client
+	err  error
+	done atomic.Bool
+}
+
+// refuse queues m (when not nil and first) and then the close.
+func (r *refusedHandler) refuse(m *codec.Message) {
+	if !r.done.CompareAndSwap(false, true) {
+		return
+	}
+	if m != nil {
+		r.c.answer(m, nil, nil, false)
+	}
+	r.c.bounds.stop.Store(true) // read nothing more from this peer
+	r.c.CloseAfterWrites(&ConnError{Op: "admit", Addr: r.c.remote, Err: r.err})
+}
+
+// Receive answers an RPC with the refusal.
+func (r *refusedHandler) Receive(c *Client, msg []byte, reply *Responder) {
+	if r.done.Load() {
+		return
+	}
+	reply.Fail(r.err)
+	r.refuse(nil)
+}
+
+// ReceiveOneWay closes: a one-way message has nothing to answer.
+func (r *refusedHandler) ReceiveOneWay(c *Client, msg []byte) { r.refuse(nil) }
+
+// StreamManager refuses chunks and streams.
+func (r *refusedHandler) StreamManager() StreamManager { return (*refusedStreams)(r) }
+
+// ReceiveStream refuses an upload (the transport answers it with an
+// RpcFailure carrying the refusal and closes the connection).
+func (r *refusedHandler) ReceiveStream(c *Client, meta []byte) (StreamSink, error) {
+	r.done.Store(true)
+	return nil, r.err
+}
+
+// ReceiveMergedBlockMeta refuses a merged-block-meta request.
+func (r *refusedHandler) ReceiveMergedBlockMeta(c *Client, req MergedBlockMetaRequest) (int32, codec.ManagedBuffer, error) {
+	r.refuse(&codec.Message{Type: codec.TypeRpcFailure, RequestID: req.RequestID, Error: r.err.Error()})
+	return 0, nil, r.err
+}
+
+// refusedStreams is the refusing handler's stream manager. The refusal is
+// queued here, before the transport queues its own failure for the same
+// request, which then finds the connection closing and is dropped.
+type refusedStreams refusedHandler
+
+func (s *refusedStreams) GetChunk(streamID int64, chunkIndex int32) (codec.ManagedBuffer, error) {
+	r := (*refusedHandler)(s)
+	r.refuse(&codec.Message{Type: codec.TypeChunkFetchFailure,
+		Chunk: codec.StreamChunkID{StreamID: streamID, ChunkIndex: chunkIndex}, Error: r.err.Error()})
+	return nil, r.err
+}
+
+func (s *refusedStreams) OpenStream(streamID string) (codec.ManagedBuffer, error) {
+	r := (*refusedHandler)(s)
+	r.refuse(&codec.Message{Type: codec.TypeStreamFailure, Stream: streamID, Error: r.err.Error()})
+	return nil, r.err
+}
+
+func (s *refusedStreams) ConnectionTerminated(*Client) {}
