@@ -36,7 +36,7 @@ func (h *rpcHandler) Receive(c *netpoll.Client, msg []byte, r *netpoll.Responder
 		r.Fail(err)
 		return
 	}
-	cc := &remoteCallContext{env: h.env, r: r, sender: req.sender, java: req.java}
+	cc := &remoteCallContext{env: h.env, r: r, sender: req.sender, java: req.java, conn: c}
 	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindRPC, sender: req.sender, content: req.content, cc: cc}); err != nil {
 		r.Fail(err) // a transport-level RpcFailure, as Spark sends for dispatcher errors
 	}
@@ -53,7 +53,7 @@ func (h *rpcHandler) ReceiveOneWay(c *netpoll.Client, msg []byte) {
 		h.env.log.Warn("dropping undecodable one-way message", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
-	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindOneWay, sender: req.sender, content: req.content}); err != nil {
+	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindOneWay, sender: req.sender, content: req.content, conn: c}); err != nil {
 		h.env.log.Warn("dropping one-way message", "to", req.receiver.Name, "remote", c.RemoteAddr(), "err", err)
 	}
 }
@@ -146,6 +146,7 @@ func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 		h.env.removeOutbox(listen, nil)
 		h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: listen})
 	}
+	h.env.postToAll(inboxMsg{kind: kindConnClosed, sender: addr, conn: c})
 }
 
 // ExceptionCaught posts RemoteProcessConnectionError for both addresses.
@@ -166,6 +167,7 @@ type remoteCallContext struct {
 	r      *netpoll.Responder
 	sender Address
 	java   bool // the ask was Java: so is the reply
+	conn   *netpoll.Client
 }
 
 func (cc *remoteCallContext) Reply(v any) {
@@ -204,3 +206,6 @@ func (cc *remoteCallContext) SendFailure(err error) {
 }
 
 func (cc *remoteCallContext) SenderAddress() Address { return cc.sender }
+
+// Conn is the connection the ask arrived over (ConnOf).
+func (cc *remoteCallContext) Conn() Conn { return Conn{cc.conn} }

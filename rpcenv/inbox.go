@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+
+	"github.com/ember-rpc/ember/netpoll"
 )
 
 // msgKind is the kind of an inbox message.
@@ -17,6 +19,7 @@ const (
 	kindConnected
 	kindDisconnected
 	kindNetworkError
+	kindConnClosed
 )
 
 // inboxMsg is one entry of an inbox queue (a value, to keep the queue free
@@ -27,6 +30,7 @@ type inboxMsg struct {
 	content any
 	cc      CallContext
 	err     error
+	conn    *netpoll.Client // the connection a remote send arrived over, or that closed (conn.go)
 }
 
 // inbox holds one endpoint's pending messages and runs them on the
@@ -169,7 +173,13 @@ func (in *inbox) handle(m inboxMsg) {
 			in.onError(err)
 		}
 	case kindOneWay:
-		if err := ep.Receive(m.content, m.sender); err != nil {
+		var err error
+		if r, ok := ep.(ConnReceiver); ok {
+			err = r.ReceiveOver(m.content, m.sender, Conn{m.conn})
+		} else {
+			err = ep.Receive(m.content, m.sender)
+		}
+		if err != nil {
 			in.onError(err)
 		}
 	case kindStart:
@@ -202,6 +212,10 @@ func (in *inbox) handle(m inboxMsg) {
 	case kindNetworkError:
 		if h, ok := ep.(NetworkErrorHandler); ok {
 			h.OnNetworkError(m.err, m.sender)
+		}
+	case kindConnClosed:
+		if h, ok := ep.(ConnClosedHandler); ok {
+			h.OnConnClosed(Conn{m.conn})
 		}
 	}
 }
