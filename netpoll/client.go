@@ -11,7 +11,6 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"go.uber.org/atomic"
-	"golang.org/x/sys/unix"
 )
 
 // Client is one transport connection, from either end: Spark's
@@ -79,10 +78,7 @@ type Client struct {
 	passAgain    bool
 	wake         chan struct{} // NIO: resumes a paused reader
 	poller       *poller       // EPOLL: the poller the connection is registered with
-	pollID       uint64
-	armEv        unix.EpollEvent  // EPOLL: the one-shot registration
-	armFn        func(fd uintptr) // EPOLL: re-arms (bound once)
-	passFn       func()           // EPOLL: c.epollPass (bound once)
+	ep           epollConn     // EPOLL: the registration (reactor_linux.go)
 
 	held   atomic.Int64 // bytes counted against the process budget
 	inHeld int64        // of held, what the input side keeps between passes (budget.go; the reading side's)
@@ -636,7 +632,7 @@ func (c *Client) readerClosedOnce(cause error) {
 	c.in.kept, c.in.opened, c.in.spare, c.in.scratch = nil, nil, nil, nil
 	c.setInputHeld(0)
 	if c.poller != nil {
-		c.poller.forget(c.pollID)
+		c.poller.forget(c)
 	}
 	if c.server != nil {
 		c.server.forget(c)

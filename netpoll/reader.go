@@ -474,7 +474,7 @@ func (c *Client) maybeResume() {
 	c.pausedFlag.Store(false)
 	c.rmu.Unlock()
 	if c.poller != nil {
-		go c.passFn()
+		c.poller.resume(c)
 		return
 	}
 	c.wakeReader()
@@ -488,42 +488,6 @@ func (c *Client) wakeReader() {
 }
 
 // ---- the two drivers ----
-
-// epollPass is one reading pass of an EPOLL connection, started by its
-// poller (or by a resume). At most one runs at a time.
-func (c *Client) epollPass() {
-	c.rmu.Lock()
-	if c.passRunning {
-		c.passAgain = true
-		c.rmu.Unlock()
-		return
-	}
-	c.passRunning = true
-	c.rmu.Unlock()
-	for {
-		res := passEnded
-		if !c.closed.Load() {
-			res = c.readPass(false)
-		}
-		c.rmu.Lock()
-		if c.passAgain && res != passEnded && !c.closed.Load() {
-			c.passAgain = false
-			c.rmu.Unlock()
-			continue
-		}
-		c.passAgain = false
-		c.passRunning = false
-		closed := c.closed.Load()
-		c.rmu.Unlock()
-		switch {
-		case closed || res == passEnded:
-			c.readerClosed(ErrClosed)
-		case res == passMore:
-			c.poller.arm(c)
-		}
-		return
-	}
-}
 
 // readLoopNIO is the reading goroutine of an NIO (or TLS) connection.
 func (c *Client) readLoopNIO() {

@@ -94,25 +94,33 @@ func eventID(ev *unix.EpollEvent) uint64 {
 
 const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
+// epollConn is a connection's registration with its poller.
+type epollConn struct {
+	id     uint64
+	armEv  unix.EpollEvent  // the one-shot registration
+	armFn  func(fd uintptr) // re-arms (bound once)
+	passFn func()           // c.epollPass (bound once)
+}
+
 // register adds c, armed. c.raw must be a *sock.
 func (r *reactor) register(c *Client) error {
 	p := r.pollers[int(r.next.Inc())%len(r.pollers)]
 	id := connIDs.Inc()
-	c.poller, c.pollID = p, id
-	c.armEv.Events = armEvents
-	setEventID(&c.armEv, id)
-	c.passFn = c.epollPass
-	c.armFn = func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &c.armEv) }
+	c.poller, c.ep.id = p, id
+	c.ep.armEv.Events = armEvents
+	setEventID(&c.ep.armEv, id)
+	c.ep.passFn = c.epollPass
+	c.ep.armFn = func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &c.ep.armEv) }
 	p.mu.Lock() // also orders the fields above before the poller's use
 	p.conns[id] = c
 	p.mu.Unlock()
 	s := c.raw.(*sock)
 	var err error
 	cerr := s.control(func(fd uintptr) {
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &c.armEv)
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &c.ep.armEv)
 	})
 	if cerr != nil || err != nil {
-		p.forget(id)
+		p.forget(c)
 		if err != nil {
 			return os.NewSyscallError("epoll_ctl", err)
 		}
@@ -126,13 +134,13 @@ func (r *reactor) register(c *Client) error {
 // after the socket was closed; and the epoll set outlives every socket
 // registered with it (a Context closes its connections before its
 // reactor).
-func (p *poller) arm(c *Client) { _ = c.raw.(*sock).control(c.armFn) }
+func (p *poller) arm(c *Client) { _ = c.raw.(*sock).control(c.ep.armFn) }
 
 // forget drops a closed connection (its descriptor left the epoll set
 // when it was closed).
-func (p *poller) forget(id uint64) {
+func (p *poller) forget(c *Client) {
 	p.mu.Lock()
-	delete(p.conns, id)
+	delete(p.conns, c.ep.id)
 	p.mu.Unlock()
 }
 
@@ -164,11 +172,14 @@ func (p *poller) run() {
 			c := p.conns[id]
 			p.mu.Unlock()
 			if c != nil {
-				go c.passFn()
+				go c.ep.passFn()
 			}
 		}
 	}
 }
+
+// resume starts a reading pass of c, which was paused.
+func (p *poller) resume(c *Client) { go c.ep.passFn() }
 
 // close stops the pollers and waits for them.
 func (r *reactor) close() {
@@ -176,4 +187,40 @@ func (r *reactor) close() {
 		p.file.Close()
 	}
 	r.wg.Wait()
+}
+
+// epollPass is one reading pass of an EPOLL connection, started by its
+// poller (or by a resume). At most one runs at a time.
+func (c *Client) epollPass() {
+	c.rmu.Lock()
+	if c.passRunning {
+		c.passAgain = true
+		c.rmu.Unlock()
+		return
+	}
+	c.passRunning = true
+	c.rmu.Unlock()
+	for {
+		res := passEnded
+		if !c.closed.Load() {
+			res = c.readPass(false)
+		}
+		c.rmu.Lock()
+		if c.passAgain && res != passEnded && !c.closed.Load() {
+			c.passAgain = false
+			c.rmu.Unlock()
+			continue
+		}
+		c.passAgain = false
+		c.passRunning = false
+		closed := c.closed.Load()
+		c.rmu.Unlock()
+		switch {
+		case closed || res == passEnded:
+			c.readerClosed(ErrClosed)
+		case res == passMore:
+			c.poller.arm(c)
+		}
+		return
+	}
 }
