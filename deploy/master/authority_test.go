@@ -25,7 +25,6 @@ func TestAdmit(t *testing.T) {
 	h := newAlive(t)
 	wp := h.addWorker("w1", 8, 8192)
 	appID, dp := h.addApp(appDesc(512, coresPerExecutor(1), maxCores(1)))
-	h.s.NoteRegisteredFrom(dp, dp.addr.Addr)
 	if len(h.s.App(appID).Executors) != 1 {
 		t.Fatal("the app got no executor")
 	}
@@ -66,7 +65,7 @@ func TestAdmit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := h.s.Admit(tc.msg, tc.from)
+			err := h.s.Admit(tc.msg, tc.from, nil)
 			switch {
 			case tc.allow && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -88,7 +87,7 @@ func TestSpoofedHeartbeatsDoNotKeepWorkerAlive(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		h.fx.advance(h.s.cfg.WorkerTimeout / 4)
 		hb := deploy.Heartbeat{WorkerID: "w1"}
-		if err := h.s.Admit(hb, attacker); err == nil {
+		if err := h.s.Admit(hb, attacker, nil); err == nil {
 			h.s.Heartbeat(hb, nil)
 		}
 	}
@@ -99,21 +98,99 @@ func TestSpoofedHeartbeatsDoNotKeepWorkerAlive(t *testing.T) {
 	}
 }
 
-// TestClientModeDriverAuthority: a driver whose ref has no address is
-// known by the socket address it registered from.
+// fakeLink is a connection for the core's tests.
+type fakeLink struct {
+	remote rpcenv.Address
+	closed bool
+}
+
+func (l *fakeLink) RemoteAddr() rpcenv.Address { return l.remote }
+func (l *fakeLink) IsActive() bool             { return !l.closed }
+
+// TestClientModeDriverAuthority: a client-only driver (no address) is
+// known by the connection it registered over, and two of them are two
+// applications that end independently, each with its connection.
 func TestClientModeDriverAuthority(t *testing.T) {
 	h := newAlive(t)
-	p := &fakePeer{addr: rpcenv.EndpointAddress{Name: deploy.AppClientEndpoint}}
-	h.s.RegisterApplication(deploy.RegisterApplication{AppDescription: appDesc(512)}, p)
-	sock := rpcenv.NewAddress("10.1.2.3", 51234)
-	h.s.NoteRegisteredFrom(p, sock)
-	id := lastOf[deploy.RegisteredApplication](t, p).AppID
-	if err := h.s.Admit(deploy.UnregisterApplication{AppID: id}, sock); err != nil {
-		t.Fatalf("the driver's own socket refused: %v", err)
+	p1 := &fakePeer{addr: rpcenv.EndpointAddress{Name: deploy.AppClientEndpoint}}
+	p2 := &fakePeer{addr: rpcenv.EndpointAddress{Name: deploy.AppClientEndpoint}}
+	s1, s2 := rpcenv.NewAddress("10.1.2.3", 51234), rpcenv.NewAddress("10.1.2.3", 51235)
+	l1, l2 := &fakeLink{remote: s1}, &fakeLink{remote: s2}
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1)
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p2, s2, l2)
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1) // again: the same app
+	id1 := lastOf[deploy.RegisteredApplication](t, p1).AppID
+	id2 := lastOf[deploy.RegisteredApplication](t, p2).AppID
+	if n := len(msgsOf[deploy.RegisteredApplication](p1)); n != 1 || id1 == id2 {
+		t.Fatalf("two client-only drivers: %d registrations of the first, ids %s and %s", n, id1, id2)
 	}
-	if err := h.s.Admit(deploy.UnregisterApplication{AppID: id}, rpcenv.NewAddress("10.1.2.3", 51235)); err == nil {
-		t.Fatal("another socket of the same host may end the app")
+	if err := h.s.Admit(deploy.UnregisterApplication{AppID: id1}, s1, l1); err != nil {
+		t.Fatalf("the driver's own connection refused: %v", err)
 	}
+	if err := h.s.Admit(deploy.UnregisterApplication{AppID: id1}, s1, l2); !errors.Is(err, ErrNotAuthorized) {
+		t.Fatalf("another driver's connection, claiming the first's socket, may end the app: %v", err)
+	}
+	if err := h.s.Admit(deploy.UnregisterApplication{AppID: id1}, s1, &fakeLink{remote: s1}); !errors.Is(err, ErrNotAuthorized) {
+		t.Fatalf("a new connection from the same address may end the app: %v", err)
+	}
+	h.s.UnregisterApplication(id1)
+	if _, ok := h.completedApp(id1); !ok || h.s.App(id2) == nil {
+		t.Fatalf("ending the first app: first completed %v, second live %v", ok, h.s.App(id2) != nil)
+	}
+	l2.closed = true
+	h.s.ConnClosed(l2)
+	if _, ok := h.completedApp(id2); !ok {
+		t.Fatal("the second app outlived its driver's connection")
+	}
+}
+
+// TestAdmitByConnection: a worker's reports and a driver's decisions are
+// taken only over the connection each registered over, whatever address
+// a message claims; when that connection closes, a new one from the same
+// host takes over and one from another host does not.
+func TestAdmitByConnection(t *testing.T) {
+	h := newAlive(t)
+	wp := h.workerPeer()
+	wl := &fakeLink{remote: rpcenv.NewAddress(wp.addr.Addr.Host, 50001)}
+	h.s.RegisterWorkerOver(registerMsg("w1", wp, 4, 4096), wp, wl)
+	dp := h.driverPeer()
+	dl := &fakeLink{remote: rpcenv.NewAddress(dp.addr.Addr.Host, 50002)}
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512, coresPerExecutor(1), maxCores(1))}, dp, dp.addr.Addr, dl)
+	appID := lastOf[deploy.RegisteredApplication](t, dp).AppID
+	wa, da := wp.addr.Addr, dp.addr.Addr
+	forger := &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 40000)}
+	sameHost := &fakeLink{remote: rpcenv.NewAddress(wa.Host, 50003)}
+	hb := deploy.Heartbeat{WorkerID: "w1"}
+	exec := deploy.ExecutorStateChanged{AppID: appID, ExecID: 0, State: deploy.ExecutorRunning}
+	unreg := deploy.UnregisterApplication{AppID: appID}
+	step := func(name string, msg any, from rpcenv.Address, l Link, allow bool) {
+		t.Helper()
+		err := h.s.Admit(msg, from, l)
+		if allow && err != nil {
+			t.Fatalf("%s: refused: %v", name, err)
+		}
+		if !allow && !errors.Is(err, ErrNotAuthorized) {
+			t.Fatalf("%s: want ErrNotAuthorized, got %v", name, err)
+		}
+	}
+	step("heartbeat over the worker's connection", hb, wa, wl, true)
+	step("executor state over the worker's connection", exec, wa, wl, true)
+	step("heartbeat forging the worker's address", hb, wa, forger, false)
+	step("executor state forging the worker's address", exec, wa, forger, false)
+	step("heartbeat from the worker's host over a second connection", hb, wa, sameHost, false)
+	step("re-registration under the worker's id over another connection", registerMsg("w1", wp, 4, 4096), wa, forger, false)
+	step("unregister over the driver's connection", unreg, da, dl, true)
+	step("unregister forging the driver's address", unreg, da, forger, false)
+	step("kill executors forging the driver's address", deploy.KillExecutors{AppID: appID, ExecutorIDs: []string{"0"}}, da, forger, false)
+	step("request executors forging the driver's address", deploy.RequestExecutors{AppID: appID}, da, forger, false)
+	// The worker's connection drops; it reconnects from its host.
+	wl.closed = true
+	step("heartbeat from another host after the worker's connection closed", hb, wa, forger, false)
+	step("heartbeat over the worker's new connection", hb, wa, sameHost, true)
+	step("the old connection, once replaced", hb, wa, &fakeLink{remote: rpcenv.NewAddress(wa.Host, 50004)}, false)
+	dl.closed = true
+	step("unregister from another host after the driver's connection closed", unreg, da, forger, false)
+	step("unregister over the driver's new connection", unreg, da, &fakeLink{remote: rpcenv.NewAddress(da.Host, 50005)}, true)
 }
 
 // TestMaxWorkers: registrations past the bound are refused; a known
@@ -123,10 +200,10 @@ func TestMaxWorkers(t *testing.T) {
 	a := h.addWorker("w1", 1, 1024)
 	h.addWorker("w2", 1, 1024)
 	p := h.workerPeer()
-	if err := h.s.Admit(registerMsg("w3", p, 1, 1024), p.addr.Addr); !errors.Is(err, ErrTooManyWorkers) {
+	if err := h.s.Admit(registerMsg("w3", p, 1, 1024), p.addr.Addr, nil); !errors.Is(err, ErrTooManyWorkers) {
 		t.Fatalf("third worker: %v", err)
 	}
-	if err := h.s.Admit(registerMsg("w1", a, 1, 1024), a.addr.Addr); err != nil {
+	if err := h.s.Admit(registerMsg("w1", a, 1, 1024), a.addr.Addr, nil); err != nil {
 		t.Fatalf("a listed worker registering again: %v", err)
 	}
 }

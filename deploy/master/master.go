@@ -15,6 +15,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/recovery"
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -188,7 +189,14 @@ func Start(opts Options) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := rpcenv.Create(rpcenv.Config{Name: deploy.MasterEnvName, BindHost: opts.Host, Port: opts.Port, Conf: conf, Logger: log})
+	// Protected mode (spark.ember.protectedMode) when spark.authenticate
+	// is off: only peers on this host are served.
+	sec, err := auth.ProtectedMode(conf, "master", opts.Host, log)
+	if err != nil {
+		return nil, err
+	}
+	env, err := rpcenv.Create(rpcenv.Config{Name: deploy.MasterEnvName, BindHost: opts.Host, Port: opts.Port, Conf: conf, Logger: log,
+		ServerBootstraps: sec.Bootstraps})
 	if err != nil {
 		return nil, err
 	}
@@ -413,13 +421,29 @@ func (m *Master) OnStop() {}
 // OnDisconnected handles a lost remote process.
 func (m *Master) OnDisconnected(addr rpcenv.Address) { m.state.Disconnected(addr) }
 
-// Receive handles one-way messages. A remote message is validated and
-// admitted (State.Admit) before it touches the state; a refusal is one
-// rate-limited log line.
+// OnConnClosed ends the apps of client-only drivers on that connection.
+func (m *Master) OnConnClosed(conn rpcenv.Conn) { m.state.ConnClosed(conn) }
+
+// linkOf is the state's Link for a connection: nil for a local message.
+func linkOf(conn rpcenv.Conn) Link {
+	if conn.IsZero() {
+		return nil
+	}
+	return conn
+}
+
+// Receive handles a one-way message that came over no known connection.
 func (m *Master) Receive(msg any, sender rpcenv.Address) error {
+	return m.ReceiveOver(msg, sender, rpcenv.Conn{})
+}
+
+// ReceiveOver handles one-way messages. A remote message is validated and
+// admitted (State.Admit, by its sender and its connection) before it
+// touches the state; a refusal is one rate-limited log line.
+func (m *Master) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) error {
 	s := m.state
-	if err := s.Admit(msg, sender); err != nil {
-		m.refuse(sender, msg, err)
+	if err := s.Admit(msg, sender, linkOf(conn)); err != nil {
+		m.refuse(sender, conn, msg, err)
 		return nil
 	}
 	switch x := msg.(type) {
@@ -449,10 +473,10 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 		s.CheckForWorkerTimeOut()
 	case deploy.RegisterWorker:
 		if x.Worker == nil {
-			m.refuse(sender, msg, errors.New("master: RegisterWorker without a worker ref"))
+			m.refuse(sender, conn, msg, errors.New("master: RegisterWorker without a worker ref"))
 			return nil
 		}
-		s.RegisterWorker(x, x.Worker)
+		s.RegisterWorkerOver(x, x.Worker, linkOf(conn))
 	case deploy.Heartbeat:
 		if x.Worker != nil {
 			s.Heartbeat(x, x.Worker)
@@ -463,11 +487,10 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 		s.WorkerSchedulerStateResponse(x)
 	case deploy.RegisterApplication:
 		if x.Driver == nil {
-			m.refuse(sender, msg, errors.New("master: RegisterApplication without a driver ref"))
+			m.refuse(sender, conn, msg, errors.New("master: RegisterApplication without a driver ref"))
 			return nil
 		}
-		s.RegisterApplication(x, x.Driver)
-		s.NoteRegisteredFrom(x.Driver, sender)
+		s.RegisterApplicationOver(x, x.Driver, sender, linkOf(conn))
 	case deploy.UnregisterApplication:
 		s.UnregisterApplication(x.AppID)
 	case deploy.MasterChangeAcknowledged:
@@ -477,7 +500,7 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 	case deploy.ExecutorStateChanged:
 		s.ExecutorStateChanged(x)
 	default:
-		m.refuse(sender, msg, fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg))
+		m.refuse(sender, conn, msg, fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg))
 	}
 	return nil
 }
@@ -485,8 +508,9 @@ func (m *Master) Receive(msg any, sender rpcenv.Address) error {
 // ReceiveAndReply handles asks.
 func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 	s := m.state
-	if err := s.Admit(msg, cc.SenderAddress()); err != nil {
-		m.refuse(cc.SenderAddress(), msg, err)
+	conn := rpcenv.ConnOf(cc)
+	if err := s.Admit(msg, cc.SenderAddress(), linkOf(conn)); err != nil {
+		m.refuse(cc.SenderAddress(), conn, msg, err)
 		cc.SendFailure(err)
 		return nil
 	}
@@ -523,7 +547,7 @@ func (m *Master) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 		cc.Reply(true)
 	default:
 		err := fmt.Errorf("%w: master got %T", rpcenv.ErrUnsupported, msg)
-		m.refuse(cc.SenderAddress(), msg, err)
+		m.refuse(cc.SenderAddress(), conn, msg, err)
 		cc.SendFailure(err)
 	}
 	return nil

@@ -84,6 +84,7 @@ type WorkerInfo struct {
 	MemoryUsed    int
 	Executors     map[string]*ExecutorInfo // key app/exec
 	Drivers       map[string]*DriverInfo
+	conn          peerLink // the connection it registered over (authority.go)
 }
 
 // CoresFree returns the worker's idle cores.
@@ -137,6 +138,7 @@ type AppInfo struct {
 	EndTime         time.Time
 	driverAddress   rpcenv.Address
 	registeredFrom  rpcenv.Address // the sender of its registration (authority.go)
+	conn            peerLink       // the connection it registered over (authority.go)
 	removedExecutor []*ExecutorInfo
 }
 
@@ -423,6 +425,12 @@ func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateRespon
 // RegisterWorker handles a worker's registration. usedAddress is the
 // master address the worker reached (echoed back, SPARK-20529).
 func (s *State) RegisterWorker(m deploy.RegisterWorker, worker Peer) {
+	s.RegisterWorkerOver(m, worker, nil)
+}
+
+// RegisterWorkerOver is RegisterWorker for a registration that came over
+// link: the worker's reports are then taken only over it (Admit).
+func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Link) {
 	if s.Status == deploy.StateStandby {
 		s.fx.Send(worker, deploy.MasterInStandby{})
 		return
@@ -455,6 +463,7 @@ func (s *State) RegisterWorker(m deploy.RegisterWorker, worker Peer) {
 		}
 		s.removeWorker(old, "Worker replaced by a new worker with same address")
 	}
+	w.conn.bind(link)
 	s.addWorker(w)
 	s.fx.Persist("worker_"+w.ID, WorkerRecord{ID: w.ID, Host: w.Host, Port: w.Port, Endpoint: addr.String(),
 		Cores: w.Cores, MemoryMB: w.MemoryMB, WebUIAddress: w.WebUIAddress})
@@ -589,15 +598,25 @@ func (s *State) newAppID(now time.Time, name string) string {
 
 // RegisterApplication registers an app and schedules it.
 func (s *State) RegisterApplication(m deploy.RegisterApplication, driver Peer) {
+	s.RegisterApplicationOver(m, driver, rpcenv.Address{}, nil)
+}
+
+// RegisterApplicationOver is RegisterApplication for a registration sent
+// from address from over link: what only the driver decides is then taken
+// only over link (Admit). A client-only driver (spark-client://, no
+// address) is known by its connection alone, so two of them are two apps.
+func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Peer, from rpcenv.Address, link Link) {
 	if s.Status == deploy.StateStandby {
 		return // standby masters ignore apps; the client tries the others
 	}
-	if _, dup := s.addressToApp[driver.Address()]; dup {
+	if s.appOf(driver, link) != nil {
 		return // the same driver registered already
 	}
 	now := s.fx.Now()
 	app := s.newApp(m.AppDescription, driver, now)
 	app.ID = s.newAppID(now, m.AppDescription.Name)
+	app.registeredFrom = from
+	app.conn.bind(link)
 	s.registerApp(app)
 	jvm, _ := driver.(interface{ Java() bool })
 	s.fx.Persist("app_"+app.ID, AppRecord{ID: app.ID, Desc: app.Desc, Driver: driver.Address().String(), StartTime: now.UnixMilli(),
@@ -609,8 +628,38 @@ func (s *State) RegisterApplication(m deploy.RegisterApplication, driver Peer) {
 func (s *State) registerApp(app *AppInfo) {
 	s.apps[app] = struct{}{}
 	s.idToApp[app.ID] = app
-	s.addressToApp[app.Driver.Address()] = app
+	if !app.driverAddress.IsZero() {
+		s.addressToApp[app.Driver.Address()] = app
+	}
 	s.waitingApps = append(s.waitingApps, app)
+}
+
+// appOf returns the live app of a driver: by its address, or for a
+// client-only driver by the connection it registered over.
+func (s *State) appOf(driver Peer, link Link) *AppInfo {
+	if !driver.Address().Addr.IsZero() {
+		return s.addressToApp[driver.Address()]
+	}
+	if link == nil {
+		return nil
+	}
+	for _, a := range s.sortedApps() {
+		if a.driverAddress.IsZero() && a.conn.link == link {
+			return a
+		}
+	}
+	return nil
+}
+
+// ConnClosed finishes the apps of client-only drivers whose connection
+// closed: nothing can reach such a driver any more (a listening driver's
+// app ends on Disconnected, by its address).
+func (s *State) ConnClosed(link Link) {
+	for _, a := range s.sortedApps() {
+		if a.driverAddress.IsZero() && a.conn.link == link && !isAppDone(a.State) {
+			s.finishApplication(a)
+		}
+	}
 }
 
 // UnregisterApplication finishes an app at its driver's request.
@@ -632,7 +681,9 @@ func (s *State) removeApplication(a *AppInfo, state deploy.ApplicationState) {
 	}
 	delete(s.apps, a)
 	delete(s.idToApp, a.ID)
-	delete(s.addressToApp, a.Driver.Address())
+	if s.addressToApp[a.Driver.Address()] == a {
+		delete(s.addressToApp, a.Driver.Address())
+	}
 	s.waitingApps = removeApp(s.waitingApps, a)
 	if len(s.completedApps) >= s.cfg.RetainedApps {
 		drop := max(s.cfg.RetainedApps/10, 1)
@@ -1246,15 +1297,9 @@ func (s *State) Snapshot() deploy.MasterStateResponse {
 		if d.Worker != nil {
 			worker = d.Worker.ID
 		}
-		main := ""
-		if len(d.Desc.Command.Arguments) > 2 {
-			main = d.Desc.Command.Arguments[2]
-		} else {
-			main = d.Desc.Command.MainClass
-		}
 		return deploy.DriverInfoJSON{ID: d.ID, StartTime: strconv.FormatInt(d.StartTime.UnixMilli(), 10), State: d.State,
 			Cores: d.Desc.Cores, Memory: d.Desc.MemoryMB, Resources: map[string]deploy.ResourceInformation{},
-			SubmitDate: d.SubmitDate.Format(javaDateLayout), Worker: worker, MainClass: main}
+			SubmitDate: d.SubmitDate.Format(javaDateLayout), Worker: worker, MainClass: deploy.DriverMainClass(d.Desc.Command)}
 	}
 	for _, id := range sortedKeys(s.drivers) {
 		r.ActiveDrivers = append(r.ActiveDrivers, drvJSON(s.drivers[id]))
