@@ -47,6 +47,8 @@ func main() {
 		err = runDemo(os.Args[2:])
 	case "submit":
 		err = runSubmit(os.Args[2:])
+	case "secret":
+		err = runSecret(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -79,6 +81,7 @@ commands:
                    or ember example sort --master spark://host:port [--size 64m] [--maps N] [--reduces N]
   demo             start a local cluster (a master, two workers with shuffle services) and sort --size bytes (default 1g) on it
                    (--keep: leave the cluster and its web UI up until Ctrl-C)
+  secret           secure a cluster: write a random shared secret file (mode 0600; --out, default conf/spark-auth-secret) and print the spark-defaults lines that use it
   submit           submit a program: ember submit --master spark://host:port [--deploy-mode client|cluster] [options] <program> [args] (--kill/--status ID)
 `)
 }

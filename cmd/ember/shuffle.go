@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/shuffle"
 )
 
@@ -49,7 +50,14 @@ func shuffleService(args []string) error {
 		}
 		*dbDir = filepath.Join(home, "work", "shuffle-db")
 	}
-	svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: *host, Port: *port, DBDir: *dbDir, Logger: log.Logger})
+	// Protected mode (spark.ember.protectedMode) when spark.authenticate
+	// is off: only peers on this host are served.
+	sec, err := auth.ProtectedMode(conf, "shuffle service", *host, log.Logger)
+	if err != nil {
+		return err
+	}
+	svc, err := shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: *host, Port: *port, DBDir: *dbDir, Logger: log.Logger,
+		Bootstraps: sec.Bootstraps})
 	if err != nil {
 		return err
 	}

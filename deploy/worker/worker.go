@@ -15,6 +15,7 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
 	"go.uber.org/atomic"
@@ -131,6 +132,12 @@ func Start(opts Options) (*Worker, error) {
 	w := &Worker{cfg: cfg, conf: conf, log: log, onExit: opts.OnExit, stop: make(chan struct{}),
 		live: map[killer]struct{}{}, byID: map[string]killer{}, timers: map[Timer]*repeater{},
 		refusals: newRefusalLog()}
+	// Protected mode (spark.ember.protectedMode) when spark.authenticate
+	// is off: the worker and its shuffle service serve only this host.
+	sec, err := auth.ProtectedMode(conf, "worker", opts.Host, log)
+	if err != nil {
+		return nil, err
+	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.syncq.ready = make(chan struct{}, 1)
 	if cfg.shuffleEnabled {
@@ -142,7 +149,7 @@ func Start(opts Options) (*Worker, error) {
 		// dir is allowed too.
 		roots := append(append([]string(nil), cfg.localRoots...), cfg.workDir)
 		w.shuffle, err = shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: opts.Host, Port: -1, DBDir: dbDir, Logger: log,
-			LocalDirRoots: roots})
+			LocalDirRoots: roots, Bootstraps: sec.Bootstraps})
 		if err != nil {
 			w.cancel()
 			return nil, fmt.Errorf("worker: %w", err)
@@ -159,7 +166,7 @@ func Start(opts Options) (*Worker, error) {
 		return nil, err
 	}
 	w.env, err = rpcenv.Create(rpcenv.Config{Name: "sparkWorker" + strconv.Itoa(cfg.instance), BindHost: opts.Host,
-		Port: opts.Port, Conf: conf, Logger: log})
+		Port: opts.Port, Conf: conf, Logger: log, ServerBootstraps: sec.Bootstraps})
 	if err != nil {
 		return fail(err)
 	}

@@ -62,7 +62,10 @@ func (s *scene) mkdir(elem ...string) string {
 }
 
 // env is the environment of every child: the test's, without Spark's and
-// Ember's variables, plus extra.
+// Ember's variables, plus extra. The daemons run with protected mode off
+// (spark.ember.protectedMode=false): these scenarios are about faults
+// between hosts, which an unauthenticated daemon in protected mode would
+// refuse to serve (TestProtectedModeAcrossHosts covers that).
 func env(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
@@ -72,6 +75,7 @@ func env(extra ...string) []string {
 		}
 		out = append(out, kv)
 	}
+	out = append(out, "SPARK_DAEMON_JAVA_OPTS=-Dspark.ember.protectedMode=false")
 	return append(out, extra...)
 }
 
