@@ -115,8 +115,10 @@ type ExecutorRunnerJSON struct {
 	Resources map[string]ResourceInformation `json:"resources"`
 	AppID     string                         `json:"appid"`
 	AppDesc   AppDescJSON                    `json:"appdesc"`
-	// Ember additions for the UI (not in Spark's JSON): state and log dir.
+	// Ember additions for the UI (not in Spark's JSON): its state and the
+	// cores it holds (appdesc's cores is the app's spark.cores.max).
 	State ExecutorState `json:"state,omitempty"`
+	Cores int           `json:"cores,omitempty"`
 }
 
 // DriverRunnerJSON is one driver in the worker's state.
@@ -185,4 +187,55 @@ func (st MasterStateResponse) Worker(id string) (WorkerInfoJSON, bool) {
 		}
 	}
 	return WorkerInfoJSON{}, false
+}
+
+// ApplicationDetail is one application with its executors, for the master
+// UI's application page (an Ember addition: Spark's page reads the
+// master's own ApplicationInfo, which its JSON does not carry).
+type ApplicationDetail struct {
+	ApplicationInfoJSON
+	// CoresRequested is the app's spark.cores.max; nil when unlimited.
+	CoresRequested *int `json:"coresrequested,omitempty"`
+	// CoresPerExecutor is spark.executor.cores; nil when an executor takes
+	// every free core of its worker.
+	CoresPerExecutor *int `json:"coresperexecutor,omitempty"`
+	// ExecutorLimit is how many executors the app asked for (dynamic
+	// allocation); nil when unlimited.
+	ExecutorLimit *int `json:"executorlimit,omitempty"`
+	// AppUIURL is the driver's UI as the app registered it ("" when none).
+	AppUIURL string `json:"appuiurl,omitempty"`
+	// Executors are the app's executors; RemovedExecutors those it lost
+	// or gave back, oldest first.
+	Executors        []ExecutorSummary `json:"executors"`
+	RemovedExecutors []ExecutorSummary `json:"removedexecutors"`
+}
+
+// ExecutorSummary is one executor of an application as the master knows
+// it: where it runs and what it holds.
+type ExecutorSummary struct {
+	ID int `json:"id"`
+	// WorkerID, WorkerHost and WorkerPort name its worker; WorkerWebUI is
+	// the worker's UI ("" when unknown), where its logs are.
+	WorkerID    string        `json:"workerid"`
+	WorkerHost  string        `json:"workerhost"`
+	WorkerPort  int           `json:"workerport"`
+	WorkerWebUI string        `json:"workerwebuiaddress"`
+	Cores       int           `json:"cores"`
+	Memory      int           `json:"memory"`
+	State       ExecutorState `json:"state"`
+}
+
+// DriverWrapperClass is Spark's class that runs a cluster-mode driver's
+// user class: its Command's Arguments are the worker URL, the user jar,
+// then the user's main class and its arguments.
+const DriverWrapperClass = "org.apache.spark.deploy.worker.DriverWrapper"
+
+// DriverMainClass is the main class a driver's Command runs, as Spark's UI
+// shows it: the user's class (Arguments[2]) under DriverWrapper, else the
+// Command's MainClass (an Ember driver's program path).
+func DriverMainClass(c Command) string {
+	if c.MainClass == DriverWrapperClass && len(c.Arguments) > 2 {
+		return c.Arguments[2]
+	}
+	return c.MainClass
 }

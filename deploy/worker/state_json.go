@@ -52,16 +52,13 @@ func (c *Core) executorJSON(e *Executor) deploy.ExecutorRunnerJSON {
 		res[name] = deploy.ResourceInformation{Name: name, Addresses: append([]string{}, ri.Addresses...)}
 	}
 	return deploy.ExecutorRunnerJSON{ID: e.ExecID, Memory: e.MemoryMB, Resources: res,
-		AppID: e.AppID, State: e.State,
+		AppID: e.AppID, State: e.State, Cores: e.Cores,
 		AppDesc: deploy.AppDescJSON{Name: d.Name, Cores: maxCores, MemoryPerExecutor: d.MemoryPerExecutorMB,
 			ResourcesPerExecutor: []deploy.ResourceAmount{}, MemoryPerSlave: d.MemoryPerExecutorMB,
 			ResourcesPerSlave: []deploy.ResourceAmount{}, User: d.User, Command: commandString(d.Command, c.cfg.Redact)}}
 }
 
 func driverJSON(d *Driver) deploy.DriverRunnerJSON {
-	main := d.Desc.Command.MainClass
-	if len(d.Desc.Command.Arguments) > 2 {
-		main = d.Desc.Command.Arguments[2] // as the master's JSON: the user's main class
-	}
-	return deploy.DriverRunnerJSON{ID: d.ID, State: d.State, Cores: d.Desc.Cores, Memory: d.Desc.MemoryMB, MainClass: main}
+	return deploy.DriverRunnerJSON{ID: d.ID, State: d.State, Cores: d.Desc.Cores, Memory: d.Desc.MemoryMB,
+		MainClass: deploy.DriverMainClass(d.Desc.Command)}
 }
