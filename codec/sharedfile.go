@@ -53,8 +53,11 @@ var segPool = sync.Pool{New: func() any { return new(FileSegment) }}
 // caller opened. The region must lie inside sf's size. Segments come from
 // a pool: a segment must not be used after its last Release.
 func NewSharedFileSegment(sf *SharedFile, offset, length int64, opts FileOptions) (*FileSegment, error) {
-	if offset < 0 || length < 0 || offset > sf.size-length {
-		return nil, fmt.Errorf("codec: file segment [%d,+%d) outside %s (%d bytes)", offset, length, sf.f.Name(), sf.size)
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("codec: bad file segment %s [%d,+%d)", sf.f.Name(), offset, length)
+	}
+	if offset > sf.size-length {
+		return nil, fmt.Errorf("codec: file segment [%d,+%d) past the end of %s (%d bytes)", offset, length, sf.f.Name(), sf.size)
 	}
 	s := segPool.Get().(*FileSegment)
 	s.shared = sf.Retain()

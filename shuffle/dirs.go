@@ -102,44 +102,82 @@ func resolveExisting(p string) string {
 	}
 }
 
-// blockFile returns where name lives among the executor's dirs after
-// checking, without following symbolic links, that it can be opened there:
-// the local dir is a dir (if it has become a symbolic link, its target
-// must still pass the dir policy), the sub-dir a real dir in it, and the
-// file, if it exists, a regular file. A missing sub-dir or file gives an
-// error wrapping os.ErrNotExist (a missing file only from the caller's own
-// open). The check and the later open by path are not one atomic step; a
-// local user who can rename inside an executor's dir could still race
-// them.
-func (r *resolver) blockFile(info ExecutorShuffleInfo, name string) (string, error) {
-	path := FilePath(info.LocalDirs, int(info.SubDirsPerLocalDir), name)
-	sub := filepath.Dir(path)
-	local := filepath.Dir(sub)
-	st, err := os.Lstat(local)
+// blockFile opens name in the executor's dirs, where Spark places it
+// (FilePath), and returns it with its size. The name must be a plain file
+// name (validBlockFileName); the sub-dir and the file are reached from the
+// descriptor of the registered local dir without following a symbolic
+// link (open_unix.go), and the file must be a regular file. A missing
+// sub-dir or file gives an error wrapping os.ErrNotExist; a symbolic link,
+// or a non-dir where the sub-dir belongs, ErrOutsideLocalDir.
+func (r *resolver) blockFile(e *execEntry, name string) (*os.File, int64, error) {
+	if err := validBlockFileName(name); err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrOutsideLocalDir, err)
+	}
+	var f *os.File
+	var size int64
+	err := r.inDir(e, name, func(dirfd int, sub, path string) error {
+		var err error
+		f, size, err = openRegular(dirfd, sub+"/"+name, path)
+		return err
+	})
+	return f, size, err
+}
+
+// removeBlockFile deletes name from the executor's dirs if it is a regular
+// file there, reached as blockFile reaches it.
+func (r *resolver) removeBlockFile(e *execEntry, name string) error {
+	if err := validBlockFileName(name); err != nil {
+		return fmt.Errorf("%w: %v", ErrOutsideLocalDir, err)
+	}
+	return r.inDir(e, name, func(dirfd int, sub, path string) error {
+		return unlinkRegular(dirfd, sub, name, path)
+	})
+}
+
+// inDir runs op with the descriptor of the local dir that holds name, the
+// name of its sub-dir there, and the path (for messages). The descriptor
+// stays open while op runs, even if the executor is removed meanwhile.
+func (r *resolver) inDir(e *execEntry, name string, op func(dirfd int, sub, path string) error) error {
+	n := len(e.info.LocalDirs)
+	h := nonNegativeHash(name)
+	i := h % n
+	sub := fmt.Sprintf("%02x", (h/n)%int(e.info.SubDirsPerLocalDir))
+	path := filepath.Join(e.info.LocalDirs[i], sub, name)
+	dir, err := r.localDir(e, i)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if st.Mode()&os.ModeSymlink != 0 {
-		if err := r.dirs.check(local); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrOutsideLocalDir, err)
-		}
-	}
-	st, err = os.Lstat(sub)
+	rc, err := dir.SyscallConn()
 	if err != nil {
-		return "", err
+		return err
 	}
-	if !st.IsDir() {
-		return "", fmt.Errorf("%w: %s is not a dir", ErrOutsideLocalDir, sub)
+	var opErr error
+	if err := rc.Control(func(fd uintptr) { opErr = op(int(fd), sub, path) }); err != nil {
+		return fmt.Errorf("%w (appId=%s, execId=%s): %v", ErrNotRegistered, e.id.AppID, e.id.ExecID, err)
 	}
-	st, err = os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return path, nil
+	return opErr
+}
+
+// localDir returns the open local dir i of the executor. A dir that did
+// not exist when the executor registered is checked against the dir
+// policy again and opened now, once.
+func (r *resolver) localDir(e *execEntry, i int) (*os.File, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dirs == nil {
+		return nil, fmt.Errorf("%w (appId=%s, execId=%s)", ErrNotRegistered, e.id.AppID, e.id.ExecID)
 	}
+	if f := e.dirs[i]; f != nil {
+		return f, nil
+	}
+	d := e.info.LocalDirs[i]
+	if err := r.dirs.check(d); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOutsideLocalDir, err)
+	}
+	f, err := openLocalDir(d)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%w: %s (%v)", ErrOutsideLocalDir, path, st.Mode().Type())
-	}
-	return path, nil
+	e.dirs[i] = f
+	return f, nil
 }

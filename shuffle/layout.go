@@ -87,6 +87,28 @@ func ReadIndex(path string) (*IndexInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseIndex(b, path)
+}
+
+// maxIndexBytes bounds the index files the service reads: 2^28 bytes is
+// 32 M partitions, far past any shuffle Spark runs (its partition count
+// is an int, and a map status of 2^25 partitions is already hundreds of
+// MB on the driver).
+const maxIndexBytes = 1 << 28
+
+// readIndexFile parses an open index file of size bytes.
+func readIndexFile(f *os.File, size int64) (*IndexInfo, error) {
+	if size < 16 || size%8 != 0 || size > maxIndexBytes {
+		return nil, fmt.Errorf("%w: %s has %d bytes", ErrCorruptIndex, f.Name(), size)
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("shuffle: reading %s: %w", f.Name(), err)
+	}
+	return parseIndex(b, f.Name())
+}
+
+func parseIndex(b []byte, path string) (*IndexInfo, error) {
 	if len(b) < 16 || len(b)%8 != 0 {
 		return nil, fmt.Errorf("%w: %s has %d bytes", ErrCorruptIndex, path, len(b))
 	}
@@ -101,29 +123,30 @@ func ReadIndex(path string) (*IndexInfo, error) {
 }
 
 // indexCache is an LRU of parsed index files bounded by their retained
-// size (spark.shuffle.service.index.cache.size).
+// size (spark.shuffle.service.index.cache.size), keyed by executor, shuffle
+// and map id.
 type indexCache struct {
 	mu    sync.Mutex // guards the fields below
 	limit int64
 	used  int64
 	ll    *list.List
-	items map[string]*list.Element
+	items map[fileKey]*list.Element
 }
 
 type indexEntry struct {
-	path string
+	key  fileKey
 	info *IndexInfo
 }
 
 func newIndexCache(limit int64) *indexCache {
-	return &indexCache{limit: limit, ll: list.New(), items: map[string]*list.Element{}}
+	return &indexCache{limit: limit, ll: list.New(), items: map[fileKey]*list.Element{}}
 }
 
-// cached returns path's index if it is in the cache, without reading it.
-func (c *indexCache) cached(path string) (*IndexInfo, bool) {
+// cached returns k's index if it is in the cache, without reading it.
+func (c *indexCache) cached(k fileKey) (*IndexInfo, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[path]
+	el, ok := c.items[k]
 	if !ok {
 		return nil, false
 	}
@@ -131,45 +154,41 @@ func (c *indexCache) cached(path string) (*IndexInfo, bool) {
 	return el.Value.(*indexEntry).info, true
 }
 
-func (c *indexCache) get(path string) (*IndexInfo, error) {
-	c.mu.Lock()
-	if el, ok := c.items[path]; ok {
-		c.ll.MoveToFront(el)
-		info := el.Value.(*indexEntry).info
-		c.mu.Unlock()
+// get returns k's index, reading it with read on a miss.
+func (c *indexCache) get(k fileKey, read func() (*IndexInfo, error)) (*IndexInfo, error) {
+	if info, ok := c.cached(k); ok {
 		return info, nil
 	}
-	c.mu.Unlock()
-	info, err := ReadIndex(path)
+	info, err := read()
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[path]; !ok && info.RetainedSize() <= c.limit {
-		c.items[path] = c.ll.PushFront(&indexEntry{path, info})
+	if _, ok := c.items[k]; !ok && info.RetainedSize() <= c.limit {
+		c.items[k] = c.ll.PushFront(&indexEntry{k, info})
 		c.used += info.RetainedSize()
 		for c.used > c.limit {
-			old := c.ll.Back()
-			e := old.Value.(*indexEntry)
-			c.ll.Remove(old)
-			delete(c.items, e.path)
-			c.used -= e.info.RetainedSize()
+			c.removeLocked(c.ll.Back())
 		}
 	}
 	return info, nil
 }
 
-// invalidate drops every cached index under dir.
-func (c *indexCache) invalidate(dir string) {
+func (c *indexCache) removeLocked(el *list.Element) {
+	e := el.Value.(*indexEntry)
+	c.ll.Remove(el)
+	delete(c.items, e.key)
+	c.used -= e.info.RetainedSize()
+}
+
+// invalidate drops every cached index whose key match accepts.
+func (c *indexCache) invalidate(match func(fileKey) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	prefix := filepath.Clean(dir) + string(filepath.Separator)
-	for p, el := range c.items {
-		if len(p) >= len(prefix) && p[:len(prefix)] == prefix {
-			c.ll.Remove(el)
-			delete(c.items, p)
-			c.used -= el.Value.(*indexEntry).info.RetainedSize()
+	for k, el := range c.items {
+		if match(k) {
+			c.removeLocked(el)
 		}
 	}
 }

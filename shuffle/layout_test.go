@@ -172,9 +172,13 @@ func TestIndexCacheLRU(t *testing.T) {
 	}
 	const entry = 3*8 + 176
 	c := newIndexCache(2 * entry)
+	key := func(i int) fileKey { return fileKey{exec: AppExecID{"app", "1"}, kind: fileIndex, b: int64(i)} }
+	read := func(i int) func() (*IndexInfo, error) {
+		return func() (*IndexInfo, error) { return ReadIndex(paths[i]) }
+	}
 	get := func(i int) *IndexInfo {
 		t.Helper()
-		info, err := c.get(paths[i])
+		info, err := c.get(key(i), read(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,10 +194,10 @@ func TestIndexCacheLRU(t *testing.T) {
 	if c.used != 2*entry || len(c.items) != 2 {
 		t.Fatalf("cache holds %d bytes in %d items, want %d in 2", c.used, len(c.items), 2*entry)
 	}
-	if _, ok := c.items[paths[1]]; ok {
+	if _, ok := c.items[key(1)]; ok {
 		t.Errorf("the least recently used index was not evicted")
 	}
-	if _, ok := c.items[paths[0]]; !ok {
+	if _, ok := c.items[key(0)]; !ok {
 		t.Errorf("a recently used index was evicted")
 	}
 	// A changed file is not seen while cached (Spark caches too) ...
@@ -201,31 +205,35 @@ func TestIndexCacheLRU(t *testing.T) {
 	if got := get(0); got.Offsets[1] != 0 {
 		t.Errorf("cached index re-read: %v", got.Offsets)
 	}
-	// ... until its dir is invalidated.
-	c.invalidate(filepath.Join(dir, "sub"))
+	// ... until its executor is invalidated.
+	c.invalidate(func(k fileKey) bool { return k.exec.ExecID == "1" })
 	if c.used != 0 || len(c.items) != 0 || c.ll.Len() != 0 {
 		t.Errorf("invalidate left %d bytes, %d items", c.used, len(c.items))
 	}
 	if got := get(0); got.Offsets[1] != 100 {
 		t.Errorf("after invalidate: %v", got.Offsets)
 	}
-	// invalidate only drops what is under the dir (not a mere name prefix).
-	c.invalidate(filepath.Join(dir, "su"))
+	// invalidate only drops what it matches.
+	c.invalidate(func(k fileKey) bool { return k.exec.ExecID == "2" })
 	if len(c.items) != 1 {
-		t.Errorf("invalidating a sibling prefix dropped entries")
+		t.Errorf("invalidating another executor dropped entries")
 	}
 
 	// An index bigger than the whole cache is returned but not kept.
 	small := newIndexCache(entry - 1)
-	if info, err := small.get(paths[3]); err != nil || len(info.Offsets) != 3 {
+	if info, err := small.get(key(3), read(3)); err != nil || len(info.Offsets) != 3 {
 		t.Fatalf("get: %v %v", info, err)
 	}
 	if small.used != 0 || len(small.items) != 0 {
 		t.Errorf("an index larger than the cache was cached")
 	}
 	// Errors are not cached.
-	if _, err := c.get(filepath.Join(dir, "nope.index")); err == nil {
+	nope := fileKey{kind: fileIndex, b: 99}
+	if _, err := c.get(nope, func() (*IndexInfo, error) { return ReadIndex(filepath.Join(dir, "nope.index")) }); err == nil {
 		t.Errorf("missing index: no error")
+	}
+	if _, ok := c.cached(nope); ok {
+		t.Errorf("a failed read was cached")
 	}
 }
 

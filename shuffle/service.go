@@ -30,7 +30,8 @@ type ServiceConfig struct {
 	// spark.shuffle.service.fetch.rdd.enabled (keep RDD files when an
 	// executor exits), spark.shuffle.maxChunksBeingTransferred, and Ember's
 	// limits: spark.shuffle.service.ember.maxBlocksPerRequest,
-	// maxBlocksPerConnection, maxStreamsPerConnection, and
+	// maxBlocksPerConnection, maxStreamsPerConnection, maxOpenFiles (block
+	// files kept open between chunks, 1024; 0: none), and
 	// allowedLocalDirRoots (comma-separated dirs executors' local dirs must
 	// lie beneath; unset: the temp dir, SPARK_LOCAL_DIRS, spark.local.dir
 	// and LocalDirRoots; empty: any dir but system dirs).
@@ -153,6 +154,13 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxOpen, err := conf.GetInt("spark.shuffle.service.ember.maxOpenFiles", DefaultMaxOpenFiles)
+	if err != nil {
+		return nil, err
+	}
+	if maxOpen < 0 {
+		return nil, fmt.Errorf("shuffle: spark.shuffle.service.ember.maxOpenFiles (%d) must not be negative", maxOpen)
+	}
 	if maxBlocks <= 0 || connBlocks <= 0 || connStreams <= 0 {
 		return nil, fmt.Errorf("shuffle: spark.shuffle.service.ember.maxBlocksPerRequest (%d), maxBlocksPerConnection (%d) "+
 			"and maxStreamsPerConnection (%d) must be positive", maxBlocks, connBlocks, connStreams)
@@ -188,6 +196,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.setMaxOpenFiles(maxOpen)
 	s := &Service{res: res, streams: netpoll.NewOneForOneStreamManager(), log: log}
 	s.metrics.RegisteredExecutors = res.numExecutors
 	s.metrics.OpenStreams = s.streams.NumStreams
@@ -215,7 +224,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("shuffle: cannot start the shuffle service on %s:%d: %w", host, port, err)
 	}
 	log.Info("shuffle service started", "port", s.srv.Port(), "db", dbPath != "", "mode", tconf.Mode,
-		"localDirRoots", dirs.roots, "maxBlocksPerRequest", maxBlocks)
+		"localDirRoots", dirs.roots, "maxBlocksPerRequest", maxBlocks, "maxOpenFiles", maxOpen)
 	return s, nil
 }
 

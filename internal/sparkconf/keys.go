@@ -66,6 +66,7 @@ spark.shuffle.service.db.enabled spark.shuffle.service.db.backend spark.shuffle.
 spark.shuffle.service.fetch.rdd.enabled spark.shuffle.service.removeShuffle
 spark.shuffle.service.ember.maxBlocksPerRequest spark.shuffle.service.ember.maxBlocksPerConnection
 spark.shuffle.service.ember.maxStreamsPerConnection spark.shuffle.service.ember.allowedLocalDirRoots
+spark.shuffle.service.ember.maxOpenFiles
 spark.authenticate spark.authenticate.secret spark.authenticate.secretBitLength
 spark.authenticate.secret.file spark.authenticate.secret.driver.file spark.authenticate.secret.executor.file
 spark.authenticate.enableSaslEncryption
