@@ -87,7 +87,7 @@ func (c *Client) budgetAddNoCheck(n int64) {
 // budget is refused.
 func (c *Client) budgetAdd(n int64) error {
 	if lim := budget.limit.Load(); n > lim {
-		c.log.Warn("closing connection: frame larger than the process-wide buffer budget",
+		c.warn("closing connection: frame larger than the process-wide buffer budget",
 			"remote", c.remote, "frameLength", n, "limit", lim, "key", BudgetKey)
 		return fmt.Errorf("%w: frame of %d bytes is over %s (%d)", ErrOverBudget, n, BudgetKey, lim)
 	}
@@ -126,7 +126,7 @@ func reclaimBudget() {
 			break
 		}
 		h := c.held.Load()
-		c.log.Warn("closing connection: the process is over its buffer budget and this peer holds the most",
+		c.warn("closing connection: the process is over its buffer budget and this peer holds the most",
 			"remote", c.remote, "heldBytes", h, "limit", lim, "key", BudgetKey)
 		c.exception(&ConnError{Op: "budget", Addr: c.remote, Err: ErrOverBudget})
 		over -= h

@@ -440,8 +440,8 @@ func (c *Client) handleResponse(m *codec.Message) {
 	c.mu.Unlock()
 	switch r.kind {
 	case matchNone:
-		c.log.Warn("ignoring a response to no outstanding request", "type", m.Type, "id", m.RequestID,
-			"chunk", chunkName(m.Chunk), "stream", m.Stream, "remote", c.remote)
+		c.warn("ignoring a response to no outstanding request", "type", m.Type, "id", m.RequestID,
+			"chunk", chunkName(m.Chunk), "stream", m.Stream, "remote", c.remote, "error", m.Error)
 	case matchChunk:
 		if r.failed {
 			err := &RemoteError{Op: "fetch of chunk " + chunkName(m.Chunk), Addr: c.remote, Msg: m.Error}
@@ -469,10 +469,10 @@ func (c *Client) handleResponse(m *codec.Message) {
 	case matchStreamStart, matchStreamEmpty:
 		ic := &streamInterceptor{c: c, id: r.stream.id, cb: r.stream.cb}
 		if err := c.dec.SetInterceptor(m.ByteCount, ic); err != nil {
-			c.log.Warn("stream completion failed", "stream", r.stream.id, "err", err)
+			c.warn("stream completion failed", "stream", r.stream.id, "remote", c.remote, "err", err)
 		}
 	case matchStreamDrop:
-		c.log.Warn("ignoring stream response with no stream requested", "stream", m.Stream, "remote", c.remote)
+		c.warn("ignoring stream response with no stream requested", "stream", m.Stream, "remote", c.remote)
 		_ = c.dec.SetInterceptor(m.ByteCount, discard{})
 	}
 }
@@ -669,7 +669,7 @@ func (c *Client) checkIdle() {
 		// A frame must complete within the timeout, however slowly its
 		// bytes trickle in.
 		if d := time.Duration(now - since); d >= timeout {
-			c.log.Warn("closing connection: a frame did not complete in time",
+			c.warn("closing connection: a frame did not complete in time",
 				"remote", c.remote, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
 			c.timedOut.Store(true)
 			c.exception(&ConnError{Op: "timeout", Addr: c.remote,
@@ -696,7 +696,7 @@ func (c *Client) checkIdle() {
 	sinceReq := time.Duration(now - c.lastReq.Load())
 	switch {
 	case outstanding > 0 && sinceReq > timeout:
-		c.log.Error("connection timed out with requests outstanding; closing it",
+		c.limited(slog.LevelError, "connection timed out with requests outstanding; closing it",
 			"remote", c.remote, "outstanding", outstanding, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
 		c.timedOut.Store(true)
 		c.exception(&ConnError{Op: "timeout", Addr: c.remote,

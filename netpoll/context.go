@@ -81,7 +81,7 @@ func (c *Context) startReading(cl *Client, wg *sync.WaitGroup) error {
 			err = r.register(cl)
 		}
 		if err != nil {
-			cl.log.Warn("could not register a connection with the reactor", "remote", cl.remote, "err", err)
+			cl.warn("could not register a connection with the reactor", "remote", cl.remote, "err", err)
 			cl.shutdown(&ConnError{Op: "register", Addr: cl.remote, Err: err})
 			cl.readerClosed(err) // nothing reads it: tear down here
 			return err

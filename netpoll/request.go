@@ -3,6 +3,7 @@ package netpoll
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -70,32 +71,35 @@ func (c *Client) answer(m *codec.Message, body []byte, buf codec.ManagedBuffer, 
 	}
 }
 
+// handleRequest carries out what decideRequest (protocol_dispatch.go)
+// decided for an incoming request.
 func (c *Client) handleRequest(m *codec.Message) error {
-	switch m.Type {
-	case codec.TypeChunkFetchRequest:
-		if c.overChunkLimit() {
-			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
-		}
-		c.bounds.received()
-		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
-	case codec.TypeRpcRequest:
+	d := decideRequest(m, c, &c.bounds, c.ctx.conf.MaxChunksBeingTransferred)
+	switch d.kind {
+	case inRpc:
 		// Past maxOutstandingRequests unanswered, the reading pass stops
 		// reading this connection (reader.go) until answers leave.
-		c.bounds.received()
-		r := &Responder{c: c, id: m.RequestID, counted: true}
-		c.receive(m.Body, r)
-	case codec.TypeOneWayMessage:
+		c.receive(m.Body, &Responder{c: c, id: m.RequestID, counted: d.counted})
+	case inOneWay:
 		c.receiveOneWay(m.Body)
-	case codec.TypeStreamRequest:
-		if c.overChunkLimit() {
-			return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
-		}
-		c.bounds.received()
+	case inChunk:
+		c.ctx.submitChunk(chunkTask{c: c, id: m.Chunk})
+	case inStream:
 		c.serveStream(m.Stream)
-	case codec.TypeUploadStream:
+	case inUpload:
 		return c.receiveUpload(m)
-	case codec.TypeMergedBlockMetaRequest:
-		c.serveMergedMeta(m)
+	case inMeta:
+		c.serveMergedMeta(m, d.counted)
+	case inRefuse:
+		fm := codec.Message{Type: d.answer, RequestID: m.RequestID, Error: d.text}
+		c.answer(&fm, nil, nil, d.counted)
+		if d.discard {
+			return c.dec.SetInterceptor(d.discardN, discard{})
+		}
+	case inClose:
+		c.warn("too many chunks being transferred; closing connection",
+			"inFlight", d.inFlight, "limit", d.chunkCap, "remote", c.remote)
+		return fmt.Errorf("%w: closing connection from %s", ErrTooManyChunks, c.remote)
 	}
 	return nil
 }
@@ -103,7 +107,7 @@ func (c *Client) handleRequest(m *codec.Message) error {
 func (c *Client) receive(body []byte, r *Responder) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("RPC handler panicked", "panic", p, "remote", c.remote)
+			c.limited(slog.LevelError, "RPC handler panicked", "panic", p, "remote", c.remote)
 			r.Fail(fmt.Errorf("handler panicked: %v", p))
 		}
 	}()
@@ -113,23 +117,10 @@ func (c *Client) receive(body []byte, r *Responder) {
 func (c *Client) receiveOneWay(body []byte) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("one-way handler panicked", "panic", p, "remote", c.remote)
+			c.limited(slog.LevelError, "one-way handler panicked", "panic", p, "remote", c.remote)
 		}
 	}()
 	c.handler.ReceiveOneWay(c, body)
-}
-
-func (c *Client) overChunkLimit() bool {
-	tt, ok := c.streamManager().(TransferTracker)
-	if !ok {
-		return false
-	}
-	if n := tt.ChunksBeingTransferred(); n >= c.ctx.conf.MaxChunksBeingTransferred {
-		c.log.Warn("too many chunks being transferred; closing connection",
-			"inFlight", n, "limit", c.ctx.conf.MaxChunksBeingTransferred, "remote", c.remote)
-		return true
-	}
-	return false
 }
 
 // chunkTask is one ChunkFetchRequest waiting for a chunk-fetch worker.
@@ -173,7 +164,7 @@ func (c *Client) resolveChunk(id codec.StreamChunkID) (buf codec.ManagedBuffer, 
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("stream manager panicked", "panic", p)
+			c.limited(slog.LevelError, "stream manager panicked", "panic", p, "remote", c.remote)
 			err = fmt.Errorf("stream manager panicked: %v", p)
 		}
 	}()
@@ -248,28 +239,20 @@ func (c *Client) openStream(id string) (buf codec.ManagedBuffer, err error) {
 	return buf, nil
 }
 
-// receiveUpload starts an UploadStream: the handler gives a sink, and the
-// raw body that follows the frame is fed to it.
+// receiveUpload starts an UploadStream the handler accepts: it gives a
+// sink, and the raw body that follows the frame is fed to it.
 func (c *Client) receiveUpload(m *codec.Message) error {
-	r := &Responder{c: c, id: m.RequestID}
-	recv, ok := c.handler.(StreamReceiver)
-	if !ok {
-		r.Fail(errors.New("this endpoint does not accept uploaded streams"))
-		return c.dec.SetInterceptor(m.ByteCount, discard{})
-	}
+	recv := c.handler.(StreamReceiver) // decideRequest checked
 	sink, err := c.callReceiveStream(recv, m.Meta)
 	if err != nil {
-		// The body's bytes cannot be skipped reliably once setup failed
-		// (Spark closes the channel too): answer, stop reading, and close
-		// once the answer is written (by the writer, never waited for
-		// here).
-		fm := codec.Message{Type: codec.TypeRpcFailure, RequestID: m.RequestID, Error: errorText(err)}
-		c.answer(&fm, nil, nil, false)
+		d := decideUploadFailed(err, &c.bounds)
+		fm := codec.Message{Type: d.answer, RequestID: m.RequestID, Error: d.text}
+		c.answer(&fm, nil, nil, d.counted)
 		c.log.Debug("upload setup failed; closing the connection", "remote", c.remote, "err", err)
-		c.bounds.stop.Store(true)
 		c.CloseAfterWrites(fmt.Errorf("netpoll: upload setup failed: %w", err))
 		return nil
 	}
+	r := &Responder{c: c, id: m.RequestID}
 	return c.dec.SetInterceptor(m.ByteCount, &uploadInterceptor{r: r, sink: sink})
 }
 
@@ -325,13 +308,11 @@ func (u *uploadInterceptor) OnFailure(err error) {
 	}
 }
 
-func (c *Client) serveMergedMeta(m *codec.Message) {
-	r := &Responder{c: c, id: m.RequestID}
-	h, ok := c.handler.(MergedBlockMetaHandler)
-	if !ok {
-		r.Fail(errors.New("merged block meta requests are not supported here"))
-		return
-	}
+// serveMergedMeta answers a merged block meta request the handler
+// serves (decideRequest checked), on the reading pass.
+func (c *Client) serveMergedMeta(m *codec.Message, counted bool) {
+	r := &Responder{c: c, id: m.RequestID, counted: counted}
+	h := c.handler.(MergedBlockMetaHandler)
 	req := MergedBlockMetaRequest{RequestID: m.RequestID, AppID: m.AppID, ShuffleID: m.ShuffleID,
 		ShuffleMergeID: m.ShuffleMergeID, ReduceID: m.ReduceID}
 	var (
@@ -359,7 +340,7 @@ func (c *Client) serveMergedMeta(m *codec.Message) {
 	if buf == nil {
 		buf = codec.NewBytes(nil)
 	}
-	c.answer(&out, nil, buf, false)
+	c.answer(&out, nil, buf, counted)
 }
 
 // ParseStreamChunkID parses Spark's "<streamId>_<chunkIndex>" stream name.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"go.uber.org/atomic"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -202,7 +203,7 @@ func (s *Server) serveTLS(tc *net.TCPConn) {
 	layer := &layerConn{TCPConn: tc}
 	conn := tls.Server(layer, cfg)
 	if err := tlsHandshake(conn, s.ctx.conf.ConnectionTimeout); err != nil {
-		s.ctx.log.Warn("TLS handshake failed; closing connection", "remote", tc.RemoteAddr(), "err", err)
+		s.ctx.logPeer(s.ctx.log, slog.LevelWarn, tc.RemoteAddr().String(), "TLS handshake failed; closing connection", "remote", tc.RemoteAddr(), "err", err)
 		tc.Close()
 		return
 	}

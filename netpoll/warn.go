@@ -1,6 +1,11 @@
 package netpoll
 
-import "github.com/ember-rpc/ember/internal/ratelog"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/ember-rpc/ember/internal/ratelog"
+)
 
 // warnKeys bounds the peers (times messages) a context's warning limiter
 // tracks; past it new peers share one line per interval (ratelog).
@@ -13,9 +18,23 @@ const warnKeys = 4096
 // The key is the peer's host with the message, so different warnings
 // about one peer, and one warning about different peers, each get their
 // line.
-func (c *Client) warn(msg string, args ...any) {
-	if c.ctx == nil || c.ctx.warn == nil || c.log == nil {
+func (c *Client) warn(msg string, args ...any) { c.limited(slog.LevelWarn, msg, args...) }
+
+// limited is warn at any level (a handler's panic, which a peer may
+// provoke with every message, is logged at ERROR through the same limit).
+func (c *Client) limited(level slog.Level, msg string, args ...any) {
+	if c.ctx == nil || c.log == nil {
 		return // a stand-in connection of a test
 	}
-	c.ctx.warn.Warn(c.log, ratelog.PeerKey(c.remote)+"\x00"+msg, msg, args...)
+	c.ctx.logPeer(c.log, level, c.remote, msg, args...)
+}
+
+// logPeer logs msg about the peer at remote through the context's
+// limiter (see Client.warn).
+func (c *Context) logPeer(log *slog.Logger, level slog.Level, remote, msg string, args ...any) {
+	if c.warn == nil {
+		log.Log(context.Background(), level, msg, args...) // a Context not made by NewContext
+		return
+	}
+	c.warn.Log(log, level, ratelog.PeerKey(remote)+"\x00"+msg, msg, args...)
 }
