@@ -34,7 +34,8 @@ const ProtectedModeKey = "spark.ember.protectedMode"
 // ChunkFetchFailure for a chunk, StreamFailure for a stream) whose text
 // names the daemon, its address, and exactly which keys to set; then the
 // connection is closed once that answer is written. A one-way message has
-// nothing to answer and closes the connection at once. Until then the
+// no request to answer: it gets an RpcFailure that matches no request,
+// which Spark's and Ember's clients log with its text. Until then the
 // connection reads under the pre-authentication frame cap
 // (spark.<module>.io.ember.preAuthMaxFrameLength), so a refused peer
 // cannot make the daemon hold a large frame, and it never reaches the
@@ -148,8 +149,19 @@ func (r *refusedHandler) Receive(c *Client, msg []byte, reply *Responder) {
 	r.refuse(nil)
 }
 
-// ReceiveOneWay closes: a one-way message has nothing to answer.
-func (r *refusedHandler) ReceiveOneWay(c *Client, msg []byte) { r.refuse(nil) }
+// ReceiveOneWay answers a one-way message, which has no request id, with
+// an RpcFailure for request -1 (an id no client uses): it matches nothing,
+// but both Spark's client and Ember's log an unmatched failure with its
+// text, so the refused peer's log says what to set (a worker registers with
+// a one-way message).
+func (r *refusedHandler) ReceiveOneWay(c *Client, msg []byte) {
+	r.refuse(&codec.Message{Type: codec.TypeRpcFailure, RequestID: unmatchedRequestID, Error: r.err.Error()})
+}
+
+// unmatchedRequestID is the request id of the refusal of a one-way
+// message: Ember's ids are non-negative, Spark's are the absolute value of
+// a random long (never -1).
+const unmatchedRequestID = -1
 
 // StreamManager refuses chunks and streams.
 func (r *refusedHandler) StreamManager() StreamManager { return (*refusedStreams)(r) }

@@ -112,8 +112,9 @@ func refusingServer(t *testing.T, mode IOMode, remote bool) (srv *Server, a *Adm
 
 // TestProtectedModeRefusals: a peer that is not local gets exactly one
 // answer, of its request's kind, naming the daemon, its address and the
-// keys to set, and then the connection closes; a one-way message and an
-// oversized frame get no answer; nothing reaches the daemon's handler.
+// keys to set, and then the connection closes (a one-way message gets an
+// RpcFailure for request -1); an oversized frame gets no answer; nothing
+// reaches the daemon's handler.
 func TestProtectedModeRefusals(t *testing.T) {
 	checkLeaks(t)
 	for _, mode := range modes {
@@ -141,7 +142,8 @@ func TestProtectedModeRefusals(t *testing.T) {
 					codec.TypeStreamFailure, func(m codec.Message) bool { return m.Stream == "jars/x.jar" }},
 				{"upload", [][]byte{frameBytes(t, &codec.Message{Type: codec.TypeUploadStream, RequestID: 9, Meta: []byte("m"), ByteCount: 4}, nil),
 					[]byte("body")}, codec.TypeRpcFailure, func(m codec.Message) bool { return m.RequestID == 9 }},
-				{"one-way", [][]byte{frameBytes(t, &codec.Message{Type: codec.TypeOneWayMessage}, []byte("x"))}, 0, nil},
+				{"one-way: a failure that matches no request", [][]byte{frameBytes(t, &codec.Message{Type: codec.TypeOneWayMessage}, []byte("x"))},
+					codec.TypeRpcFailure, func(m codec.Message) bool { return m.RequestID == -1 }},
 				{"oversized frame (pre-auth cap)", [][]byte{rpc(3, make([]byte, 64<<10))}, 0, nil},
 			}
 			for _, tc := range cases {
