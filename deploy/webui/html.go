@@ -2,6 +2,8 @@ package webui
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -14,10 +16,21 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 )
 
-// contentSecurityPolicy allows the inline stylesheet and nothing else:
-// the pages have no scripts and load nothing.
-const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; " +
-	"form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+// confirmHandler is the one script the pages run: a kill button's
+// onclick (the "killform" template writes it out literally) asks the
+// browser to confirm the button's data-confirm message, so peer-supplied
+// ids stay in an HTML attribute, never in script text.
+const confirmHandler = "return confirm(this.dataset.confirm)"
+
+// contentSecurityPolicy allows the inline stylesheet and, by its hash,
+// the confirmHandler attribute, and nothing else: no other script runs
+// and the pages load nothing.
+var contentSecurityPolicy = func() string {
+	sum := sha256.Sum256([]byte(confirmHandler))
+	return "default-src 'none'; style-src 'unsafe-inline'; " +
+		"script-src 'unsafe-hashes' 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; img-src data:; " +
+		"form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+}()
 
 // renderHTML executes the named page template into a buffer (so a
 // template error is a clean 500) and writes it.
@@ -200,6 +213,73 @@ func sumResources(total, used []map[string]deploy.ResourceInformation) []resourc
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// ---- application page ----
+
+// appExecRow is one executor on the application page, with its worker's
+// UI and log pages there ("" when the worker's UI is unknown).
+type appExecRow struct {
+	deploy.ExecutorSummary
+	WorkerURL, StdoutURL, StderrURL string
+}
+
+type appView struct {
+	Meta pageMeta
+	A    deploy.ApplicationDetail
+	// Detailed is false when the source reports no executors; Note says
+	// why.
+	Detailed bool
+	Note     string
+	Cores    string // "4 (2 granted)", "Unlimited (2 granted)"
+	Limit    string // the executor limit, "" when unlimited
+	Active   bool   // WAITING or RUNNING
+	// Executors are the live ones; Removed the finished or decommissioned
+	// ones, current and removed alike (as Spark's page splits them).
+	Executors, Removed []appExecRow
+}
+
+func newAppView(d deploy.ApplicationDetail, detailed bool, note string, opts Options, r *http.Request) appView {
+	m := newMeta("Master", "", "Application: "+d.Name, r)
+	m.Links = false
+	m.Status = string(d.State)
+	m.Sub, m.SubHref = d.ID, "../"
+	v := appView{Meta: m, A: d, Detailed: detailed, Note: note,
+		Active: d.State == deploy.AppWaiting || d.State == deploy.AppRunning}
+	requested := "Unlimited"
+	if d.CoresRequested != nil {
+		requested = strconv.Itoa(*d.CoresRequested)
+	}
+	v.Cores = requested + " (" + strconv.Itoa(d.Cores) + " granted)"
+	if d.ExecutorLimit != nil {
+		v.Limit = strconv.Itoa(*d.ExecutorLimit) + " (" + strconv.Itoa(len(d.Executors)) + " granted)"
+	}
+	all := append(append([]deploy.ExecutorSummary(nil), d.Executors...), d.RemovedExecutors...)
+	seen := make(map[int]bool, len(all))
+	for _, e := range all {
+		if seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		row := appExecRow{ExecutorSummary: e}
+		if ui := strings.TrimRight(e.WorkerWebUI, "/"); ui != "" {
+			row.WorkerURL = ui
+			q := url.Values{"appId": {d.ID}, "executorId": {strconv.Itoa(e.ID)}}
+			row.StdoutURL = ui + "/" + logURL(q, "stdout")
+			row.StderrURL = ui + "/" + logURL(q, "stderr")
+		}
+		if e.State.IsFinished() || e.State == deploy.ExecutorDecommissioned {
+			v.Removed = append(v.Removed, row)
+		} else {
+			v.Executors = append(v.Executors, row)
+		}
+	}
+	byID := func(rows []appExecRow) {
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	}
+	byID(v.Executors)
+	byID(v.Removed)
+	return v
 }
 
 // ---- worker page ----
@@ -468,8 +548,9 @@ var funcs = template.FuncMap{
 	"webui":      func(w deploy.WorkerInfoJSON) bool { return w.State == deploy.WorkerAlive && w.WebUIAddress != "" },
 	"hostport":   func(h string, p int) string { return h + ":" + strconv.Itoa(p) },
 	"percentage": func(n int) string { return strconv.Itoa(n) + "%" },
-	"kill": func(action, id string) map[string]string {
-		return map[string]string{"Action": action, "ID": id}
+	"deref":      func(p *int) int { return *p },
+	"kill": func(action, what, id string) map[string]string {
+		return map[string]string{"Action": action, "ID": id, "What": what}
 	},
 	"apps": func(id, what string, apps []deploy.ApplicationInfoJSON, resources, kill bool) map[string]any {
 		return map[string]any{"ID": id, "What": what, "Apps": apps, "Resources": resources, "Kill": kill}

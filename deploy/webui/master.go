@@ -18,7 +18,11 @@ import (
 //	POST /app/kill                  id, terminate → 302 to / (405 when kill is off)
 //	POST /driver/kill               id, terminate → 302 to / (405 when kill is off)
 //	POST /workers/kill              host=... (when src is a HostDecommissioner)
-//	GET  /metrics/prometheus        ember_master_* gauges (Prometheus text)
+//	GET  /app/?appId=               an application's page: summary and executors
+//	GET  /metrics/prometheus        ember_master_* gauges, then Spark's master and
+//	                                application gauges (Prometheus text)
+//	GET  /metrics/master/prometheus        Spark's master gauges (PrometheusServlet's lines)
+//	GET  /metrics/applications/prometheus  Spark's application gauges
 //	GET  /healthz                   200 "ok"
 //	GET  /readyz                    200 when src.Ready(), else 503
 func NewMasterHandler(src MasterSource, opts Options) http.Handler {
@@ -28,6 +32,8 @@ func NewMasterHandler(src MasterSource, opts Options) http.Handler {
 	mux.HandleFunc("GET /json", m.json)
 	mux.HandleFunc("GET /json/{$}", m.json)
 	mux.HandleFunc("GET /json/{field}", m.jsonField)
+	mux.HandleFunc("GET /app", m.appPage)
+	mux.HandleFunc("GET /app/{$}", m.appPage)
 
 	// Kill endpoints change state: refuse cross-site browser requests,
 	// bound their bodies, and ask for the secret when spark.authenticate
@@ -46,9 +52,15 @@ func NewMasterHandler(src MasterSource, opts Options) http.Handler {
 	mux.Handle("POST /workers/{$}", guard(m.killHosts))
 	mux.Handle("POST /workers", guard(m.killHosts))
 
-	metrics := metricsHandler(opts.Registry, newMasterCollector(src))
-	mux.Handle("GET /metrics/prometheus", metrics)
-	mux.Handle("GET /metrics/prometheus/{$}", metrics)
+	metrics := combinedMetricsHandler(metricsHandler(opts.Registry, newMasterCollector(src)), src.MasterState,
+		sparkMasterGauges, sparkAppGauges)
+	sparkMaster := sparkMetricsHandler(src.MasterState, sparkMasterGauges)
+	sparkApps := sparkMetricsHandler(src.MasterState, sparkAppGauges)
+	for path, h := range map[string]http.Handler{"/metrics/prometheus": metrics,
+		"/metrics/master/prometheus": sparkMaster, "/metrics/applications/prometheus": sparkApps} {
+		mux.Handle("GET "+path, h)
+		mux.Handle("GET "+path+"/{$}", h)
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", m.readyz)
 	registerPprof(mux, opts)
@@ -108,6 +120,40 @@ func (m *masterUI) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	renderHTML(w, r, http.StatusOK, "master", newMasterView(st, m.opts, r))
+}
+
+// appPage is Spark's application page (/app/?appId=): the app's summary
+// and its executors, with links to their workers and logs.
+func (m *masterUI) appPage(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSpace(r.URL.Query().Get("appId"))
+	if id == "" {
+		renderError(w, r, http.StatusBadRequest, "Bad request", "The application id (appId) is missing.")
+		return
+	}
+	var detailErr error
+	if as, ok := m.src.(ApplicationSource); ok {
+		d, err := as.ApplicationDetail(id)
+		if err == nil && d.ID == id {
+			renderHTML(w, r, http.StatusOK, "app", newAppView(d, true, "", m.opts, r))
+			return
+		}
+		detailErr = err
+	}
+	st, ok := m.state(w)
+	if !ok {
+		return
+	}
+	for _, a := range append(append([]deploy.ApplicationInfoJSON(nil), st.ActiveApps...), st.CompletedApps...) {
+		if a.ID == id {
+			note := "This master does not report executors."
+			if detailErr != nil {
+				note = "The executors could not be read: " + detailErr.Error()
+			}
+			renderHTML(w, r, http.StatusOK, "app", newAppView(deploy.ApplicationDetail{ApplicationInfoJSON: a}, false, note, m.opts, r))
+			return
+		}
+	}
+	renderError(w, r, http.StatusNotFound, "Unknown application", "The master knows no application "+id+".")
 }
 
 // killApp is Spark's handleAppKillRequest: form id and terminate.

@@ -1,7 +1,7 @@
 package webui
 
-// pageTemplates are the UI's pages: no scripts, no external assets, one
-// inline stylesheet. Links are relative so the pages also work under a
+// pageTemplates are the UI's pages: no external assets, one inline
+// stylesheet, and no script but the kill buttons' confirmHandler. Links are relative so the pages also work under a
 // reverse-proxy prefix.
 const pageTemplates = `
 {{define "head"}}<!DOCTYPE html>
@@ -50,11 +50,8 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 .muted{color:var(--muted)}
 .empty{padding:14px 12px;color:var(--muted);font-style:italic}
-details.kill{display:inline-block}
-details.kill summary{list-style:none;cursor:pointer;color:var(--bad);font-size:12px;font-weight:600}
-details.kill summary::-webkit-details-marker{display:none}
-details.kill form{display:inline;margin-left:6px}
-button.danger{background:var(--bad);color:#fff;border:0;border-radius:5px;padding:3px 10px;font:inherit;font-size:12px;font-weight:600;cursor:pointer}
+form.kill{display:inline;margin:0}
+button.danger{background:var(--bad);color:#fff;border:0;border-radius:5px;padding:2px 10px;font:inherit;font-size:12px;font-weight:600;cursor:pointer}
 .kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin-bottom:14px}
 .kv dt{color:var(--muted)}.kv dd{margin:0}
 .spacer{flex:1}
@@ -82,7 +79,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 </html>
 {{end}}
 
-{{define "killform"}}<details class="kill"><summary>kill</summary><form method="post" action="{{.Action}}"><input type="hidden" name="id" value="{{.ID}}"><input type="hidden" name="terminate" value="true"><button class="danger" type="submit">Kill {{.ID}}</button></form></details>{{end}}
+{{define "killform"}}<form class="kill" method="post" action="{{.Action}}"><input type="hidden" name="id" value="{{.ID}}"><input type="hidden" name="terminate" value="true"><button class="danger" type="submit" title="Kill {{.What}} {{.ID}}" data-confirm="Are you sure you want to kill {{.What}} {{.ID}}?" onclick="return confirm(this.dataset.confirm)">kill</button></form>{{end}}
 
 {{define "apps"}}
 <div class="tablewrap">{{if .Apps}}
@@ -90,7 +87,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 <thead><tr><th>Application ID</th><th>Name</th><th class="num">Cores</th><th class="num">Memory per Executor</th>{{if .Resources}}<th>Resources per Executor</th>{{end}}<th>Submitted Time</th><th>User</th><th>State</th><th class="num">Duration</th>{{if .Kill}}<th></th>{{end}}</tr></thead>
 <tbody>
 {{range .Apps}}<tr>
-<td class="mono">{{.ID}}</td>
+<td class="mono"><a href="app/?appId={{.ID}}">{{.ID}}</a></td>
 <td>{{.Name}}</td>
 <td class="num">{{.Cores}}</td>
 <td class="num">{{mem .MemoryPerExecutor}}</td>
@@ -99,7 +96,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 <td>{{.User}}</td>
 <td><span class="badge {{state .State}}">{{.State}}</span></td>
 <td class="num">{{dur .Duration}}</td>
-{{if $.Kill}}<td>{{template "killform" (kill "app/kill" .ID)}}</td>{{end}}
+{{if $.Kill}}<td>{{template "killform" (kill "app/kill" "application" .ID)}}</td>{{end}}
 </tr>
 {{end}}</tbody>
 </table>{{else}}<div class="empty">No {{.What}} applications.</div>{{end}}
@@ -120,7 +117,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 <td class="num">{{mem .Memory}}</td>
 {{if $.Resources}}<td>{{resources .Resources}}</td>{{end}}
 <td class="mono">{{.MainClass}}</td>
-{{if $.Kill}}<td>{{template "killform" (kill "driver/kill" .ID)}}</td>{{end}}
+{{if $.Kill}}<td>{{template "killform" (kill "driver/kill" "driver" .ID)}}</td>{{end}}
 </tr>
 {{end}}</tbody>
 </table>{{else}}<div class="empty">No {{.What}} drivers.</div>{{end}}
@@ -172,6 +169,48 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 {{template "drivers" (drivers "completed-drivers" "completed" .CompletedDrivers .DriverResources false)}}</section>
 {{template "foot" .Meta}}{{end}}
 
+{{define "app"}}{{template "head" .Meta}}
+<p class="toolbar"><a class="btn" href="../">&larr; Master</a></p>
+<dl class="kv" id="app-summary">
+<dt>ID</dt><dd class="mono" id="app-id">{{.A.ID}}</dd>
+<dt>Name</dt><dd id="app-name">{{.A.Name}}</dd>
+<dt>User</dt><dd id="app-user">{{.A.User}}</dd>
+<dt>Cores</dt><dd id="app-cores">{{.Cores}}</dd>
+{{if .A.CoresPerExecutor}}<dt>Cores per Executor</dt><dd>{{deref .A.CoresPerExecutor}}</dd>{{end}}
+{{if .Limit}}<dt>Executor Limit</dt><dd id="app-limit">{{.Limit}}</dd>{{end}}
+<dt>Executor Memory</dt><dd id="app-memory">{{mem .A.MemoryPerExecutor}}</dd>
+{{if .A.ResourcesPerExecutor}}<dt>Executor Resources</dt><dd>{{amounts .A.ResourcesPerExecutor}}</dd>{{end}}
+<dt>Submit Date</dt><dd id="app-submitted">{{submitted .A.StartTime .A.SubmitDate}}</dd>
+<dt>State</dt><dd><span class="badge {{state .A.State}}" id="app-state">{{.A.State}}</span></dd>
+<dt>Duration</dt><dd id="app-duration">{{dur .A.Duration}}</dd>
+{{if .A.AppUIURL}}<dt>Driver</dt><dd class="mono">{{if .Active}}<a href="{{.A.AppUIURL}}" id="app-driver">Application Detail UI</a>{{else}}<span class="muted">{{.A.AppUIURL}} (ended)</span>{{end}}</dd>{{end}}
+</dl>
+{{if .Detailed}}
+<section><h2>Executor Summary <span class="count">{{len .Executors}}</span></h2>
+{{template "appexecutors" (rows "executors" "live" .Executors)}}</section>
+<section><h2>Removed Executors <span class="count">{{len .Removed}}</span></h2>
+{{template "appexecutors" (rows "removed-executors" "removed" .Removed)}}</section>
+{{else}}<div class="tablewrap"><div class="empty" id="app-note">{{.Note}}</div></div>{{end}}
+{{template "foot" .Meta}}{{end}}
+
+{{define "appexecutors"}}
+<div class="tablewrap">{{if .Rows}}
+<table id="{{.ID}}">
+<thead><tr><th class="num">Executor ID</th><th>Worker</th><th class="num">Cores</th><th class="num">Memory</th><th>State</th><th>Logs</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr>
+<td class="num mono">{{.ID}}</td>
+<td class="mono">{{if .WorkerURL}}<a href="{{.WorkerURL}}">{{.WorkerID}}</a>{{else}}{{.WorkerID}}{{end}}</td>
+<td class="num">{{.Cores}}</td>
+<td class="num">{{mem .Memory}}</td>
+<td><span class="badge {{state .State}}">{{.State}}</span></td>
+<td>{{if .StdoutURL}}<a href="{{.StdoutURL}}">stdout</a> · <a href="{{.StderrURL}}">stderr</a>{{else}}<span class="muted">no worker UI</span>{{end}}</td>
+</tr>
+{{end}}</tbody>
+</table>{{else}}<div class="empty">No {{.What}} executors.</div>{{end}}
+</div>
+{{end}}
+
 {{define "executors"}}
 <div class="tablewrap">{{if .Rows}}
 <table id="{{.ID}}">
@@ -182,7 +221,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 <td class="mono">{{.AppID}}</td>
 <td>{{.AppDesc.Name}}</td>
 <td>{{.AppDesc.User}}</td>
-<td class="num">{{.AppDesc.Cores}}</td>
+<td class="num">{{.Cores}}</td>
 <td class="num">{{mem .Memory}}</td>
 <td>{{resources .Resources}}</td>
 <td>{{if .State}}<span class="badge {{state .State}}">{{.State}}</span>{{end}}</td>

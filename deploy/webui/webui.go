@@ -1,5 +1,5 @@
 // Package webui serves the master's and the worker's web UIs: a
-// server-rendered HTML status page, Spark's JSON (/json, /json/<field>,
+// server-rendered HTML status page, an application page, Spark's JSON (/json, /json/<field>,
 // /json/clusterutilization), the kill endpoints, the worker's log pages,
 // Prometheus metrics and health probes.
 //
@@ -42,6 +42,15 @@ type MasterSource interface {
 	KillDriver(id string) error
 	// Ready reports that the master is not in STANDBY (/readyz).
 	Ready() bool
+}
+
+// ApplicationSource is optionally implemented by a MasterSource to show
+// an application's executors on its page (/app/?appId=...):
+// ApplicationDetail returns one application, active or completed, with
+// its executors, or an error when it cannot (an unknown app included).
+// Without it the page shows the application's summary from MasterState.
+type ApplicationSource interface {
+	ApplicationDetail(id string) (deploy.ApplicationDetail, error)
 }
 
 // HostDecommissioner is optionally implemented by a MasterSource to serve

@@ -822,7 +822,7 @@ func workerState() deploy.WorkerStateResponse {
 				ResourcesPerSlave:    []deploy.ResourceAmount{{Name: "gpu", Amount: 1}},
 				User:                 "alice", Command: command,
 			},
-			State: deploy.ExecutorRunning,
+			State: deploy.ExecutorRunning, Cores: 2,
 		}},
 		FinishedExecutors: []deploy.ExecutorRunnerJSON{{
 			ID: 1, Memory: 512, AppID: "app-20231231000000-0099",
@@ -866,7 +866,7 @@ func TestWorkerJSON(t *testing.T) {
 		wantEx := `{"id":3,"memory":1024,"resources":{"gpu":{"name":"gpu","addresses":["0"]}},"appid":"app-20240101000000-0000",` +
 			`"appdesc":{"name":"Spark Pi","cores":4,"memoryperexecutor":1024,"resourcesperexecutor":[{"name":"gpu","amount":1}],` +
 			`"memoryperslave":1024,"resourcesperslave":[{"name":"gpu","amount":1}],"user":"alice",` +
-			`"command":"spark-submit --class org.example.Main"},"state":"RUNNING"}`
+			`"command":"spark-submit --class org.example.Main"},"state":"RUNNING","cores":2}`
 		if got := compact(t, ex); got != wantEx {
 			t.Errorf("executor JSON\n got %s\nwant %s", got, wantEx)
 		}

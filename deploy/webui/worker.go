@@ -28,7 +28,8 @@ import (
 //	GET /logPage/?appId=&executorId=&logType=stdout|stderr[&offset=&byteLength=]
 //	GET /logPage/?driverId=&logType=...      an HTML page with the log text
 //	GET /log?...              the same as plain text, headed like Spark's
-//	GET /metrics/prometheus   ember_worker_* gauges (Prometheus text)
+//	GET /metrics/prometheus   ember_worker_* gauges, then Spark's worker gauges
+//	                          (PrometheusServlet's lines; Prometheus text)
 //	GET /healthz              200 "ok"
 func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
 	n := opts.MaxLogRequests
@@ -44,7 +45,8 @@ func NewWorkerHandler(src WorkerSource, opts Options) http.Handler {
 	mux.HandleFunc("GET /logPage/{$}", wu.logPage)
 	mux.HandleFunc("GET /log", wu.logText)
 	mux.HandleFunc("GET /log/{$}", wu.logText)
-	metrics := metricsHandler(opts.Registry, newWorkerCollector(src))
+	metrics := combinedMetricsHandler(metricsHandler(opts.Registry, newWorkerCollector(src)), src.WorkerState,
+		sparkWorkerGauges)
 	mux.Handle("GET /metrics/prometheus", metrics)
 	mux.Handle("GET /metrics/prometheus/{$}", metrics)
 	mux.HandleFunc("GET /healthz", healthz)
