@@ -9,34 +9,56 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reactor is the EPOLL engine: a few poller goroutines, each waiting on
-// its own epoll set. A connection is registered one-shot for readability:
-// when bytes arrive, its poller starts one reading pass on a fresh
-// goroutine and forgets the connection until the pass re-arms it. A
-// connection whose pass does not re-arm it (it is over a bound: Netty's
-// autoRead=false) is not read at all, and the kernel's buffers push back
-// on its peer. A poller itself never reads, writes or waits on a
-// connection.
+// reactor is the EPOLL engine: a few pollers, each with its own epoll
+// set. A connection is registered one-shot for readability; when bytes
+// arrive, one reading pass runs and the connection is forgotten until the
+// pass re-arms it. A connection whose pass does not re-arm it (it is over
+// a bound: Netty's autoRead=false) is not read at all, and the kernel's
+// buffers push back on its peer.
+//
+// A poller's goroutines take turns (leader/followers): the one holding the
+// polling role waits on the epoll set; when connections are ready it hands
+// each but the first to an idle goroutine of the poller (a new one when
+// none is idle), hands the polling role on the same way, and then runs the
+// first connection's pass itself. So the common case, one ready connection,
+// costs no goroutine hop before the bytes are read, and whatever a pass
+// runs (handlers, callbacks) never holds up polling: the goroutine that
+// runs it no longer polls. A goroutine that finishes its work parks as
+// idle, up to maxIdleWorkers per poller; past that it exits.
 type reactor struct {
 	pollers []*poller
 	next    atomic.Uint32
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // every goroutine of every poller
 }
 
+// maxIdleWorkers bounds the parked goroutines a poller keeps for reuse.
+const maxIdleWorkers = 8
+
 type poller struct {
+	r    *reactor
 	epfd int
-	// file is epfd handed to Go's runtime poller: the poller goroutine
+	// file is epfd handed to Go's runtime poller: the polling goroutine
 	// parks there until the epoll set has events, so no OS thread is
-	// held in epoll_wait. Closing it ends the poller.
+	// held in epoll_wait. Closing it ends the polling role.
 	file *os.File
 	rc   syscall.RawConn
 
-	mu    sync.Mutex // guards conns
-	conns map[uint64]*Client
+	mu     sync.Mutex // guards the following
+	conns  map[uint64]*Client
+	idle   []*pollWorker // parked goroutines, most recent last
+	closed bool
 
+	// Owned by the goroutine that holds the polling role.
 	events []unix.EpollEvent
 	n      int
 	waitFn func(fd uintptr) bool
+	batch  []*Client
+}
+
+// pollWorker is one goroutine of a poller, parked on task while idle. A
+// nil task is the polling role; a Client is one reading pass of it.
+type pollWorker struct {
+	task chan *Client
 }
 
 var connIDs atomic.Uint64
@@ -47,22 +69,18 @@ func newReactor(n int) (*reactor, error) {
 	}
 	r := &reactor{}
 	for range n {
-		p, err := newPoller()
+		p, err := newPoller(r)
 		if err != nil {
 			r.close()
 			return nil, err
 		}
 		r.pollers = append(r.pollers, p)
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			p.run()
-		}()
+		p.handOff(nil) // the first goroutine takes the polling role
 	}
 	return r, nil
 }
 
-func newPoller() (*poller, error) {
+func newPoller(r *reactor) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -77,7 +95,9 @@ func newPoller() (*poller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &poller{epfd: epfd, file: f, rc: rc, conns: make(map[uint64]*Client), events: make([]unix.EpollEvent, 128)}
+	const batch = 128
+	p := &poller{r: r, epfd: epfd, file: f, rc: rc, conns: make(map[uint64]*Client),
+		events: make([]unix.EpollEvent, batch), batch: make([]*Client, 0, batch)}
 	p.waitFn = p.waitStep
 	return p, nil
 }
@@ -144,8 +164,93 @@ func (p *poller) forget(c *Client) {
 	p.mu.Unlock()
 }
 
+// resume runs a reading pass of c, which was paused.
+func (p *poller) resume(c *Client) { p.handOff(c) }
+
+// handOff gives c's reading pass (nil: the polling role) to an idle
+// goroutine of the poller, or to a new one. After close a pass still runs,
+// on an untracked goroutine (its connection is closed: it only tears down).
+func (p *poller) handOff(c *Client) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.task <- c // buffered: never waits
+		return
+	}
+	if p.closed {
+		p.mu.Unlock()
+		if c != nil {
+			go c.ep.passFn()
+		}
+		return
+	}
+	p.r.wg.Add(1) // under mu, before close's Wait
+	p.mu.Unlock()
+	go p.work(&pollWorker{task: make(chan *Client, 1)}, c)
+}
+
+// work is one goroutine of the poller: it runs its task, then parks as
+// idle for the next one.
+func (p *poller) work(w *pollWorker, c *Client) {
+	defer p.r.wg.Done()
+	for {
+		if c == nil {
+			c = p.poll()
+			if c == nil {
+				return // closed
+			}
+			continue // run the pass poll kept for itself
+		}
+		c.ep.passFn()
+		p.mu.Lock()
+		if p.closed || len(p.idle) >= maxIdleWorkers {
+			p.mu.Unlock()
+			return
+		}
+		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+		var ok bool
+		if c, ok = <-w.task; !ok {
+			return // closed while idle
+		}
+	}
+}
+
+// poll holds the polling role: it waits until connections are ready,
+// hands all but the first to other goroutines, hands the polling role on,
+// and returns the first for the caller to run. It returns nil once the
+// poller is closed.
+func (p *poller) poll() *Client {
+	for {
+		if err := p.rc.Read(p.waitFn); err != nil {
+			return nil // closed
+		}
+		batch := p.batch[:0]
+		p.mu.Lock() // once per batch
+		for i := range p.events[:p.n] {
+			if c := p.conns[eventID(&p.events[i])]; c != nil {
+				batch = append(batch, c)
+			}
+		}
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		first := batch[0]
+		for _, c := range batch[1:] {
+			p.handOff(c)
+		}
+		clear(batch)
+		p.handOff(nil) // the next poller may reuse events and batch now
+		return first
+	}
+}
+
 // waitStep collects ready events without waiting; returning false parks
-// the poller goroutine on the runtime poller until the set has events.
+// the polling goroutine on the runtime poller until the set has events.
 func (p *poller) waitStep(fd uintptr) bool {
 	for {
 		n, err := unix.EpollWait(int(fd), p.events, 0)
@@ -161,29 +266,19 @@ func (p *poller) waitStep(fd uintptr) bool {
 	}
 }
 
-func (p *poller) run() {
-	for {
-		if err := p.rc.Read(p.waitFn); err != nil {
-			return // closed
-		}
-		for i := range p.events[:p.n] {
-			id := eventID(&p.events[i])
-			p.mu.Lock()
-			c := p.conns[id]
-			p.mu.Unlock()
-			if c != nil {
-				go c.ep.passFn()
-			}
-		}
-	}
-}
-
-// resume starts a reading pass of c, which was paused.
-func (p *poller) resume(c *Client) { go c.ep.passFn() }
-
-// close stops the pollers and waits for them.
+// close stops the pollers and waits for their goroutines: the polling
+// one ends when its epoll file closes, idle ones when their task channel
+// closes, busy ones after their pass.
 func (r *reactor) close() {
 	for _, p := range r.pollers {
+		p.mu.Lock()
+		p.closed = true
+		idle := p.idle
+		p.idle = nil
+		p.mu.Unlock()
+		for _, w := range idle {
+			close(w.task)
+		}
 		p.file.Close()
 	}
 	r.wg.Wait()
