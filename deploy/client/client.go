@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/rpcenv"
 )
@@ -105,7 +106,10 @@ type AppClient struct {
 	alreadyDead         bool
 	alreadyDisconnected bool
 	stopped             bool
-	refusals            map[int]int // attempt → masters that refused our authentication
+	refusals            map[int]int         // attempt → masters that refused our authentication
+	refused             *ratelog.Limiter    // one line per peer host per interval for refused messages
+	resolved            map[string][]string // configured masters' host names, looked up once
+	masterDials         bool                // the current master reached us over a connection it dialled
 }
 
 // Start registers the "AppClient" endpoint in env; its OnStart begins the
@@ -133,7 +137,8 @@ func Start(env *rpcenv.Env, masterURLs []string, desc deploy.ApplicationDescript
 		return nil, err
 	}
 	c := &AppClient{env: env, masters: masters, desc: desc, l: l, opts: opts,
-		log: log.With("component", "appclient"), stopCh: make(chan struct{}), refusals: map[int]int{}}
+		log: log.With("component", "appclient"), stopCh: make(chan struct{}), refusals: map[int]int{},
+		refused: ratelog.New(10*time.Second, 256)}
 	c.self = env.RefFor(rpcenv.EndpointAddress{Addr: env.Address(), Name: deploy.AppClientEndpoint})
 	if _, err := env.SetupEndpoint(deploy.AppClientEndpoint, &endpoint{c: c}); err != nil {
 		return nil, err
@@ -281,8 +286,21 @@ func (e *endpoint) OnDisconnected(addr rpcenv.Address) {
 	}
 }
 
+// Receive handles a one-way message that came over no known connection.
 func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
+	return e.ReceiveOver(msg, sender, rpcenv.Conn{})
+}
+
+// ReceiveOver handles one-way messages. ApplicationRemoved is obeyed only
+// from the current master and MasterChanged only from a configured one
+// (fromMaster); a refusal is one rate-limited log line.
+func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) error {
 	c := e.c
+	if err := c.admit(msg, sender, conn); err != nil {
+		c.refused.Warn(c.log, refusalKey(sender, conn), "refusing message", "from", sender.String(), "conn", conn.String(),
+			"msg", fmt.Sprintf("%T", msg), "err", err)
+		return nil
+	}
 	switch x := msg.(type) {
 	case registerAttempt:
 		if c.registered || c.stopped {
@@ -316,6 +334,7 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 		c.mu.Lock()
 		c.appID, c.master = x.AppID, x.Master
 		c.mu.Unlock()
+		c.masterDials = !conn.IsZero() && !conn.Outgoing()
 		c.registered = true
 		c.log.Info("Connected to Spark cluster", "appId", x.AppID)
 		c.l.Connected(x.AppID)
@@ -350,6 +369,7 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 		c.master = x.Master
 		id := c.appID
 		c.mu.Unlock()
+		c.masterDials = !conn.IsZero() && !conn.Outgoing()
 		c.alreadyDisconnected = false
 		if err := x.Master.Send(deploy.MasterChangeAcknowledged{AppID: id}); err != nil {
 			c.log.Warn("acknowledging the new master failed", "err", err)

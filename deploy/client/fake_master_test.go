@@ -1,6 +1,9 @@
 package client
 
 import (
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +50,26 @@ func next(t *testing.T, f *fakeMaster) any {
 
 func ptr[T any](v T) *T { return &v }
 
+// lineLog keeps log output for assertions.
+type lineLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lineLog) has(s string) bool { return l.count(s) > 0 }
+
+func (l *lineLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
 // The master's messages about the app reach the listener, and a master
 // change is acknowledged to the new master.
 func TestMessagesFromMaster(t *testing.T) {
@@ -54,7 +77,9 @@ func TestMessagesFromMaster(t *testing.T) {
 	env2, m2, ref2 := startFakeMaster(t, "master2")
 	driver := driverEnv(t)
 	rec := &recorder{}
-	ac, err := Start(driver, []string{env1.Address().SparkURL()}, appDesc(1, 1), rec, Options{Logger: quietLog()})
+	logs := &lineLog{}
+	ac, err := Start(driver, []string{env1.Address().SparkURL(), env2.Address().SparkURL()}, appDesc(1, 1), rec,
+		Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +113,40 @@ func TestMessagesFromMaster(t *testing.T) {
 		}
 	}
 
+	if _, ok := next(t, m2).(deploy.RegisterApplication); !ok {
+		t.Fatal("the second master got no registration")
+	}
+	// A peer that is no master: its MasterChanged (naming itself, or
+	// naming master2 and claiming master2's address) and its
+	// ApplicationRemoved (claiming master1's address) are refused.
+	_, _, evilRef := startFakeMaster(t, "evil")
+	// An env that writes master1's address as its sender (it listens on
+	// 127.0.0.2 at master1's port and advertises 127.0.0.1).
+	forger, err := rpcenv.Create(rpcenv.Config{Name: "forger", BindHost: "127.0.0.2", AdvertiseHost: env1.Address().Host,
+		Port: env1.Address().Port, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(forger.Shutdown)
+	if forger.Address() != env1.Address() {
+		t.Fatalf("the forger writes %v, not master1's %v", forger.Address(), env1.Address())
+	}
+	// Over one connection, so handled in order: the ExecutorAdded (which
+	// anyone may send) marks the two before it as handled.
+	toDriver := forger.RefFor(reg.Driver.Address())
+	for _, msg := range []any{deploy.MasterChanged{Master: evilRef}, deploy.ApplicationRemoved{Message: "forged"},
+		deploy.ExecutorAdded{ID: 4, WorkerID: "w2", HostPort: "h:2", Cores: 1, MemoryMB: 1}} {
+		if err := toDriver.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the forger's last message", func() bool { return rec.has("added app-1/4") })
+	if n := logs.count("refusing message"); n != 1 {
+		t.Errorf("%d refusal lines for the forger's two messages, want 1 (rate-limited)", n)
+	}
+	if rec.has("dead") || ac.Master().Address() != ref1.Address() {
+		t.Fatalf("a forged message took effect: %q, master %v", rec.snapshot(), ac.Master().Address())
+	}
 	// A new leader (it sends MasterChanged itself): acknowledged there, and
 	// it is the master from now on.
 	if err := env2.RefFor(reg.Driver.Address()).Send(deploy.MasterChanged{Master: ref2}); err != nil {

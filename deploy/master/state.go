@@ -439,6 +439,11 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 		if w.State == deploy.WorkerUnknown {
 			w.State = deploy.WorkerAlive
 		}
+		if worker.Address() == w.Endpoint.Address() {
+			// The worker reconnected: its new ref reaches it over the new
+			// connection (Admit moved the binding there).
+			w.Endpoint = worker
+		}
 		s.fx.Send(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress, Duplicate: true})
 		return
 	}

@@ -16,40 +16,75 @@ import (
 // has no authority over this worker.
 var ErrNotFromMaster = errors.New("worker: refused: sender has no authority over this worker")
 
+// Link is the connection a remote message arrived over: an rpcenv.Conn in
+// the daemon, a fake in tests; nil for a message with no connection (the
+// worker's own, or a test's).
+type Link interface {
+	// RemoteAddr is the socket address of the other end, as the kernel
+	// reports it: for a connection the worker dialled, the address it
+	// dialled.
+	RemoteAddr() rpcenv.Address
+	// Outgoing reports whether the worker dialled the connection.
+	Outgoing() bool
+	// IsActive reports whether the connection is still open.
+	IsActive() bool
+}
+
 // Admit decides whether a remote message may reach the core, given the
-// address rpcenv reports for its sender. Orders (LaunchExecutor,
+// address its sender claims (the RPC envelope's, which the peer writes)
+// and the connection it arrived over. Orders (LaunchExecutor,
 // KillExecutor, LaunchDriver, KillDriver, ApplicationFinished,
 // ReconnectWorker) are obeyed only from the active master; a leader
 // change (MasterChanged) and the answers to a registration
-// (RegisteredWorker, RegisterWorkerFailed) only from a master of the
-// configured list, and they must name that same master. Host names are
-// compared through CoreConfig.Resolve: the configured masters' once, the
-// names peers give within a budget of peerLookups for the worker's life.
+// (RegisteredWorker, RegisterWorkerFailed, MasterInStandby) only from a
+// master of the configured list, and the first two must name that same
+// master. Host names are compared through CoreConfig.Resolve: the
+// configured masters' once, the names peers give within a budget of
+// peerLookups for the worker's life.
 //
-// The sender is the address the peer's env writes in each request, so a
-// peer that forges it passes; what rpcenv knows of the socket is not
-// exposed to endpoints yet (see the package doc).
-func (c *Core) Admit(msg any, from rpcenv.Address) error {
+// The claimed address is checked against the connection:
+//
+//   - over a connection the worker dialled (to a configured master, or
+//     the active one), the master is whoever answers at the address the
+//     worker chose: an Ember master sends its orders back over the
+//     worker's own connection;
+//   - over a connection the master dialled (Spark's master sends through
+//     its own outbox to the worker's address, and so does an Ember master
+//     after a failover), the connection must come from the master's host,
+//     and orders are then taken only over that one connection, bound when
+//     a RegisteredWorker or MasterChanged is admitted over it; another
+//     connection is refused while it stays open, and after it closed the
+//     next from the master's host takes over. A master that answered over
+//     the worker's own connection gives no orders over any other.
+//
+// This is the limit without spark.authenticate: a process on a master's
+// own host can claim that master's address over a connection of its own
+// while a master that dials the worker has none open to it (between its
+// reconnects), and a process on a configured master's host can send
+// MasterChanged. A peer on any other host cannot.
+func (c *Core) Admit(msg any, from rpcenv.Address, link Link) error {
 	switch m := msg.(type) {
 	case deploy.LaunchExecutor, deploy.KillExecutor, deploy.LaunchDriver, deploy.KillDriver,
 		deploy.ApplicationFinished, deploy.ReconnectWorker:
 		if !c.fromActiveMaster(from) {
 			return fmt.Errorf("%w: %T from %s, which is not the active master", ErrNotFromMaster, msg, from)
 		}
+		return c.overMasterLink(msg, link)
 	case deploy.MasterChanged:
-		return c.admitMaster(msg, m.Master, from)
+		return c.admitMaster(msg, m.Master, from, link)
 	case deploy.RegisteredWorker:
-		return c.admitMaster(msg, m.Master, from)
+		return c.admitMaster(msg, m.Master, from, link)
 	case deploy.RegisterWorkerFailed, deploy.MasterInStandby:
 		if !c.isConfiguredMaster(from) {
 			return fmt.Errorf("%w: %T from %s, which is not a configured master", ErrNotFromMaster, msg, from)
 		}
+		return c.fromHostOf(msg, from, link)
 	}
 	return nil
 }
 
 // admitMaster checks a message that makes master the worker's master.
-func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address) error {
+func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address, link Link) error {
 	if master == nil {
 		return fmt.Errorf("%w: %T from %s names no master", ErrNotFromMaster, msg, from)
 	}
@@ -60,7 +95,80 @@ func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address) err
 	if !c.sameAddress(from, addr) {
 		return fmt.Errorf("%w: %T names master %s but comes from %s", ErrNotFromMaster, msg, addr, from)
 	}
+	if err := c.fromHostOf(msg, addr, link); err != nil {
+		return err
+	}
+	if link != nil {
+		// Over the worker's own connection (an Ember master answers so)
+		// the master needs no other; over one it dialled (Spark's
+		// master, or any after a failover) its orders come that way.
+		c.masterDials = !link.Outgoing()
+		c.masterLink = nil
+		if c.masterDials {
+			c.masterLink = link
+		}
+	}
 	return nil
+}
+
+// fromHostOf checks that link reaches master: dialled by the worker to a
+// configured or the active master, or accepted from master's host.
+func (c *Core) fromHostOf(msg any, master rpcenv.Address, link Link) error {
+	if link == nil {
+		return nil
+	}
+	remote := link.RemoteAddr()
+	if link.Outgoing() {
+		if c.isConfiguredMaster(remote) || c.isActiveMasterAddress(remote) {
+			return nil
+		}
+		return fmt.Errorf("%w: %T over the worker's connection to %s, which is no master", ErrNotFromMaster, msg, remote)
+	}
+	if !c.sameHost(remote.Host, master.Host) {
+		return fmt.Errorf("%w: %T claims master %s over a connection from host %s", ErrNotFromMaster, msg, master, remote.Host)
+	}
+	return nil
+}
+
+// overMasterLink checks that an order from the active master came over
+// the master's connection (see Admit).
+func (c *Core) overMasterLink(msg any, link Link) error {
+	if link == nil {
+		return nil
+	}
+	if link.Outgoing() {
+		if c.isActiveMasterAddress(link.RemoteAddr()) {
+			return nil
+		}
+		return fmt.Errorf("%w: %T over the worker's connection to %s, which is not the active master", ErrNotFromMaster, msg, link.RemoteAddr())
+	}
+	if !c.masterDials {
+		return fmt.Errorf("%w: %T over a connection from %s; the active master sends over the worker's own connection",
+			ErrNotFromMaster, msg, link.RemoteAddr())
+	}
+	if link == c.masterLink {
+		return nil
+	}
+	if c.masterLink != nil && c.masterLink.IsActive() {
+		return fmt.Errorf("%w: %T over a connection from %s, not over the master's (from %s)",
+			ErrNotFromMaster, msg, link.RemoteAddr(), c.masterLink.RemoteAddr())
+	}
+	if !c.sameHost(link.RemoteAddr().Host, c.master.Address().Addr.Host) {
+		return fmt.Errorf("%w: %T over a connection from host %s, not the active master's", ErrNotFromMaster, msg, link.RemoteAddr().Host)
+	}
+	c.masterLink = link
+	return nil
+}
+
+// isActiveMasterAddress reports whether a is the active master's address.
+func (c *Core) isActiveMasterAddress(a rpcenv.Address) bool {
+	if c.master == nil {
+		return false
+	}
+	if c.sameAddress(a, c.master.Address().Addr) {
+		return true
+	}
+	return c.masterAddressToConnect != nil && c.sameAddress(a, *c.masterAddressToConnect)
 }
 
 // MasterAddress is the address the worker talks to a master at that a
@@ -77,15 +185,7 @@ func (c *Core) MasterAddress(addr rpcenv.Address) rpcenv.Address {
 	return addr
 }
 
-func (c *Core) fromActiveMaster(from rpcenv.Address) bool {
-	if c.master == nil {
-		return false
-	}
-	if c.sameAddress(from, c.master.Address().Addr) {
-		return true
-	}
-	return c.masterAddressToConnect != nil && c.sameAddress(from, *c.masterAddressToConnect)
-}
+func (c *Core) fromActiveMaster(from rpcenv.Address) bool { return c.isActiveMasterAddress(from) }
 
 // configuredMaster returns the configured master a is.
 func (c *Core) configuredMaster(a rpcenv.Address) (rpcenv.Address, bool) {
@@ -114,11 +214,19 @@ func (c *Core) sameAddress(a, trusted rpcenv.Address) bool {
 	if a.IsZero() || a.Port != trusted.Port {
 		return false
 	}
-	if a.Host == trusted.Host {
+	return c.sameHost(a.Host, trusted.Host)
+}
+
+// sameHost reports whether host is the trusted host, literally or by IP.
+func (c *Core) sameHost(host, trusted string) bool {
+	if host == "" {
+		return false
+	}
+	if host == trusted {
 		return true
 	}
-	want := c.ipsOf(trusted.Host, c.resolve)
-	for _, ip := range c.ipsOf(a.Host, c.resolvePeer) {
+	want := c.ipsOf(trusted, c.resolve)
+	for _, ip := range c.ipsOf(host, c.resolvePeer) {
 		for _, w := range want {
 			if ip.Equal(w) {
 				return true
@@ -194,6 +302,11 @@ var refusalInterval = 10 * time.Second
 func newRefusalLog() *ratelog.Limiter { return ratelog.New(refusalInterval, 256) }
 
 // refuse logs one rate-limited line for a refused message.
-func (w *Worker) refuse(from rpcenv.Address, msg any, err error) {
-	w.refusals.Warn(w.log, from.Host, "refusing message", "from", from.String(), "msg", fmt.Sprintf("%T", msg), "err", err)
+// The limiter's key is the connection's real host when there is one.
+func (w *Worker) refuse(from rpcenv.Address, conn rpcenv.Conn, msg any, err error) {
+	key := from.Host
+	if !conn.IsZero() {
+		key = conn.RemoteAddr().Host
+	}
+	w.refusals.Warn(w.log, key, "refusing message", "from", from.String(), "conn", conn.String(), "msg", fmt.Sprintf("%T", msg), "err", err)
 }

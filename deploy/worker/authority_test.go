@@ -64,7 +64,7 @@ func TestAdmit(t *testing.T) {
 	c := registeredCore(cfg, true)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := c.Admit(tc.msg, tc.from)
+			err := c.Admit(tc.msg, tc.from, nil)
 			if tc.allow && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -90,7 +90,7 @@ func TestAdmitPeerNames(t *testing.T) {
 	}
 	c := registeredCore(cfg, false)
 	named := rpcenv.NewAddress("master-one", 7077)
-	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}, named); err != nil {
+	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}, named, nil); err != nil {
 		t.Fatalf("a configured master advertising its name: %v", err)
 	}
 	if got := c.MasterAddress(named); got != m1.addr.Addr {
@@ -99,7 +99,7 @@ func TestAdmitPeerNames(t *testing.T) {
 	lookups = 0
 	for i := 0; i < 100; i++ {
 		name := fmt.Sprintf("evil-%d.example", i)
-		if err := c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077)); !errors.Is(err, ErrNotFromMaster) {
+		if err := c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077), nil); !errors.Is(err, ErrNotFromMaster) {
 			t.Fatalf("MasterChanged from %s admitted: %v", name, err)
 		}
 	}
@@ -112,7 +112,7 @@ func TestAdmitPeerNames(t *testing.T) {
 // accepted the worker.
 func TestAdmitBeforeRegistration(t *testing.T) {
 	c := registeredCore(testCoreConfig(), false)
-	if err := c.Admit(deploy.LaunchDriver{DriverID: "d"}, m1.addr.Addr); !errors.Is(err, ErrNotFromMaster) {
+	if err := c.Admit(deploy.LaunchDriver{DriverID: "d"}, m1.addr.Addr, nil); !errors.Is(err, ErrNotFromMaster) {
 		t.Fatalf("LaunchDriver before registration: %v", err)
 	}
 }
@@ -122,11 +122,75 @@ func TestAdmitBeforeRegistration(t *testing.T) {
 func TestAdmitFollowsMasterChange(t *testing.T) {
 	c := registeredCore(testCoreConfig(), true)
 	c.MasterChanged(m2, "http://10.0.0.2:8080")
-	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m2.addr.Addr); err != nil {
+	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m2.addr.Addr, nil); err != nil {
 		t.Fatalf("new master refused: %v", err)
 	}
-	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m1.addr.Addr); err == nil {
+	if err := c.Admit(deploy.KillDriver{DriverID: "d"}, m1.addr.Addr, nil); err == nil {
 		t.Fatal("the old master still gives orders")
+	}
+}
+
+// fakeLink is a connection for the core's tests.
+type fakeLink struct {
+	remote   rpcenv.Address
+	outgoing bool
+	closed   bool
+}
+
+func (l *fakeLink) RemoteAddr() rpcenv.Address { return l.remote }
+func (l *fakeLink) Outgoing() bool             { return l.outgoing }
+func (l *fakeLink) IsActive() bool             { return !l.closed }
+
+// TestAdmitByConnection: orders are taken over the worker's own
+// connection to its master, or over the one connection the master dialled
+// from its host; a forged master address over another connection is
+// refused, from another host always, from the master's host while the
+// master's connection is open.
+func TestAdmitByConnection(t *testing.T) {
+	c := registeredCore(testCoreConfig(), true)
+	m1a := m1.addr.Addr
+	launch := deploy.LaunchExecutor{MasterURL: m1URL}
+	step := func(name string, msg any, l Link, allow bool) {
+		t.Helper()
+		err := c.Admit(msg, m1a, l)
+		if allow && err != nil {
+			t.Fatalf("%s: refused: %v", name, err)
+		}
+		if !allow && !errors.Is(err, ErrNotFromMaster) {
+			t.Fatalf("%s: admitted (err %v)", name, err)
+		}
+	}
+	own := &fakeLink{remote: m1a, outgoing: true}
+	step("over the worker's own connection to the master", launch, own, true)
+	step("over the worker's connection to another address", launch, &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 7077), outgoing: true}, false)
+	step("forged, from another host", launch, &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 40000)}, false)
+	masterIn := &fakeLink{remote: rpcenv.NewAddress(m1a.Host, 41000)}
+	step("from the master's host, when the master answers over the worker's connection", launch, masterIn, false)
+	// A master that dials the worker (Spark's) answers the registration
+	// over its own connection.
+	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, m1.addr.String())}, m1a, masterIn); err != nil {
+		t.Fatalf("RegisteredWorker from the master's host: %v", err)
+	}
+	step("over the master's connection", launch, masterIn, true)
+	step("over the master's connection again", deploy.KillExecutor{MasterURL: m1URL, AppID: "a"}, masterIn, true)
+	sameHost := &fakeLink{remote: rpcenv.NewAddress(m1a.Host, 41001)}
+	step("forged, from the master's host while its connection is open", launch, sameHost, false)
+	masterIn.closed = true
+	step("from the master's host once its connection closed", launch, sameHost, true)
+	step("MasterChanged to m2, over a connection from m1's host", deploy.MasterChanged{Master: refAt(t, m2.addr.String())}, &fakeLink{remote: rpcenv.NewAddress(m1a.Host, 41002)}, false)
+	if err := c.Admit(deploy.MasterChanged{Master: refAt(t, m2.addr.String())}, m2.addr.Addr, &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 1)}); !errors.Is(err, ErrNotFromMaster) {
+		t.Fatalf("MasterChanged claiming m2 from another host: %v", err)
+	}
+	m2In := &fakeLink{remote: rpcenv.NewAddress(m2.addr.Addr.Host, 42000)}
+	if err := c.Admit(deploy.MasterChanged{Master: refAt(t, m2.addr.String())}, m2.addr.Addr, m2In); err != nil {
+		t.Fatalf("MasterChanged from m2's host: %v", err)
+	}
+	c.MasterChanged(m2, "http://10.0.0.2:8080")
+	if err := c.Admit(launch, m2.addr.Addr, &fakeLink{remote: rpcenv.NewAddress(m2.addr.Addr.Host, 42001)}); !errors.Is(err, ErrNotFromMaster) {
+		t.Fatalf("an order over a second connection from m2's host: %v", err)
+	}
+	if err := c.Admit(launch, m2.addr.Addr, m2In); err != nil {
+		t.Fatalf("an order over the connection MasterChanged came over: %v", err)
 	}
 }
 

@@ -61,18 +61,28 @@ func (e *endpoint) OnDisconnected(addr rpcenv.Address) {
 // OnError logs endpoint errors.
 func (e *endpoint) OnError(err error) { e.w.log.Warn("worker endpoint error", "err", err) }
 
-// Receive handles one-way messages. A remote message is validated, then
-// admitted by the core (Core.Admit) before it touches any state; a refusal
-// is one rate-limited log line.
+// Receive handles a one-way message that came over no known connection.
 func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
+	return e.ReceiveOver(msg, sender, rpcenv.Conn{})
+}
+
+// ReceiveOver handles one-way messages. A remote message is validated,
+// then admitted by the core (Core.Admit, by its sender and its
+// connection) before it touches any state; a refusal is one rate-limited
+// log line.
+func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) error {
 	w, c := e.w, e.w.core
 	defer func() { w.registeredA.Store(c.Registered()) }()
 	err := deploy.Validate(msg)
 	if err == nil {
-		err = c.Admit(msg, sender)
+		var link Link
+		if !conn.IsZero() {
+			link = conn
+		}
+		err = c.Admit(msg, sender, link)
 	}
 	if err != nil {
-		w.refuse(sender, msg, err)
+		w.refuse(sender, conn, msg, err)
 		return nil
 	}
 	switch x := msg.(type) {
@@ -107,7 +117,7 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 	case driverStateFromRunner:
 		c.DriverStateChanged(x.msg)
 	default:
-		w.refuse(sender, msg, fmt.Errorf("%w: worker got %T", rpcenv.ErrUnsupported, msg))
+		w.refuse(sender, conn, msg, fmt.Errorf("%w: worker got %T", rpcenv.ErrUnsupported, msg))
 	}
 	return nil
 }
@@ -122,7 +132,7 @@ func (e *endpoint) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 		cc.Reply(w.executorInfos())
 	default:
 		err := fmt.Errorf("%w: worker got ask %T", rpcenv.ErrUnsupported, msg)
-		w.refuse(cc.SenderAddress(), msg, err)
+		w.refuse(cc.SenderAddress(), rpcenv.ConnOf(cc), msg, err)
 		cc.SendFailure(err)
 	}
 	return nil

@@ -179,10 +179,14 @@ type Core struct {
 	activeMasterURL        string
 	activeMasterWebUIURL   string
 	masterAddressToConnect *rpcenv.Address
-	retrying               bool // the registration timer is armed
-	attempts               int
-	heartbeating           bool
-	cleaning               bool
+	// masterLink is the connection the master dialled to the worker
+	// that its orders come over (authority.go); nil when none is known.
+	masterLink   Link
+	masterDials  bool // the master's answer came over a connection it dialled
+	retrying     bool // the registration timer is armed
+	attempts     int
+	heartbeating bool
+	cleaning     bool
 
 	executors         map[string]*Executor // appId/execId
 	finishedExecutors []*Executor          // oldest first

@@ -1,0 +1,132 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/rpcenv"
+)
+
+// ErrNotFromMaster is wrapped by the client's refusals: the sender is not
+// the master the message needs.
+var ErrNotFromMaster = errors.New("client: refused: sender is not the application's master")
+
+// admit decides whether a message may reach the client. ApplicationRemoved
+// must come from the current master, MasterChanged must name a configured
+// master and come from it; other messages pass. "Come from" means the
+// address the sender claims and the connection: one the driver dialled to
+// that master (the master answers over the driver's own connection), or
+// one accepted from that master's host (a master that took over after a
+// failover dials the driver; until a master's message has come that way,
+// none is taken from an accepted connection). Without spark.authenticate a process on a
+// master's host can still claim to be it; a peer on another host cannot.
+func (c *AppClient) admit(msg any, from rpcenv.Address, conn rpcenv.Conn) error {
+	switch x := msg.(type) {
+	case deploy.ApplicationRemoved:
+		_, m := c.current()
+		if m == nil {
+			return fmt.Errorf("%w: ApplicationRemoved from %s before any master accepted the application", ErrNotFromMaster, from)
+		}
+		if !conn.IsZero() && !conn.Outgoing() && !c.masterDials {
+			return fmt.Errorf("%w: ApplicationRemoved over a connection from %s; the master sends over the driver's own connection",
+				ErrNotFromMaster, conn.RemoteAddr())
+		}
+		return c.fromMaster(msg, m.Address().Addr, from, conn)
+	case deploy.MasterChanged:
+		if x.Master == nil {
+			return nil // Receive refuses it with its own error
+		}
+		addr := x.Master.Address().Addr
+		if !c.isConfigured(addr) {
+			return fmt.Errorf("%w: MasterChanged from %s names %s, which is not a configured master", ErrNotFromMaster, from, addr)
+		}
+		return c.fromMaster(msg, addr, from, conn)
+	}
+	return nil
+}
+
+// fromMaster checks that a message claiming master's address came from it.
+func (c *AppClient) fromMaster(msg any, master, from rpcenv.Address, conn rpcenv.Conn) error {
+	if !c.sameAddress(from, master) {
+		return fmt.Errorf("%w: %T from %s, not from %s", ErrNotFromMaster, msg, from, master)
+	}
+	if conn.IsZero() {
+		return nil
+	}
+	remote := conn.RemoteAddr()
+	if conn.Outgoing() {
+		if c.sameAddress(remote, master) || c.isConfigured(remote) {
+			return nil
+		}
+		return fmt.Errorf("%w: %T over the driver's connection to %s, which is not %s", ErrNotFromMaster, msg, remote, master)
+	}
+	if !c.sameHost(remote.Host, master.Host) {
+		return fmt.Errorf("%w: %T claims %s over a connection from host %s", ErrNotFromMaster, msg, master, remote.Host)
+	}
+	return nil
+}
+
+func (c *AppClient) isConfigured(a rpcenv.Address) bool {
+	for _, m := range c.masters {
+		if c.sameAddress(a, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *AppClient) sameAddress(a, trusted rpcenv.Address) bool {
+	return !a.IsZero() && a.Port == trusted.Port && c.sameHost(a.Host, trusted.Host)
+}
+
+// sameHost compares host with a trusted host (a configured or the current
+// master's), literally or by IP; only trusted names are looked up, once
+// each, and a name a peer gives is compared literally.
+func (c *AppClient) sameHost(host, trusted string) bool {
+	if host == "" {
+		return false
+	}
+	if host == trusted {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if t := net.ParseIP(trusted); t != nil {
+		return ip.Equal(t)
+	}
+	for _, s := range c.lookup(trusted) {
+		if t := net.ParseIP(s); t != nil && ip.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup resolves a trusted host name once, bounded in time (it runs on
+// the endpoint's loop).
+func (c *AppClient) lookup(host string) []string {
+	if ips, ok := c.resolved[host]; ok {
+		return ips
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ips, _ := net.DefaultResolver.LookupHost(ctx, host)
+	if c.resolved == nil {
+		c.resolved = map[string][]string{}
+	}
+	c.resolved[host] = ips
+	return ips
+}
+
+func refusalKey(from rpcenv.Address, conn rpcenv.Conn) string {
+	if !conn.IsZero() {
+		return conn.RemoteAddr().Host
+	}
+	return from.Host
+}
