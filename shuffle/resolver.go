@@ -430,6 +430,9 @@ func (r *resolver) executorRemoved(appID, execID string) {
 		return
 	}
 	info := e.info
+	// Its open files go: an RDD file is deleted below unless RDD fetch is
+	// on, and the rest open again on the next chunk.
+	r.dropFiles(func(k fileKey) bool { return k.exec == e.id })
 	served := func(name string) bool {
 		return strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".data") || (r.rddOn && strings.HasPrefix(name, "rdd_"))
 	}
