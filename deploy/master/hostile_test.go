@@ -189,3 +189,154 @@ func TestHostilePeerCannotCommandMaster(t *testing.T) {
 		})
 	})
 }
+
+// forgerOf is an env that writes addr as its sender in every message: it
+// listens on 127.0.0.2 at addr's port and advertises addr's host. Its
+// connections come from this host, as the real peer's do.
+func forgerOf(t *testing.T, addr rpcenv.Address, conf *sparkconf.Conf) *rpcenv.Env {
+	t.Helper()
+	e, err := rpcenv.Create(rpcenv.Config{Name: "forger", BindHost: "127.0.0.2", AdvertiseHost: addr.Host, Port: addr.Port,
+		Conf: conf, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	if e.Address() != addr {
+		t.Fatalf("the forger writes %v, not %v", e.Address(), addr)
+	}
+	return e
+}
+
+// TestForgedAddressRefusedByConnection: a second connection from the
+// same host, writing a registered worker's or driver's own address as its
+// sender, is refused (asks with an RpcFailure, one rate-limited log line),
+// and the worker and driver keep working over their own connections. Both
+// io modes.
+func TestForgedAddressRefusedByConnection(t *testing.T) {
+	eachIOMode(t, func(t *testing.T, conf *sparkconf.Conf) {
+		var logs testutil.LogBuffer
+		elected := make(chan struct{})
+		m, err := Start(Options{Host: "127.0.0.1", Port: 0, Conf: conf, Logger: logs.Logger(slog.LevelInfo),
+			Recovery: func(l recovery.Leadership) (recovery.Engine, recovery.Agent, error) {
+				agent := recovery.SelfElect(l)
+				close(elected)
+				return recovery.None(), agent, nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Shutdown)
+		<-elected
+		wenv := newEnv(t, "sparkWorker", conf, false)
+		wrec := &recorder{got: make(chan any, 64)}
+		wself, err := wenv.SetupEndpoint(deploy.WorkerEndpointName, wrec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wm, err := wenv.SetupEndpointRefByURI(masterURI(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const workerID = "worker-20260102030405-127.0.0.1-2"
+		if err := wm.Send(deploy.RegisterWorker{ID: workerID, Host: "127.0.0.1", Port: wenv.Address().Port, Worker: wself,
+			Cores: 4, MemoryMB: 4096, MasterAddress: m.Address()}); err != nil {
+			t.Fatal(err)
+		}
+		next[deploy.RegisteredWorker](t, wrec)
+		denv := newEnv(t, "sparkDriver", conf, false)
+		drec := &recorder{got: make(chan any, 64)}
+		dself, err := denv.SetupEndpoint(deploy.AppClientEndpoint, drec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dm, err := denv.SetupEndpointRefByURI(masterURI(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := 1
+		if err := dm.Send(deploy.RegisterApplication{AppDescription: deploy.ApplicationDescription{Name: "legit", MaxCores: &one,
+			MemoryPerExecutorMB: 512, Command: deploy.Command{MainClass: "x"}}, Driver: dself}); err != nil {
+			t.Fatal(err)
+		}
+		appID := next[deploy.RegisteredApplication](t, drec).AppID
+		launched := next[deploy.LaunchExecutor](t, wrec)
+
+		// The worker's forger: a heartbeat, a failed executor, a
+		// registration under the worker's id; asks get an RpcFailure.
+		fw := forgerOf(t, wenv.Address(), conf)
+		fwSelf, err := fw.SetupEndpoint(deploy.WorkerEndpointName, &recorder{got: make(chan any, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwm, err := fw.SetupEndpointRefByURI(masterURI(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for _, msg := range []any{
+			deploy.Heartbeat{WorkerID: workerID, Worker: fwSelf},
+			deploy.ExecutorStateChanged{AppID: appID, ExecID: launched.ExecID, State: deploy.ExecutorFailed},
+			deploy.RegisterWorker{ID: workerID, Host: "127.0.0.1", Port: wenv.Address().Port, Worker: fwSelf, Cores: 64, MemoryMB: 1 << 20, MasterAddress: m.Address()},
+			deploy.WorkerSchedulerStateResponse{ID: workerID},
+		} {
+			if err := fwm.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = fwm.AskTimeout(deploy.ExecutorStateChanged{AppID: appID, ExecID: launched.ExecID, State: deploy.ExecutorFailed}, hangLimit)
+		var re *rpcenv.RemoteError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), "not over the connection it registered over") {
+			t.Fatalf("the worker's forger asking ExecutorStateChanged: %v, want an RpcFailure naming the connection", err)
+		}
+		// The driver's forger.
+		fd := forgerOf(t, denv.Address(), conf)
+		fdm, err := fd.SetupEndpointRefByURI(masterURI(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ask := range []any{
+			deploy.KillExecutors{AppID: appID, ExecutorIDs: []string{fmt.Sprint(launched.ExecID)}},
+			deploy.RequestExecutors{AppID: appID, RequestedTotal: 0},
+		} {
+			_, err := fdm.AskTimeout(ask, hangLimit)
+			if !errors.As(err, &re) || !strings.Contains(err.Error(), "refused") {
+				t.Fatalf("%T from the driver's forger: %v, want an RpcFailure", ask, err)
+			}
+		}
+		if err := fdm.Send(deploy.UnregisterApplication{AppID: appID}); err != nil {
+			t.Fatal(err)
+		}
+		// Answered after the forger's messages (one connection, in order).
+		v, err := fdm.AskTimeout(deploy.RequestMasterState{}, hangLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		st := v.(deploy.MasterStateResponse)
+		if len(st.Workers) != 1 || st.Workers[0].Cores != 4 || len(st.ActiveApps) != 1 || st.ActiveApps[0].ID != appID || st.ActiveApps[0].Cores != 1 {
+			t.Fatalf("a forger changed the state: %s", st.Summary())
+		}
+		lines := strings.Count(logs.String(), "refusing message")
+		if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
+			t.Fatalf("%d refusal lines for 8 forged messages from one host in %v (bound %d)", lines, elapsed, bound)
+		}
+		// The worker and the driver keep working over their connections.
+		if ok, err := rpcenv.Ask[bool](t.Context(), wm, deploy.ExecutorStateChanged{AppID: appID, ExecID: launched.ExecID,
+			State: deploy.ExecutorRunning}); err != nil || !ok {
+			t.Fatalf("the worker's ExecutorStateChanged: %v %v", ok, err)
+		}
+		if u := next[deploy.ExecutorUpdated](t, drec); u.State != deploy.ExecutorRunning {
+			t.Fatalf("driver told %+v", u)
+		}
+		if ok, err := rpcenv.Ask[bool](t.Context(), dm, deploy.RequestExecutors{AppID: appID, RequestedTotal: 1}); err != nil || !ok {
+			t.Fatalf("the driver's RequestExecutors: %v %v", ok, err)
+		}
+		if err := dm.Send(deploy.UnregisterApplication{AppID: appID}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, hangLimit, "the driver's own UnregisterApplication", func() (bool, string) {
+			st, err := m.MasterState()
+			return err == nil && len(st.ActiveApps) == 0, st.Summary()
+		})
+	})
+}
