@@ -3,6 +3,7 @@ package rpcenv
 import (
 	"errors"
 	"fmt"
+	"github.com/ember-rpc/ember/internal/ratelog"
 	"sync"
 
 	"github.com/ember-rpc/ember/codec"
@@ -50,11 +51,11 @@ func (h *rpcHandler) ReceiveOneWay(c *netpoll.Client, msg []byte) {
 			h.env.logJavaErrOnce(err, c.RemoteAddr())
 			return
 		}
-		h.env.log.Warn("dropping undecodable one-way message", "remote", c.RemoteAddr(), "err", err)
+		h.env.warnPeer(c.RemoteAddr(), "dropping undecodable one-way message", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
 	if err := h.env.post(req.receiver.Name, inboxMsg{kind: kindOneWay, sender: req.sender, content: req.content, conn: c}); err != nil {
-		h.env.log.Warn("dropping one-way message", "to", req.receiver.Name, "remote", c.RemoteAddr(), "err", err)
+		h.env.warnPeer(c.RemoteAddr(), "dropping one-way message", "to", req.receiver.Name, "remote", c.RemoteAddr(), "err", err)
 	}
 }
 
@@ -209,3 +210,10 @@ func (cc *remoteCallContext) SenderAddress() Address { return cc.sender }
 
 // Conn is the connection the ask arrived over (ConnOf).
 func (cc *remoteCallContext) Conn() Conn { return Conn{cc.conn} }
+
+// warnPeer logs a per-peer warning through the env's limiter (the one
+// the Java refusals use, under its own key): a peer repeating the same
+// bad message costs one line per minute, with a count of the rest.
+func (e *Env) warnPeer(remote, msg string, args ...any) {
+	e.javaWarn.Warn(e.log, ratelog.PeerKey(remote)+"\x00"+msg, msg, args...)
+}

@@ -2,6 +2,7 @@ package rpcenv
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 
@@ -243,7 +244,7 @@ func (in *inbox) failPending() {
 func (in *inbox) onError(err error) {
 	defer func() {
 		if p := recover(); p != nil && in.env != nil {
-			in.env.log.Error("OnError panicked", "endpoint", in.name, "panic", p)
+			in.env.javaWarn.Log(in.env.log, slog.LevelError, "OnError panicked\x00"+in.name, "OnError panicked", "endpoint", in.name, "panic", p)
 		}
 	}()
 	if h, ok := in.endpoint.(ErrorHandler); ok {
@@ -251,7 +252,9 @@ func (in *inbox) onError(err error) {
 		return
 	}
 	if in.env != nil {
-		in.env.log.Warn("endpoint error", "endpoint", in.name, "err", err)
+		// One line per endpoint per minute, with the count held back: a
+		// peer whose every message fails cannot flood the log.
+		in.env.javaWarn.Warn(in.env.log, "endpoint error\x00"+in.name, "endpoint error", "endpoint", in.name, "err", err)
 	}
 }
 
