@@ -75,13 +75,14 @@ type pageMeta struct {
 	Refresh  int    // <meta http-equiv=refresh> seconds; 0 = none
 	Links    bool   // the footer links to json and metrics (top-level pages)
 	Rendered string
+	Warning  string // a banner under the header (Options.Warning)
 }
 
-func newMeta(kind, title, defTitle string, r *http.Request) pageMeta {
+func newMeta(kind, title, defTitle string, opts Options, r *http.Request) pageMeta {
 	if title == "" {
 		title = defTitle
 	}
-	m := pageMeta{Title: title, Kind: kind, Links: true, Rendered: time.Now().Format("2006/01/02 15:04:05")}
+	m := pageMeta{Title: title, Kind: kind, Links: true, Rendered: time.Now().Format("2006/01/02 15:04:05"), Warning: opts.Warning}
 	if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n > 0 && n <= 3600 {
 		m.Refresh = n
 	}
@@ -112,7 +113,7 @@ type masterView struct {
 
 func newMasterView(st deploy.MasterStateResponse, opts Options, r *http.Request) masterView {
 	v := masterView{
-		Meta:        newMeta("Master", opts.Title, "Ember Master at "+st.URL, r),
+		Meta:        newMeta("Master", opts.Title, "Ember Master at "+st.URL, opts, r),
 		S:           st,
 		KillEnabled: opts.KillEnabled,
 	}
@@ -240,7 +241,7 @@ type appView struct {
 }
 
 func newAppView(d deploy.ApplicationDetail, detailed bool, note string, opts Options, r *http.Request) appView {
-	m := newMeta("Master", "", "Application: "+d.Name, r)
+	m := newMeta("Master", "", "Application: "+d.Name, opts, r)
 	m.Links = false
 	m.Status = string(d.State)
 	m.Sub, m.SubHref = d.ID, "../"
@@ -333,7 +334,7 @@ func newWorkerView(st deploy.WorkerStateResponse, opts Options, r *http.Request)
 		addr = st.Host + ":" + strconv.Itoa(st.Port)
 	}
 	v := workerView{
-		Meta:              newMeta("Worker", opts.Title, "Ember Worker at "+addr, r),
+		Meta:              newMeta("Worker", opts.Title, "Ember Worker at "+addr, opts, r),
 		S:                 st,
 		Address:           addr,
 		Executors:         execRows(st.Executors),
@@ -393,7 +394,7 @@ func newLogView(lr *logRequest, c logChunk, opts Options) logView {
 		title = lr.LogType + " log for " + what
 	}
 	v := logView{
-		Meta:      pageMeta{Title: title, Kind: "Worker", Sub: c.Path, Rendered: time.Now().Format("2006/01/02 15:04:05")},
+		Meta:      pageMeta{Title: title, Kind: "Worker", Sub: c.Path, Rendered: time.Now().Format("2006/01/02 15:04:05"), Warning: opts.Warning},
 		What:      what,
 		Chunk:     c,
 		LogType:   lr.LogType,

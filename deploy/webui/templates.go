@@ -60,6 +60,7 @@ button.danger{background:var(--bad);color:#fff;border:0;border-radius:5px;paddin
 .btn.active{background:var(--fg);color:#fff;border-color:var(--fg)}
 .btn.disabled{color:var(--muted);pointer-events:none;opacity:.6}
 pre.log{background:#0d1117;color:#e6edf3;border-radius:8px;padding:14px 16px;margin:0;overflow:auto;max-height:75vh;font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-all}
+.warnbanner{background:#fff4e5;border-bottom:2px solid #e8590c;color:#7c2d12;padding:10px 28px;font-size:14px}
 footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);font-size:12px}
 </style>
 </head>
@@ -69,6 +70,7 @@ footer{max-width:1440px;margin:0 auto;padding:18px 28px 28px;color:var(--muted);
 <div><h1>{{.Title}}</h1>{{if .Sub}}<div class="sub">{{if .SubHref}}<a href="{{.SubHref}}">{{.Sub}}</a>{{else}}{{.Sub}}{{end}}</div>{{end}}</div>
 <div class="right">{{if .Status}}<span class="badge {{state .Status}}" id="status">{{.Status}}</span>{{end}}</div>
 </header>
+{{if .Warning}}<div class="warnbanner" id="security-warning" role="alert">{{.Warning}}</div>{{end}}
 <main>
 {{end}}
 

@@ -105,6 +105,10 @@ func limitBody(next http.Handler, n int64) http.Handler {
 
 // Options configures a handler.
 type Options struct {
+	// Warning, when set, is shown as a banner on every HTML page: the
+	// daemon serves unauthenticated peers on a non-loopback address, say
+	// (see SecurityWarning).
+	Warning string
 	// KillEnabled turns on POST /app/kill and POST /driver/kill
 	// (spark.ui.killEnabled); when off they answer 405.
 	KillEnabled bool

@@ -1,0 +1,38 @@
+package webui
+
+import (
+	"fmt"
+
+	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/auth"
+)
+
+// SecurityWarning is Options.Warning for a daemon ("master", "worker")
+// bound to host, from its configuration: "" when spark.authenticate is on
+// or the daemon is bound to a loopback address; otherwise a warning that
+// it serves unauthenticated peers (spark.ember.protectedMode=false), or
+// that protected mode refuses every other host, with the keys to set.
+func SecurityWarning(conf *sparkconf.Conf, daemon, host string) (string, error) {
+	if conf == nil {
+		conf = sparkconf.New()
+	}
+	authOn, err := conf.GetBool("spark.authenticate", false)
+	if err != nil {
+		return "", fmt.Errorf("webui: %w", err)
+	}
+	protected, err := conf.GetBool(netpoll.ProtectedModeKey, true)
+	if err != nil {
+		return "", fmt.Errorf("webui: %w", err)
+	}
+	if authOn || auth.IsLoopbackHost(host) {
+		return "", nil
+	}
+	const secure = "set spark.authenticate=true and spark.authenticate.secret.file (ember secret writes one) on every node"
+	if !protected {
+		return fmt.Sprintf("Unauthenticated: this %s serves any peer that reaches it without authentication (spark.authenticate is off, "+
+			"%s=false), and such a peer can run commands as this %s's user. To secure it, %s.", daemon, netpoll.ProtectedModeKey, daemon, secure), nil
+	}
+	return fmt.Sprintf("Protected mode: spark.authenticate is off, so this %s serves only peers on its own host and refuses "+
+		"every other host. To serve other hosts, %s (or set %s=false to serve them unauthenticated).", daemon, secure, netpoll.ProtectedModeKey), nil
+}
