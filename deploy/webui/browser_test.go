@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ember-rpc/ember/internal/testutil"
 )
 
 // chromiumPath finds a Chromium binary (Debian's package "chromium";
@@ -41,7 +44,8 @@ func TestBrowserMasterPage(t *testing.T) {
 	}
 
 	st := clusterState() // worker1 ALIVE, worker2 DEAD
-	srv, err := Listen("127.0.0.1", 0, NewMasterHandler(&fakeMaster{st: st}, Options{KillEnabled: true}))
+	f := &fakeMaster{st: st}
+	srv, err := Listen("127.0.0.1", 0, NewMasterHandler(&detailMaster{fakeMaster: f, details: appDetails()}, Options{KillEnabled: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +148,9 @@ func TestBrowserMasterPage(t *testing.T) {
 		_ = os.WriteFile(out, shot, 0o644)
 	}
 
+	browseAppPage(t, bctx, srv.URL())
+	confirmKill(t, bctx, srv.URL(), f)
+
 	// Close the browser and wait for its process to end.
 	bcancel()
 	allocCancel()
@@ -151,5 +158,94 @@ func TestBrowserMasterPage(t *testing.T) {
 		if err := proc.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("browser process %d still running after cancel (signal 0: %v)", proc.Pid, err)
 		}
+	}
+}
+
+// browseAppPage follows the running app's link from the master page to
+// its application page and checks what the browser renders there.
+func browseAppPage(t *testing.T, bctx context.Context, base string) {
+	t.Helper()
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#running-apps a[href="app/?appId=`+runningApp+`"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS("#executors")),
+	); err != nil {
+		t.Fatalf("following the app link: %v", err)
+	}
+	loc, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc != base+"/app/?appId="+runningApp {
+		t.Errorf("app page at %q", loc)
+	}
+	name, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#app-name")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "Spark Pi <script>alert(1)</script>" {
+		t.Errorf("app name renders as %q", name)
+	}
+	rows, err := chromedp.Run(bctx, chromedp.Nodes(chromedp.CSSAll("#executors tbody tr")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := chromedp.Run(bctx, chromedp.Nodes(chromedp.CSSAll("#removed-executors tbody tr")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || len(removed) != 1 {
+		t.Errorf("%d live and %d removed executor rows, want 2 and 1", len(rows), len(removed))
+	}
+	link, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS("#executors tbody tr:first-child a[href*=stdout]"), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "http://10.0.0.1:8081/logPage/?appId=" + runningApp + "&executorId=0&logType=stdout"; !link.Exists || link.Value != want {
+		t.Errorf("stdout link %+v, want %s", link, want)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#running-apps"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confirmKill clicks the running app's kill button twice, with the
+// page's confirm() answering no, then yes, and noting what it was asked:
+// the button's handler runs (the CSP allows it by its hash) and asks with
+// the button's message; declined, nothing is killed; accepted, the app is
+// killed once.
+func confirmKill(t *testing.T, bctx context.Context, base string, f *fakeMaster) {
+	t.Helper()
+	button := chromedp.CSS(`#running-apps button[data-confirm$="` + runningApp + `?"]`)
+	want := "Are you sure you want to kill application " + runningApp + "?"
+	for i, answer := range []bool{false, true} {
+		stub := fmt.Sprintf(`window.emberAsked = []; window.confirm = function (m) { window.emberAsked.push(m); return %v; }; true`, answer)
+		if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](stub)); err != nil {
+			t.Fatalf("click %d: stubbing confirm: %v", i, err)
+		}
+		if err := chromedp.Do(bctx, chromedp.Click(button, chromedp.NodeVisible)); err != nil {
+			t.Fatalf("click %d: %v", i, err)
+		}
+		if answer {
+			testutil.Eventually(t, 30*time.Second, "the accepted kill to reach the master", func() (bool, string) {
+				apps, _ := f.kills()
+				return len(apps) > 0, fmt.Sprint(apps)
+			})
+			continue
+		}
+		asked, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.emberAsked`))
+		if err != nil {
+			t.Fatalf("click %d: reading what confirm was asked: %v", i, err)
+		}
+		if len(asked) != 1 || asked[0] != want {
+			t.Errorf("click %d asked %q, want [%q] (the handler did not run?)", i, asked, want)
+		}
+	}
+	// The master page again (where the kill's redirect leads): the
+	// declined click sent nothing.
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#running-apps"))); err != nil {
+		t.Fatalf("loading the master page after the kill: %v", err)
+	}
+	if apps, drivers := f.kills(); len(apps) != 1 || apps[0] != runningApp || len(drivers) != 0 {
+		t.Errorf("killed apps %v drivers %v, want only %s once", apps, drivers, runningApp)
 	}
 }
