@@ -44,6 +44,9 @@ func NewMasterHandler(src MasterSource, opts Options) http.Handler {
 		if opts.KillSecret != "" && opts.BasicAuth == nil {
 			g = basicAuth(g, BasicAuth{Password: opts.KillSecret, Realm: "ember (spark.authenticate secret)", anyUser: true})
 		}
+		if opts.KillLocalOnly && opts.BasicAuth == nil {
+			g = localOnly(g) // protected mode: no credentials to ask for
+		}
 		return cop.Handler(g)
 	}
 	mux.Handle("POST /app/kill", guard(m.killApp))

@@ -2,6 +2,9 @@ package webui
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
@@ -35,4 +38,53 @@ func SecurityWarning(conf *sparkconf.Conf, daemon, host string) (string, error) 
 	}
 	return fmt.Sprintf("Protected mode: spark.authenticate is off, so this %s serves only peers on its own host and refuses "+
 		"every other host. To serve other hosts, %s (or set %s=false to serve them unauthenticated).", daemon, secure, netpoll.ProtectedModeKey), nil
+}
+
+// KillLocalOnlyFromConf is Options.KillLocalOnly: true in protected mode
+// (spark.authenticate off, spark.ember.protectedMode on).
+func KillLocalOnlyFromConf(conf *sparkconf.Conf) (bool, error) {
+	if conf == nil {
+		conf = sparkconf.New()
+	}
+	authOn, err := conf.GetBool("spark.authenticate", false)
+	if err != nil {
+		return false, fmt.Errorf("webui: %w", err)
+	}
+	protected, err := conf.GetBool(netpoll.ProtectedModeKey, true)
+	if err != nil {
+		return false, fmt.Errorf("webui: %w", err)
+	}
+	return !authOn && protected, nil
+}
+
+// localOnly answers 403 to a client that is not on this host: one whose
+// address is neither a loopback address nor the address it connected to.
+func localOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !localClient(r) {
+			http.Error(w, "Forbidden: this daemon is in protected mode (spark.authenticate is off), so only clients on its own host "+
+				"may kill; set spark.authenticate=true (the kill endpoints then ask for its secret) or spark.ui.ember.basicAuth.*", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func localClient(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	remote := ap.Addr().Unmap()
+	if remote.IsLoopback() {
+		return true
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := la.(*net.TCPAddr); ok {
+			if local, ok := netip.AddrFromSlice(ta.IP); ok && local.Unmap() == remote {
+				return true
+			}
+		}
+	}
+	return false
 }

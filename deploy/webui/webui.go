@@ -109,6 +109,11 @@ type Options struct {
 	// daemon serves unauthenticated peers on a non-loopback address, say
 	// (see SecurityWarning).
 	Warning string
+	// KillLocalOnly (protected mode: spark.authenticate off and
+	// spark.ember.protectedMode on) makes the state-changing endpoints
+	// answer 403 to clients not on this host, unless BasicAuth guards
+	// them.
+	KillLocalOnly bool
 	// KillEnabled turns on POST /app/kill and POST /driver/kill
 	// (spark.ui.killEnabled); when off they answer 405.
 	KillEnabled bool
