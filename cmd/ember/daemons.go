@@ -104,8 +104,16 @@ func runMaster(args []string) error {
 	if err != nil {
 		return err
 	}
+	warning, err := webui.SecurityWarning(conf, "master", host)
+	if err != nil {
+		return err
+	}
+	killLocalOnly, err := webui.KillLocalOnlyFromConf(conf)
+	if err != nil {
+		return err
+	}
 	ui, err := webui.Listen(uiBindHost(host), uiPort, webui.NewMasterHandler(m, webui.Options{KillEnabled: killEnabled, Title: "Ember Master",
-		BasicAuth: uiAuth, KillSecret: killSecret, Pprof: pprofOn}))
+		BasicAuth: uiAuth, KillSecret: killSecret, Pprof: pprofOn, Warning: warning, KillLocalOnly: killLocalOnly}))
 	if err != nil {
 		return fmt.Errorf("master: web UI on port %d: %w", uiPort, err)
 	}
@@ -218,7 +226,14 @@ func runWorker(args []string) error {
 			log.Warn("shuffle service metrics not exported", "err", err)
 		}
 	}
-	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg, BasicAuth: uiAuth, Pprof: pprofOn}))
+	warning, err := webui.SecurityWarning(conf, "worker", host)
+	if err != nil {
+		ui.Close()
+		w.Shutdown()
+		return err
+	}
+	ui.SetHandler(webui.NewWorkerHandler(w, webui.Options{Title: "Ember Worker", Registry: reg, BasicAuth: uiAuth, Pprof: pprofOn,
+		Warning: warning}))
 	defer ui.Close()
 	defer w.Shutdown()
 	uiURL := publicUIURL(ui.URL(), ui.Port())
