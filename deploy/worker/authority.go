@@ -61,7 +61,9 @@ type Link interface {
 // own host can claim that master's address over a connection of its own
 // while a master that dials the worker has none open to it (between its
 // reconnects), and a process on a configured master's host can send
-// MasterChanged. A peer on any other host cannot.
+// MasterChanged naming that master (naming the active master, only once
+// the active master's connection has closed). A peer on any other host
+// cannot.
 func (c *Core) Admit(msg any, from rpcenv.Address, link Link) error {
 	switch m := msg.(type) {
 	case deploy.LaunchExecutor, deploy.KillExecutor, deploy.LaunchDriver, deploy.KillDriver,
@@ -98,14 +100,29 @@ func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address, lin
 	if err := c.fromHostOf(msg, addr, link); err != nil {
 		return err
 	}
+	if link != nil && !link.Outgoing() && c.isActiveMasterAddress(addr) {
+		// The active master again, over a connection it dialled: a
+		// master restarted at its address does that, but only once the
+		// old one's connection has gone.
+		cur := c.ownLink
+		if c.masterDials {
+			cur = c.masterLink
+		}
+		if cur != nil && cur != link && cur.IsActive() {
+			return fmt.Errorf("%w: %T names the active master %s over a connection from %s while the master is connected over %s",
+				ErrNotFromMaster, msg, addr, link.RemoteAddr(), cur.RemoteAddr())
+		}
+	}
 	if link != nil {
 		// Over the worker's own connection (an Ember master answers so)
 		// the master needs no other; over one it dialled (Spark's
 		// master, or any after a failover) its orders come that way.
 		c.masterDials = !link.Outgoing()
-		c.masterLink = nil
+		c.masterLink, c.ownLink = nil, nil
 		if c.masterDials {
 			c.masterLink = link
+		} else {
+			c.ownLink = link
 		}
 	}
 	return nil

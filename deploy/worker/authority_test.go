@@ -161,13 +161,20 @@ func TestAdmitByConnection(t *testing.T) {
 		}
 	}
 	own := &fakeLink{remote: m1a, outgoing: true}
+	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, m1.addr.String())}, m1a, own); err != nil {
+		t.Fatalf("RegisteredWorker over the worker's own connection: %v", err)
+	}
 	step("over the worker's own connection to the master", launch, own, true)
+	step("MasterChanged naming the active master, from its host, while it is connected", deploy.MasterChanged{Master: refAt(t, m1.addr.String())},
+		&fakeLink{remote: rpcenv.NewAddress(m1a.Host, 40999)}, false)
 	step("over the worker's connection to another address", launch, &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 7077), outgoing: true}, false)
 	step("forged, from another host", launch, &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 40000)}, false)
 	masterIn := &fakeLink{remote: rpcenv.NewAddress(m1a.Host, 41000)}
 	step("from the master's host, when the master answers over the worker's connection", launch, masterIn, false)
-	// A master that dials the worker (Spark's) answers the registration
-	// over its own connection.
+	// The master restarts at its address as one that dials the worker
+	// (Spark's): the worker's connection to it is gone, and the new one
+	// answers the registration over its own connection.
+	own.closed = true
 	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, m1.addr.String())}, m1a, masterIn); err != nil {
 		t.Fatalf("RegisteredWorker from the master's host: %v", err)
 	}

@@ -183,6 +183,7 @@ type Core struct {
 	// that its orders come over (authority.go); nil when none is known.
 	masterLink   Link
 	masterDials  bool // the master's answer came over a connection it dialled
+	ownLink      Link // else the worker's own connection it came over
 	retrying     bool // the registration timer is armed
 	attempts     int
 	heartbeating bool
