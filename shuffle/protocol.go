@@ -350,15 +350,117 @@ func (m *RemoveShuffleMerge) appendFields(d []byte) []byte {
 }
 
 // appendBitmap writes a bitmap in RoaringBitmap's portable format, run
-// optimised first as Spark does.
+// optimised first as Spark does (RoaringBitmap's runOptimize, then
+// serialize). Each container of 2^16 values is chosen as Java's
+// RoaringBitmap chooses it for a bitmap built by adding values: an array
+// (up to 4096 values) or a bitmap becomes a run container only when the
+// runs are strictly smaller (2+4×runs bytes, against 2×values for an
+// array, 8192 for a bitmap). Go roaring's RunOptimize converts on a tie
+// too, so its bytes differ from Spark's (an array of {1,2,3} is 6 bytes
+// either way); the set is the same.
 func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
-	if bm == nil {
-		bm = roaring.New()
+	const (
+		cookieRuns   = 12347
+		cookieNoRuns = 12346
+		maxArray     = 4096
+		bitmapBytes  = 8192
+	)
+	type container struct {
+		key   uint16
+		vals  []uint16
+		runs  int
+		asRun bool
 	}
-	bm.RunOptimize()
-	var buf bytes.Buffer
-	_, _ = bm.WriteTo(&buf)
-	return append(d, buf.Bytes()...)
+	var cs []container
+	if bm != nil {
+		it := bm.Iterator()
+		for it.HasNext() {
+			v := it.Next()
+			key, low := uint16(v>>16), uint16(v)
+			if len(cs) == 0 || cs[len(cs)-1].key != key {
+				cs = append(cs, container{key: key})
+			}
+			c := &cs[len(cs)-1]
+			if len(c.vals) == 0 || low != c.vals[len(c.vals)-1]+1 {
+				c.runs++
+			}
+			c.vals = append(c.vals, low)
+		}
+	}
+	hasRun := false
+	for i := range cs {
+		c := &cs[i]
+		runSize := 2 + 4*c.runs
+		if len(c.vals) <= maxArray {
+			c.asRun = 2*len(c.vals) > runSize
+		} else {
+			c.asRun = bitmapBytes > runSize
+		}
+		hasRun = hasRun || c.asRun
+	}
+	size := len(cs)
+	start := len(d)
+	le := binary.LittleEndian
+	if hasRun {
+		d = le.AppendUint32(d, uint32(cookieRuns)|uint32(size-1)<<16)
+		flags := make([]byte, (size+7)/8)
+		for i, c := range cs {
+			if c.asRun {
+				flags[i/8] |= 1 << (i % 8)
+			}
+		}
+		d = append(d, flags...)
+	} else {
+		d = le.AppendUint32(d, cookieNoRuns)
+		d = le.AppendUint32(d, uint32(size))
+	}
+	for _, c := range cs {
+		d = le.AppendUint16(d, c.key)
+		d = le.AppendUint16(d, uint16(len(c.vals)-1))
+	}
+	if !hasRun || size >= 4 {
+		// Each container's offset from the bitmap's first byte.
+		off := len(d) - start + 4*size
+		for _, c := range cs {
+			d = le.AppendUint32(d, uint32(off))
+			switch {
+			case c.asRun:
+				off += 2 + 4*c.runs
+			case len(c.vals) <= maxArray:
+				off += 2 * len(c.vals)
+			default:
+				off += bitmapBytes
+			}
+		}
+	}
+	for _, c := range cs {
+		switch {
+		case c.asRun:
+			d = le.AppendUint16(d, uint16(c.runs))
+			for i := 0; i < len(c.vals); {
+				j := i
+				for j+1 < len(c.vals) && c.vals[j+1] == c.vals[j]+1 {
+					j++
+				}
+				d = le.AppendUint16(d, c.vals[i])
+				d = le.AppendUint16(d, uint16(j-i))
+				i = j + 1
+			}
+		case len(c.vals) <= maxArray:
+			for _, v := range c.vals {
+				d = le.AppendUint16(d, v)
+			}
+		default:
+			var words [bitmapBytes / 8]uint64
+			for _, v := range c.vals {
+				words[v/64] |= 1 << (v % 64)
+			}
+			for _, w := range words {
+				d = le.AppendUint64(d, w)
+			}
+		}
+	}
+	return d
 }
 
 // Decode parses a BlockTransferMessage. Unknown and reserved ids give

@@ -307,3 +307,84 @@ func TestMessageTypeIDs(t *testing.T) {
 		}
 	}
 }
+
+// containerKinds parses the header of a portable-format bitmap and returns
+// each container's kind: run, array or bitmap.
+func containerKinds(t *testing.T, b []byte) []string {
+	t.Helper()
+	cookie := binary.LittleEndian.Uint32(b)
+	var size int
+	var flags []byte
+	p := 4
+	if cookie&0xffff == 12347 {
+		size = int(cookie>>16) + 1
+		flags = b[p : p+(size+7)/8]
+		p += len(flags)
+	} else {
+		size = int(binary.LittleEndian.Uint32(b[p:]))
+		p += 4
+	}
+	var kinds []string
+	for i := 0; i < size; i++ {
+		card := int(binary.LittleEndian.Uint16(b[p+4*i+2:])) + 1
+		switch {
+		case flags != nil && flags[i/8]&(1<<(i%8)) != 0:
+			kinds = append(kinds, "run")
+		case card <= 4096:
+			kinds = append(kinds, "array")
+		default:
+			kinds = append(kinds, "bitmap")
+		}
+	}
+	return kinds
+}
+
+// TestAppendBitmapContainerChoice: a container becomes a run container
+// only when that is strictly smaller, as RoaringBitmap's runOptimize
+// decides (Go roaring's converts on a tie), and every encoding decodes to
+// the same set with its length found by portableBitmapSize.
+func TestAppendBitmapContainerChoice(t *testing.T) {
+	runsOf := func(n, length, gap int) *roaring.Bitmap {
+		bm := roaring.New()
+		for i := 0; i < n; i++ {
+			bm.AddRange(uint64(i*(length+gap)), uint64(i*(length+gap)+length))
+		}
+		return bm
+	}
+	cases := []struct {
+		name string
+		bm   *roaring.Bitmap
+		want []string
+	}{
+		{"empty", roaring.New(), nil},
+		{"tie: 3 values in 1 run, 6 bytes either way", bitmapOf(1, 2, 3), []string{"array"}},
+		{"4 values in 1 run", bitmapOf(1, 2, 3, 4), []string{"run"}},
+		{"no runs", bitmapOf(1, 3, 5), []string{"array"}},
+		{"tie: 5 values in 2 runs", bitmapOf(1, 2, 3, 10, 11), []string{"array"}},
+		{"a dense range", runsOf(1, 5000, 0), []string{"run"}},
+		{"2047 runs of a bitmap: 8190 bytes", runsOf(2047, 3, 1), []string{"run"}},
+		{"2048 runs of a bitmap: 8194 bytes", runsOf(2048, 3, 1), []string{"bitmap"}},
+		{"many containers", func() *roaring.Bitmap {
+			bm := runsOf(2048, 3, 1)
+			bm.Or(bitmapOf(1<<16|5, 2<<16|1, 2<<16|2, 2<<16|3, 2<<16|4))
+			bm.AddRange(3<<16, 3<<16+6000)
+			return bm
+		}(), []string{"bitmap", "array", "run", "run"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := appendBitmap(nil, c.bm)
+			if got := containerKinds(t, b); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("containers %v, want %v", got, c.want)
+			}
+			n, err := portableBitmapSize(b)
+			if err != nil || n != len(b) {
+				t.Fatalf("portableBitmapSize = %d, %v; encoded %d bytes", n, err, len(b))
+			}
+			got := roaring.New()
+			if _, err := got.ReadFrom(bytes.NewReader(b)); err != nil || !got.Equals(c.bm) {
+				t.Errorf("decodes to %v (%v), want the encoded set", got.GetCardinality(), err)
+			}
+		})
+	}
+}

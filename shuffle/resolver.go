@@ -278,16 +278,9 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 	idxKey := fileKey{exec: e.id, kind: fileIndex, a: shuffleID, b: mapID}
 	dataKey := fileKey{exec: e.id, kind: fileData, a: shuffleID, b: mapID}
 	for try := 0; ; try++ {
-		idx, err := r.cache.get(idxKey, func() (*IndexInfo, error) {
-			f, size, err := r.blockFile(e, IndexFileName(shuffleID, mapID))
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			return readIndexFile(f, size)
-		})
+		idx, err := r.index(e, shuffleID, mapID)
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+			return nil, 0, 0, err
 		}
 		if off, n, err = idx.Range(start, end); err != nil {
 			return nil, 0, 0, err
@@ -307,6 +300,22 @@ func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int
 	}
 }
 
+// index returns the parsed index of map mapID, from the cache or read.
+func (r *resolver) index(e *execEntry, shuffleID int32, mapID int64) (*IndexInfo, error) {
+	idx, err := r.cache.get(fileKey{exec: e.id, kind: fileIndex, a: shuffleID, b: mapID}, func() (*IndexInfo, error) {
+		f, size, err := r.blockFile(e, IndexFileName(shuffleID, mapID))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return readIndexFile(f, size)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
+	}
+	return idx, nil
+}
+
 // openCached returns the open file of k (with a reference for the
 // caller) from the cache, or opens the file name() names and caches it;
 // fresh says it was just opened.
@@ -321,23 +330,28 @@ func (r *resolver) openCached(e *execEntry, k fileKey, name func() string) (sf *
 	return r.files.add(k, codec.NewSharedFile(f, size)), true, nil
 }
 
+// openCurrent is openCached, but a cached file that was deleted or
+// replaced since it was opened is dropped and the file opened again.
+func (r *resolver) openCurrent(e *execEntry, k fileKey, name func() string) (*codec.SharedFile, error) {
+	sf, fresh, err := r.openCached(e, k, name)
+	if err != nil || fresh || !fileGone(sf.File(), sf.Size()) {
+		return sf, err
+	}
+	sf.Release()
+	r.files.drop(k, sf)
+	sf, _, err = r.openCached(e, k, name)
+	return sf, err
+}
+
 // rddBlock returns a disk-persisted RDD block, or (nil, nil) if absent.
 func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffer, error) {
 	e, err := r.entry(appID, execID)
 	if err != nil {
 		return nil, err
 	}
-	k := fileKey{exec: e.id, kind: fileRDD, a: b.RDDID, b: int64(b.SplitIdx)}
-	sf, fresh, err := r.openCached(e, k, b.String)
+	sf, err := r.openCurrent(e, fileKey{exec: e.id, kind: fileRDD, a: b.RDDID, b: int64(b.SplitIdx)}, b.String)
 	if err != nil {
 		return nil, nil
-	}
-	if !fresh && fileGone(sf.File(), sf.Size()) {
-		sf.Release()
-		r.files.drop(k, sf)
-		if sf, _, err = r.openCached(e, k, b.String); err != nil {
-			return nil, nil
-		}
 	}
 	seg, err := codec.NewSharedFileSegment(sf, 0, sf.Size(), r.fileOpt)
 	sf.Release()
@@ -507,21 +521,27 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The algorithm is the file name's extension: blockFile refuses a name
-	// that could leave the executor's dirs (Spark checks block paths at
-	// read).
-	sumFile, _, err := r.blockFile(e, ChecksumFileName(m.ShuffleID, m.MapID, m.Algorithm))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, err
+	// The algorithm is the checksum file name's extension: Spark refuses a
+	// name whose path leaves the executor's dirs, and takes any other as a
+	// name (one with a separator is then an unsupported algorithm, never
+	// opened).
+	sumName := ChecksumFileName(m.ShuffleID, m.MapID, m.Algorithm)
+	sumPath := FilePath(e.info.LocalDirs, int(e.info.SubDirsPerLocalDir), sumName)
+	inside := false
+	for _, d := range e.info.LocalDirs {
+		inside = inside || beneath(sumPath, filepath.Clean(d))
 	}
-	if sumFile != nil {
-		defer sumFile.Close()
+	if !inside {
+		return 0, fmt.Errorf("%w: checksum file %s resolves outside the executor's registered local directories", ErrOutsideLocalDir, sumPath)
 	}
-	data, off, n, err := r.shuffleRange(m.AppID, m.ExecID, m.ShuffleID, m.MapID, m.ReduceID, m.ReduceID+1)
+	idx, err := r.index(e, m.ShuffleID, m.MapID)
 	if err != nil {
 		return 0, err
 	}
-	defer data.Release()
+	off, n, err := idx.Range(m.ReduceID, m.ReduceID+1)
+	if err != nil {
+		return 0, err
+	}
 	var h hash.Hash32
 	switch m.Algorithm {
 	case "ADLER32":
@@ -533,15 +553,24 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
 	default:
 		return CauseUnsupportedChecksumAlgorithm, nil
 	}
-	if sumFile == nil {
-		r.log.Info("corruption diagnosis: no checksum file", "shuffle", m.ShuffleID, "map", m.MapID, "algorithm", m.Algorithm)
+	sumFile, _, err := r.blockFile(e, sumName)
+	if err != nil {
+		r.log.Info("corruption diagnosis: cannot read the checksum", "file", sumPath, "err", err)
 		return CauseUnknownIssue, nil
 	}
+	defer sumFile.Close()
 	byWriter, err := readChecksum(sumFile, m.ReduceID)
 	if err != nil {
-		r.log.Info("corruption diagnosis: cannot read the checksum", "file", sumFile.Name(), "err", err)
+		r.log.Info("corruption diagnosis: cannot read the checksum", "file", sumPath, "err", err)
 		return CauseUnknownIssue, nil
 	}
+	data, err := r.openCurrent(e, fileKey{exec: e.id, kind: fileData, a: m.ShuffleID, b: m.MapID},
+		func() string { return DataFileName(m.ShuffleID, m.MapID) })
+	if err != nil {
+		r.log.Info("corruption diagnosis: cannot read the partition", "err", err)
+		return CauseUnknownIssue, nil
+	}
+	defer data.Release()
 	byDisk, err := partitionChecksum(h, data.File(), off, n)
 	if err != nil {
 		r.log.Info("corruption diagnosis: cannot read the partition", "err", err)
