@@ -21,8 +21,9 @@ var ErrNotFromMaster = errors.New("client: refused: sender is not the applicatio
 // address the sender claims and the connection: one the driver dialled to
 // that master (the master answers over the driver's own connection), or
 // one accepted from that master's host (a master that took over after a
-// failover dials the driver; until a master's message has come that way,
-// none is taken from an accepted connection). Without spark.authenticate a process on a
+// failover dials the driver), and while the connection the current
+// master's last word (RegisteredApplication, MasterChanged) came over is
+// open, only over that one. Without spark.authenticate a process on a
 // master's host can still claim to be it; a peer on another host cannot.
 func (c *AppClient) admit(msg any, from rpcenv.Address, conn rpcenv.Conn) error {
 	switch x := msg.(type) {
@@ -31,9 +32,8 @@ func (c *AppClient) admit(msg any, from rpcenv.Address, conn rpcenv.Conn) error 
 		if m == nil {
 			return fmt.Errorf("%w: ApplicationRemoved from %s before any master accepted the application", ErrNotFromMaster, from)
 		}
-		if !conn.IsZero() && !conn.Outgoing() && !c.masterDials {
-			return fmt.Errorf("%w: ApplicationRemoved over a connection from %s; the master sends over the driver's own connection",
-				ErrNotFromMaster, conn.RemoteAddr())
+		if err := c.overMasterConn(msg, conn); err != nil {
+			return err
 		}
 		return c.fromMaster(msg, m.Address().Addr, from, conn)
 	case deploy.MasterChanged:
@@ -44,9 +44,25 @@ func (c *AppClient) admit(msg any, from rpcenv.Address, conn rpcenv.Conn) error 
 		if !c.isConfigured(addr) {
 			return fmt.Errorf("%w: MasterChanged from %s names %s, which is not a configured master", ErrNotFromMaster, from, addr)
 		}
+		if _, m := c.current(); m != nil && c.sameAddress(addr, m.Address().Addr) {
+			// The current master again: only once its connection closed
+			// (a master restarted at its address).
+			if err := c.overMasterConn(msg, conn); err != nil {
+				return err
+			}
+		}
 		return c.fromMaster(msg, addr, from, conn)
 	}
 	return nil
+}
+
+// overMasterConn refuses a message over another connection than the one
+// the current master's last word came over, while that one is open.
+func (c *AppClient) overMasterConn(msg any, conn rpcenv.Conn) error {
+	if conn.IsZero() || c.masterConn.IsZero() || conn == c.masterConn || !c.masterConn.IsActive() {
+		return nil
+	}
+	return fmt.Errorf("%w: %T over %s while the master is connected over %s", ErrNotFromMaster, msg, conn, c.masterConn)
 }
 
 // fromMaster checks that a message claiming master's address came from it.

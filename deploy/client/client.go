@@ -109,7 +109,7 @@ type AppClient struct {
 	refusals            map[int]int         // attempt → masters that refused our authentication
 	refused             *ratelog.Limiter    // one line per peer host per interval for refused messages
 	resolved            map[string][]string // configured masters' host names, looked up once
-	masterDials         bool                // the current master reached us over a connection it dialled
+	masterConn          rpcenv.Conn         // the connection the current master's last word came over
 }
 
 // Start registers the "AppClient" endpoint in env; its OnStart begins the
@@ -334,7 +334,7 @@ func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn)
 		c.mu.Lock()
 		c.appID, c.master = x.AppID, x.Master
 		c.mu.Unlock()
-		c.masterDials = !conn.IsZero() && !conn.Outgoing()
+		c.masterConn = conn
 		c.registered = true
 		c.log.Info("Connected to Spark cluster", "appId", x.AppID)
 		c.l.Connected(x.AppID)
@@ -369,7 +369,7 @@ func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn)
 		c.master = x.Master
 		id := c.appID
 		c.mu.Unlock()
-		c.masterDials = !conn.IsZero() && !conn.Outgoing()
+		c.masterConn = conn
 		c.alreadyDisconnected = false
 		if err := x.Master.Send(deploy.MasterChangeAcknowledged{AppID: id}); err != nil {
 			c.log.Warn("acknowledging the new master failed", "err", err)

@@ -116,9 +116,9 @@ func TestMessagesFromMaster(t *testing.T) {
 	if _, ok := next(t, m2).(deploy.RegisterApplication); !ok {
 		t.Fatal("the second master got no registration")
 	}
-	// A peer that is no master: its MasterChanged (naming itself, or
-	// naming master2 and claiming master2's address) and its
-	// ApplicationRemoved (claiming master1's address) are refused.
+	// A process on the masters' host that is no master, claiming master1's
+	// address: its MasterChanged naming master1 (while master1 is
+	// connected) or naming itself, and its ApplicationRemoved, are refused.
 	_, _, evilRef := startFakeMaster(t, "evil")
 	// An env that writes master1's address as its sender (it listens on
 	// 127.0.0.2 at master1's port and advertises 127.0.0.1).
@@ -134,7 +134,8 @@ func TestMessagesFromMaster(t *testing.T) {
 	// Over one connection, so handled in order: the ExecutorAdded (which
 	// anyone may send) marks the two before it as handled.
 	toDriver := forger.RefFor(reg.Driver.Address())
-	for _, msg := range []any{deploy.MasterChanged{Master: evilRef}, deploy.ApplicationRemoved{Message: "forged"},
+	asMaster1 := forger.RefFor(rpcenv.EndpointAddress{Addr: env1.Address(), Name: deploy.MasterEndpointName})
+	for _, msg := range []any{deploy.MasterChanged{Master: asMaster1}, deploy.MasterChanged{Master: evilRef}, deploy.ApplicationRemoved{Message: "forged"},
 		deploy.ExecutorAdded{ID: 4, WorkerID: "w2", HostPort: "h:2", Cores: 1, MemoryMB: 1}} {
 		if err := toDriver.Send(msg); err != nil {
 			t.Fatal(err)
@@ -142,7 +143,10 @@ func TestMessagesFromMaster(t *testing.T) {
 	}
 	waitFor(t, "the forger's last message", func() bool { return rec.has("added app-1/4") })
 	if n := logs.count("refusing message"); n != 1 {
-		t.Errorf("%d refusal lines for the forger's two messages, want 1 (rate-limited)", n)
+		t.Errorf("%d refusal lines for the forger's three messages, want 1 (rate-limited)", n)
+	}
+	if !logs.has("while the master is connected over") {
+		t.Error("the forger's MasterChanged naming the current master was not refused for its connection")
 	}
 	if rec.has("dead") || ac.Master().Address() != ref1.Address() {
 		t.Fatalf("a forged message took effect: %q, master %v", rec.snapshot(), ac.Master().Address())
