@@ -25,7 +25,10 @@
 //
 // Encoding writes the frame header (length, type, header fields, and nothing
 // of the body) with AppendHeader; the caller sends the body after it without
-// copying it (writev for bytes, sendfile for file segments).
+// copying it (writev for bytes, sendfile for file segments). A FileSegment
+// either opens its path itself or, from NewSharedFileSegment, reads a
+// SharedFile its caller already opened (a reference-counted descriptor
+// that many segments may send at once, at explicit offsets).
 //
 //	var m codec.Message
 //	m.Type, m.RequestID = codec.TypeRpcRequest, 7

@@ -51,9 +51,31 @@
 // links, and beneath spark.shuffle.service.ember.allowedLocalDirRoots
 // (comma-separated; unset: the temp dir and /tmp, SPARK_LOCAL_DIRS, spark.local.dir
 // and, in a worker, its local roots and work dir; empty: any dir, with a
-// warning at start). Block files are served and deleted only as regular
-// files in a real sub-dir of a registered dir, never through a symbolic
-// link. Warnings about one peer's messages are rate-limited
+// warning at start). Those checks are made once, at registration, when the
+// service opens each local dir (a dir that does not exist yet is checked
+// again and opened at first use); block files are then opened and deleted
+// only relative to that descriptor, the kernel resolving the sub-dir and
+// the file without following any symbolic link or leaving the dir
+// (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or an openat with
+// O_NOFOLLOW per component on kernels before 5.6), and only if the open
+// descriptor is a regular file: nothing is checked by path and opened
+// again, so a path swapped for a link in between is never followed.
+//
+// # Open files
+//
+// Chunks are sent from descriptors the service keeps open between chunks:
+// an LRU of at most spark.shuffle.service.ember.maxOpenFiles data and RDD
+// files (1024; 0 keeps none), next to the parsed index cache
+// (spark.shuffle.service.index.cache.size). A chunk being sent holds its
+// file's descriptor until it is written, evicted or not. RemoveBlocks,
+// ApplicationRemoved, an executor's removal and its re-registration close
+// the executor's cached files (and, for an application, its local dirs),
+// and each chunk fstats its descriptor: a file deleted or replaced on disk
+// (a map output committed again) is opened anew, never served from the
+// old descriptor. A file deleted behind the service's back keeps its disk
+// space until its entry is evicted or used. With the index cached and the
+// data file open, serving a chunk makes one system call before sendfile
+// and allocates nothing. Warnings about one peer's messages are rate-limited
 // (internal/ratelog: one line per host per minute, with a count of the
 // suppressed). Without spark.authenticate any peer may read any
 // application's blocks, as with Spark's service.
