@@ -149,7 +149,7 @@ func TestBrowserMasterPage(t *testing.T) {
 	}
 
 	browseAppPage(t, bctx, srv.URL())
-	confirmKill(t, bctx, srv.URL(), f)
+	confirmKill(t, bctx, f)
 
 	// Close the browser and wait for its process to end.
 	bcancel()
@@ -213,7 +213,7 @@ func browseAppPage(t *testing.T, bctx context.Context, base string) {
 // the button's handler runs (the CSP allows it by its hash) and asks with
 // the button's message; declined, nothing is killed; accepted, the app is
 // killed once.
-func confirmKill(t *testing.T, bctx context.Context, base string, f *fakeMaster) {
+func confirmKill(t *testing.T, bctx context.Context, f *fakeMaster) {
 	t.Helper()
 	button := chromedp.CSS(`#running-apps button[data-confirm$="` + runningApp + `?"]`)
 	want := "Are you sure you want to kill application " + runningApp + "?"
@@ -240,11 +240,14 @@ func confirmKill(t *testing.T, bctx context.Context, base string, f *fakeMaster)
 			t.Errorf("click %d asked %q, want [%q] (the handler did not run?)", i, asked, want)
 		}
 	}
-	// The master page again (where the kill's redirect leads): the
-	// declined click sent nothing.
-	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#running-apps"))); err != nil {
-		t.Fatalf("loading the master page after the kill: %v", err)
-	}
+	// Wait for the kill's redirect to load the master page (a new
+	// document: the stub is gone), then count: the declined click sent
+	// nothing.
+	testutil.Eventually(t, 30*time.Second, "the redirect to the master page to load", func() (bool, string) {
+		done, err := chromedp.Run(bctx, chromedp.Evaluate[bool](
+			`document.readyState === "complete" && window.emberAsked === undefined && location.pathname === "/"`))
+		return err == nil && done, fmt.Sprint(done, err)
+	})
 	if apps, drivers := f.kills(); len(apps) != 1 || apps[0] != runningApp || len(drivers) != 0 {
 		t.Errorf("killed apps %v drivers %v, want only %s once", apps, drivers, runningApp)
 	}
