@@ -97,7 +97,8 @@ func RefusalText(daemon, addr string) string {
 
 // DoBootstrap implements ServerBootstrap: a local peer keeps h, any other
 // gets the refusing handler.
-func (a *Admission) DoBootstrap(c *Client, h RpcHandler) RpcHandler {
+func (a *Admission) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
+	c := s.c
 	var remote, local netip.Addr
 	var localText string
 	if c.raw != nil {
@@ -109,7 +110,7 @@ func (a *Admission) DoBootstrap(c *Client, h RpcHandler) RpcHandler {
 	if a.local(remote, local) {
 		return h
 	}
-	c.RequireAuthentication() // the pre-auth frame cap, for good
+	c.preAuth.Store(true) // the pre-auth frame cap, for good
 	n := a.refused.Inc()
 	if ok, suppressed := a.warn.Allow(ratelog.PeerKey(c.remote)); ok {
 		a.log.Warn("protected mode: refusing a peer that is not on this host (spark.authenticate is off)",
@@ -137,7 +138,7 @@ func (r *refusedHandler) refuse(m *codec.Message) {
 		r.c.answer(m, nil, nil, false)
 	}
 	r.c.bounds.stop.Store(true) // read nothing more from this peer
-	r.c.CloseAfterWrites(&ConnError{Op: "admit", Addr: r.c.remote, Err: r.err})
+	r.c.closeAfterWrites(&ConnError{Op: "admit", Addr: r.c.remote, Err: r.err})
 }
 
 // Receive answers an RPC with the refusal.

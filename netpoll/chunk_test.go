@@ -248,8 +248,8 @@ func TestFetchChunkErrors(t *testing.T) {
 
 type setClientID string
 
-func (s setClientID) DoBootstrap(c *Client, h RpcHandler) RpcHandler {
-	c.SetClientID(string(s))
+func (s setClientID) DoBootstrap(setup *Setup, h RpcHandler) RpcHandler {
+	setup.SetClientID(string(s))
 	return h
 }
 

@@ -136,18 +136,9 @@ func (c *Client) IsActive() bool { return !c.closed.Load() && !c.timedOut.Load()
 // ClientID returns the id the peer authenticated as, or "".
 func (c *Client) ClientID() string { return c.clientID.Load() }
 
-// SetClientID records the authenticated id (used by auth bootstraps).
-func (c *Client) SetClientID(id string) { c.clientID.Store(id) }
-
-// RequireAuthentication caps every frame the peer sends at
-// spark.<module>.io.ember.preAuthMaxFrameLength until SetAuthenticated is
-// called: a server bootstrap that authenticates calls it from DoBootstrap,
-// so an unauthenticated peer cannot make the server buffer a large frame.
-func (c *Client) RequireAuthentication() { c.preAuth.Store(true) }
-
-// SetAuthenticated lifts the pre-authentication frame cap (the handshake
-// succeeded).
-func (c *Client) SetAuthenticated() { c.preAuth.Store(false) }
+// The mutators of authentication and encryption (the client id, the
+// pre-authentication cap, the session layer, a close after pending
+// writes) are only on Setup, which only bootstraps get (bootstrap.go).
 
 // Done is closed once the connection has been torn down.
 func (c *Client) Done() <-chan struct{} { return c.done }

@@ -36,7 +36,7 @@
 // (sock.go: non-blocking read, writev and sendfile through the
 // descriptor's RawConn; Go's net package owns the descriptor). TLS
 // connections always read on their own goroutine. A session encryption
-// layer (Client.EnableEncryption) on a TLS connection goes under TLS, as
+// layer (Setup.EnableEncryption) on a TLS connection goes under TLS, as
 // Spark orders its handlers: it seals and opens the TLS records between
 // tls.Conn and the socket (layerConn, tls.go).
 //
@@ -66,7 +66,7 @@
 //     regions included) disconnects the peer. A frame larger than the
 //     64 KiB pass buffer is received into a buffer of exactly its size.
 //   - Before authentication (a server bootstrap calls
-//     Client.RequireAuthentication; SetAuthenticated lifts it) frames are
+//     Setup.RequireAuthentication; Setup.SetAuthenticated lifts it) frames are
 //     capped at spark.<module>.io.ember.preAuthMaxFrameLength (default 8k).
 //   - A frame that does not complete within the connection timeout closes
 //     the connection.
@@ -110,6 +110,12 @@
 // per connection, in arrival order); byte slices passed to them are valid
 // only during the call. Close a Context after the servers and factories it
 // made.
+//
+// Bootstraps (ClientBootstrap, ServerBootstrap) get a *Setup: only they
+// can set a connection's authenticated client id, its pre-authentication
+// frame cap, its session encryption, or close it after pending writes.
+// Handlers get the *Client, which sends, answers and closes, but cannot
+// change who its peer is.
 //
 // Buffers: a body given as a []byte must stay unchanged until written;
 // ManagedBuffers are released by the transport once written.

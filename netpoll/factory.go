@@ -170,7 +170,7 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
 	}
 	for _, b := range f.bootstraps {
-		if err := b.DoBootstrap(c); err != nil {
+		if err := b.DoBootstrap(&Setup{c}); err != nil {
 			c.closeWait()
 			return nil, &ConnError{Op: "bootstrap", Addr: addr, Err: err}
 		}

@@ -300,7 +300,7 @@ func TestFactoryUnlimitedTimeouts(t *testing.T) {
 
 type failingBootstrap struct{ calls int }
 
-func (b *failingBootstrap) DoBootstrap(c *Client) error {
+func (b *failingBootstrap) DoBootstrap(*Setup) error {
 	b.calls++
 	return errors.New("bootstrap says no")
 }

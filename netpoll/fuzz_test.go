@@ -69,7 +69,7 @@ func FuzzReadPass(f *testing.F) {
 		defer ctx.Close()
 		c := newClient(ctx, &fuzzConn{data: data, piece: piece}, ctx.handler, nil)
 		if preAuth {
-			c.RequireAuthentication()
+			(&Setup{c}).RequireAuthentication()
 		}
 		for i := 0; i < len(data)+2; i++ {
 			if c.readPass(false) == passEnded {

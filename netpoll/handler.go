@@ -130,13 +130,16 @@ type MergedBlockMetaCallback interface {
 
 // ClientBootstrap runs on every new client connection before the client is
 // handed out (authentication, for example). An error closes the connection.
+// s gives it what only bootstraps may do (see Setup).
 type ClientBootstrap interface {
-	DoBootstrap(c *Client) error
+	DoBootstrap(s *Setup) error
 }
 
 // ServerBootstrap wraps the handler of every accepted connection, in order.
+// s gives it what only bootstraps may do (see Setup); it may keep s for
+// the handshake the returned handler carries out.
 type ServerBootstrap interface {
-	DoBootstrap(c *Client, h RpcHandler) RpcHandler
+	DoBootstrap(s *Setup, h RpcHandler) RpcHandler
 }
 
 // RpcFunc adapts functions to RpcResponseCallback.

@@ -49,7 +49,8 @@ const sealChunk = 256 << 10
 // it. A peer that does so is not following the protocol.
 var ErrEarlyData = errors.New("peer sent data before the authentication handshake finished")
 
-// EnableEncryption installs a session encryption layer on the connection.
+// enableEncryption installs a session encryption layer on the connection
+// (Setup.EnableEncryption).
 // Frames queued before the call (the handshake's last answer, typically)
 // go out as they are; every byte written after them goes through seal,
 // and every byte read from now on through open.
@@ -62,7 +63,7 @@ var ErrEarlyData = errors.New("peer sent data before the authentication handshak
 // after answering the final handshake message, and on the client once the
 // final answer has arrived and before anything else is sent. It may be
 // called once per connection.
-func (c *Client) EnableEncryption(seal Sealer, open Opener) error {
+func (c *Client) enableEncryption(seal Sealer, open Opener) error {
 	if seal == nil || open == nil {
 		return errors.New("netpoll: EnableEncryption needs both halves of the layer")
 	}
@@ -81,10 +82,10 @@ func (c *Client) EnableEncryption(seal Sealer, open Opener) error {
 	return c.queue1(outMsg{sealer: seal})
 }
 
-// CloseAfterWrites closes the connection with cause once every frame
+// closeAfterWrites closes the connection with cause once every frame
 // queued before the call is on the wire, so that a last answer (an auth
 // failure, say) reaches the peer before the connection ends.
-func (c *Client) CloseAfterWrites(cause error) {
+func (c *Client) closeAfterWrites(cause error) {
 	if cause == nil {
 		cause = ErrClosed
 	}

@@ -249,7 +249,7 @@ func (c *Client) receiveUpload(m *codec.Message) error {
 		fm := codec.Message{Type: d.answer, RequestID: m.RequestID, Error: d.text}
 		c.answer(&fm, nil, nil, d.counted)
 		c.log.Debug("upload setup failed; closing the connection", "remote", c.remote, "err", err)
-		c.CloseAfterWrites(fmt.Errorf("netpoll: upload setup failed: %w", err))
+		c.closeAfterWrites(fmt.Errorf("netpoll: upload setup failed: %w", err))
 		return nil
 	}
 	r := &Responder{c: c, id: m.RequestID}

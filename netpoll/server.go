@@ -70,7 +70,7 @@ func (s *Server) accept(raw rawConn, fd int) *Client {
 	setSockopts(fd, &s.ctx.conf, s.ctx.conf.EnableTCPKeepAlive)
 	c := newClient(s.ctx, raw, s.ctx.handler, s)
 	for _, b := range s.bootstraps {
-		c.handler = b.DoBootstrap(c, c.handler)
+		c.handler = b.DoBootstrap(&Setup{c}, c.handler)
 	}
 	s.mu.Lock()
 	if s.closed || !s.ctx.track(c) {

@@ -264,16 +264,19 @@ type observingBig struct {
 // RPC "login" authenticates the connection.
 type authGate struct{}
 
-func (authGate) DoBootstrap(c *Client, h RpcHandler) RpcHandler {
-	c.RequireAuthentication()
-	return &loginHandler{next: h}
+func (authGate) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
+	s.RequireAuthentication()
+	return &loginHandler{next: h, s: s}
 }
 
-type loginHandler struct{ next RpcHandler }
+type loginHandler struct {
+	next RpcHandler
+	s    *Setup
+}
 
 func (l *loginHandler) Receive(c *Client, msg []byte, r *Responder) {
 	if string(msg) == "login" {
-		c.SetAuthenticated()
+		l.s.SetAuthenticated()
 		r.Reply([]byte("welcome"))
 		return
 	}

@@ -190,14 +190,14 @@ func TestStreamManagerCheckAuthorization(t *testing.T) {
 	if err := m.CheckAuthorization(c, sid); err != nil {
 		t.Fatalf("unauthenticated client: %v", err)
 	}
-	c.SetClientID("app-1")
+	(&Setup{c}).SetClientID("app-1")
 	if c.ClientID() != "app-1" {
 		t.Fatalf("ClientID = %q", c.ClientID())
 	}
 	if err := m.CheckAuthorization(c, sid); err != nil {
 		t.Fatalf("owner refused: %v", err)
 	}
-	c.SetClientID("app-2")
+	(&Setup{c}).SetClientID("app-2")
 	err := m.CheckAuthorization(c, sid)
 	if !errors.Is(err, ErrStreamAuthorization) {
 		t.Fatalf("other application: %v", err)

@@ -257,8 +257,8 @@ func TestAuthenticatedClientMismatch(t *testing.T) {
 // seqIDs authenticates accepted connections, in order, as the given ids.
 type seqIDs chan string
 
-func (s seqIDs) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) netpoll.RpcHandler {
-	c.SetClientID(<-s)
+func (s seqIDs) DoBootstrap(setup *netpoll.Setup, h netpoll.RpcHandler) netpoll.RpcHandler {
+	setup.SetClientID(<-s)
 	return h
 }
 

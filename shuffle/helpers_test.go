@@ -352,7 +352,8 @@ type spy struct {
 	rpcCh   chan Message // if set, decoded RPCs are also sent here (while it has room)
 }
 
-func (s *spy) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) netpoll.RpcHandler {
+func (s *spy) DoBootstrap(setup *netpoll.Setup, h netpoll.RpcHandler) netpoll.RpcHandler {
+	c := setup.Client()
 	s.mu.Lock()
 	s.conns++
 	s.mu.Unlock()
@@ -464,8 +465,8 @@ func (w *spyStreams) ChunksBeingTransferred() int64 {
 // clientIDBootstrap marks every accepted connection as authenticated as id.
 type clientIDBootstrap string
 
-func (b clientIDBootstrap) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) netpoll.RpcHandler {
-	c.SetClientID(string(b))
+func (b clientIDBootstrap) DoBootstrap(s *netpoll.Setup, h netpoll.RpcHandler) netpoll.RpcHandler {
+	s.SetClientID(string(b))
 	return h
 }
 

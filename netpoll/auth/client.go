@@ -37,11 +37,12 @@ func NewClientBootstrap(conf *Conf, appID string, log *slog.Logger) (*ClientBoot
 }
 
 // DoBootstrap implements netpoll.ClientBootstrap.
-func (b *ClientBootstrap) DoBootstrap(c *netpoll.Client) error {
+func (b *ClientBootstrap) DoBootstrap(s *netpoll.Setup) error {
+	c := s.Client()
 	if !b.conf.CryptoEnabled {
-		return b.sasl(c)
+		return b.sasl(s)
 	}
-	err := b.engine(c)
+	err := b.engine(s)
 	if err == nil {
 		return nil
 	}
@@ -54,13 +55,14 @@ func (b *ClientBootstrap) DoBootstrap(c *netpoll.Client) error {
 		return err
 	}
 	b.log.Debug("AuthEngine handshake refused; falling back to SASL", "remote", c.RemoteAddr(), "err", err)
-	if serr := b.sasl(c); serr != nil {
+	if serr := b.sasl(s); serr != nil {
 		return fmt.Errorf("%w (after the AuthEngine handshake failed: %v)", serr, err)
 	}
 	return nil
 }
 
-func (b *ClientBootstrap) engine(c *netpoll.Client) error {
+func (b *ClientBootstrap) engine(s *netpoll.Setup) error {
+	c := s.Client()
 	e, err := NewEngine(b.appID, b.conf.Secret, b.conf.EngineVersion)
 	if err != nil {
 		return err
@@ -84,14 +86,15 @@ func (b *ClientBootstrap) engine(c *netpoll.Client) error {
 	if err != nil {
 		return err
 	}
-	if err := c.EnableEncryption(seal, open); err != nil {
+	if err := s.EnableEncryption(seal, open); err != nil {
 		return err
 	}
-	c.SetClientID(b.appID)
+	s.SetClientID(b.appID)
 	return nil
 }
 
-func (b *ClientBootstrap) sasl(c *netpoll.Client) error {
+func (b *ClientBootstrap) sasl(s *netpoll.Setup) error {
+	c := s.Client()
 	qop := qopAuth
 	if b.conf.SaslEncryption {
 		qop = qopAuthConf
@@ -111,7 +114,7 @@ func (b *ClientBootstrap) sasl(c *netpoll.Client) error {
 			return fmt.Errorf("auth: SASL handshake with %s: %w", c.RemoteAddr(), err)
 		}
 	}
-	c.SetClientID(b.appID)
+	s.SetClientID(b.appID)
 	if !b.conf.SaslEncryption {
 		return nil
 	}
@@ -123,5 +126,5 @@ func (b *ClientBootstrap) sasl(c *netpoll.Client) error {
 		return err
 	}
 	seal, open := SaslLayer(layer, b.conf.MaxEncryptedBlock)
-	return c.EnableEncryption(seal, open)
+	return s.EnableEncryption(seal, open)
 }

@@ -48,9 +48,9 @@ func NewServerBootstrap(conf *Conf, secrets Secrets, log *slog.Logger) (*ServerB
 }
 
 // DoBootstrap implements netpoll.ServerBootstrap.
-func (b *ServerBootstrap) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) netpoll.RpcHandler {
-	g := &gate{b: b, c: c, next: h, sasl: !b.conf.CryptoEnabled}
-	c.RequireAuthentication() // frames are capped until the handshake succeeds
+func (b *ServerBootstrap) DoBootstrap(s *netpoll.Setup, h netpoll.RpcHandler) netpoll.RpcHandler {
+	g := &gate{b: b, s: s, c: s.Client(), next: h, sasl: !b.conf.CryptoEnabled}
+	s.RequireAuthentication() // frames are capped until the handshake succeeds
 	if t := b.conf.HandshakeTimeout; t > 0 {
 		g.timer = time.AfterFunc(t, g.deadline)
 	}
@@ -61,6 +61,7 @@ func (b *ServerBootstrap) DoBootstrap(c *netpoll.Client, h netpoll.RpcHandler) n
 // authenticates.
 type gate struct {
 	b    *ServerBootstrap
+	s    *netpoll.Setup // what only a bootstrap may do: authenticate, encrypt, close
 	c    *netpoll.Client
 	next netpoll.RpcHandler
 
@@ -82,7 +83,7 @@ func (g *gate) deadline() {
 	g.b.log.Warn("closing connection: authentication did not finish in time",
 		"remote", g.c.RemoteAddr(), "timeout", g.b.conf.HandshakeTimeout,
 		"key", "spark.network.ember.authHandshakeTimeout")
-	g.c.CloseAfterWrites(fmt.Errorf("auth: no authentication within %s", g.b.conf.HandshakeTimeout))
+	g.s.CloseAfterWrites(fmt.Errorf("auth: no authentication within %s", g.b.conf.HandshakeTimeout))
 }
 
 func (g *gate) stopTimer() {
@@ -138,7 +139,7 @@ func (g *gate) engine(c *netpoll.Client, ch *AuthMessage, reply *netpoll.Respond
 		return
 	}
 	reply.Reply(resp.Encode())
-	if err := c.EnableEncryption(seal, open); err != nil {
+	if err := g.s.EnableEncryption(seal, open); err != nil {
 		g.fail(c, nil, err)
 		return
 	}
@@ -168,7 +169,7 @@ func (g *gate) saslStep(c *netpoll.Client, msg []byte, reply *netpoll.Responder)
 			return
 		}
 		// Spark sets the client id on the first SASL message.
-		c.SetClientID(sm.AppID)
+		g.s.SetClientID(sm.AppID)
 		password := saslPassword(secret)
 		qops := []string{qopAuthConf, qopAuth}
 		if g.b.conf.ServerAlwaysEncrypt {
@@ -197,7 +198,7 @@ func (g *gate) saslStep(c *netpoll.Client, msg []byte, reply *netpoll.Responder)
 		}
 		reply.Reply(out)
 		seal, open := SaslLayer(layer, g.b.conf.MaxEncryptedBlock)
-		if err := c.EnableEncryption(seal, open); err != nil {
+		if err := g.s.EnableEncryption(seal, open); err != nil {
 			g.fail(c, nil, err)
 			return
 		}
@@ -209,8 +210,8 @@ func (g *gate) saslStep(c *netpoll.Client, msg []byte, reply *netpoll.Responder)
 }
 
 func (g *gate) succeed(c *netpoll.Client, appID, how string) {
-	c.SetClientID(appID)
-	c.SetAuthenticated()
+	g.s.SetClientID(appID)
+	g.s.SetAuthenticated()
 	g.authed.Store(true)
 	g.stopTimer()
 	g.b.log.Debug("connection authenticated", "remote", c.RemoteAddr(), "app", appID, "protocol", how)
@@ -224,7 +225,7 @@ func (g *gate) fail(c *netpoll.Client, reply *netpoll.Responder, reason error) {
 	if reply != nil {
 		reply.Fail(ErrAuthFailed)
 	}
-	c.CloseAfterWrites(fmt.Errorf("auth: %w", reason))
+	g.s.CloseAfterWrites(fmt.Errorf("auth: %w", reason))
 }
 
 func (g *gate) ReceiveOneWay(c *netpoll.Client, msg []byte) {
