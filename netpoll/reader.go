@@ -31,6 +31,9 @@ const maxSpare = 2 << 20
 // readBufSize is the size of a pass buffer; larger frames get their own.
 const readBufSize = 64 << 10
 
+// lowatCap bounds the SO_RCVLOWAT a large frame's receipt asks for.
+const lowatCap = 256 << 10
+
 // keepSmall: an incomplete frame of at most this many bytes is copied out
 // of the pass buffer at the end of a pass, so an idle connection holds no
 // pass buffer.
@@ -47,6 +50,7 @@ type inbuf struct {
 	big    []byte
 	bigN   int
 	spare  []byte // the last large frame's buffer, for reuse
+	lowat  int    // the socket's SO_RCVLOWAT as last set (0: never set)
 	kept   []byte // an incomplete frame carried between passes
 
 	// Session layer: plaintext opened but not yet placed in buf.
@@ -167,6 +171,7 @@ func (c *Client) readPass(block bool) passResult {
 			c.lastIO.Store(nanotime())
 		}
 		if err == errWouldBlock {
+			c.tuneLowat()
 			return passMore
 		}
 		if err == nil && short {
@@ -179,6 +184,7 @@ func (c *Client) readPass(block bool) passResult {
 			} else if paused {
 				return passPaused
 			}
+			c.tuneLowat()
 			return passMore
 		}
 		if err != nil {
@@ -199,6 +205,30 @@ func (c *Client) readPass(block bool) passResult {
 			}
 			return passEnded
 		}
+	}
+}
+
+// tuneLowat runs as a pass ends waiting for bytes. While a large frame
+// is being received the socket is reported readable only once the rest
+// of it (at most lowatCap) is buffered, so a 1 MiB chunk costs a few
+// large reads instead of one wake-up and read per arriving segment; then
+// the default comes back. Not under a session layer, whose records may
+// hold part of the rest already.
+func (c *Client) tuneLowat() {
+	in := &c.in
+	want := 1
+	if in.big != nil && c.opener.Load() == nil {
+		want = max(min(len(in.big)-in.bigN, lowatCap), 1)
+	}
+	if want == in.lowat || (want == 1 && in.lowat == 0) {
+		return
+	}
+	if want > 1 && in.lowat > 1 && want > in.lowat && want < lowatCap {
+		return // keep the lower mark set for this frame
+	}
+	if lc, ok := c.raw.(lowatConn); ok {
+		in.lowat = want
+		lc.rcvLowat(want)
 	}
 }
 

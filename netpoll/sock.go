@@ -43,6 +43,13 @@ type rawConn interface {
 	localAddr() net.Addr
 }
 
+// lowatConn is a rawConn that can ask the kernel to report it readable
+// only once n bytes are buffered, or the stream ends (SO_RCVLOWAT; n <= 1
+// is the default): the plain socket on unix.
+type lowatConn interface {
+	rcvLowat(n int)
+}
+
 // maxIovecs bounds one writev (Linux's IOV_MAX is 1024).
 const maxIovecs = 512
 

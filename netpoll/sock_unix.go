@@ -50,6 +50,9 @@ type sock struct {
 	sendFn func(fd uintptr) bool
 
 	wblock bool // writeStep and sendStep may wait (no progress yet)
+
+	lowat   int // for lowatFn
+	lowatFn func(fd uintptr)
 }
 
 func newSock(conn *net.TCPConn) (*sock, error) {
@@ -59,6 +62,7 @@ func newSock(conn *net.TCPConn) (*sock, error) {
 	}
 	s := &sock{conn: conn, rc: rc, progress: new(atomic.Int64)}
 	s.readFn, s.writeFn = s.readStep, s.writeStep
+	s.lowatFn = s.lowatStep
 	return s, nil
 }
 
@@ -67,6 +71,16 @@ func (s *sock) close() error                  { return s.conn.Close() }
 func (s *sock) remoteAddr() net.Addr          { return s.conn.RemoteAddr() }
 func (s *sock) localAddr() net.Addr           { return s.conn.LocalAddr() }
 func (s *sock) control(f func(uintptr)) error { return s.rc.Control(f) }
+
+// rcvLowat sets SO_RCVLOWAT (the reading side only).
+func (s *sock) rcvLowat(n int) {
+	s.lowat = max(n, 1)
+	_ = s.rc.Control(s.lowatFn)
+}
+
+func (s *sock) lowatStep(fd uintptr) {
+	_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, s.lowat)
+}
 
 func (s *sock) read(p []byte, block bool) (int, error) {
 	s.rp, s.rn, s.rerr, s.rblock = p, 0, nil, block
