@@ -112,8 +112,10 @@ type Conf struct {
 	// it authenticates, on servers that require authentication
 	// (spark.<module>.io.ember.preAuthMaxFrameLength, default 8k).
 	PreAuthMaxFrameLength int64
-	// MaxBufferedBytes is the process-wide budget for queued output held in
-	// memory and large input frames (spark.ember.io.maxBufferedBytes,
+	// MaxBufferedBytes is the process-wide budget for every buffer the
+	// connections hold: queued output in memory, large input frames, and
+	// what input keeps between reads (the reused large-frame buffer, partial
+	// frames) (spark.ember.io.maxBufferedBytes,
 	// default 2g; the smallest value configured in the process applies).
 	// Past it the connections holding the most are disconnected.
 	MaxBufferedBytes int64

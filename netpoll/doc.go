@@ -28,9 +28,13 @@
 //     readability on Go's runtime poller without holding a buffer.
 //
 // What a connection asked and awaits, how a response is matched to it,
-// and when reading stops live in a socket-free state (protocol.go: one
-// generic pending table per request kind, the stream FIFO, the bounds),
-// tested with scenario tables.
+// what an incoming request does (dispatch by type: which handler, which
+// limit it meets, what it owes and how it counts toward the reading
+// bounds, which failure frame answers it) and when reading stops live in
+// a socket-free state (protocol.go: one generic pending table per request
+// kind, the stream FIFO, the bounds; protocol_dispatch.go: decideRequest),
+// tested with scenario tables. The Client only carries out what it
+// decides.
 //
 // Both run the same reading pass (reader.go) over the same socket code
 // (sock.go: non-blocking read, writev and sendfile through the
@@ -70,10 +74,14 @@
 //     capped at spark.<module>.io.ember.preAuthMaxFrameLength (default 8k).
 //   - A frame that does not complete within the connection timeout closes
 //     the connection.
-//   - Process-wide budget: queued output held in memory and large input
-//     frames count against spark.ember.io.maxBufferedBytes (default 2g;
-//     the smallest value configured in the process applies). Past it the
-//     connections holding the most are disconnected, largest first.
+//   - Process-wide budget: every buffer a connection holds counts against
+//     spark.ember.io.maxBufferedBytes (default 2g; the smallest value
+//     configured in the process applies): queued output held in memory,
+//     large input frames, and what input keeps between passes (the reused
+//     large-frame buffer, up to 2 MiB, which is dropped at the end of a
+//     pass while the process is over budget; a kept partial frame; a pass
+//     buffer an incomplete frame keeps). Past it the connections holding
+//     the most are disconnected, largest first.
 //
 // # Lock order
 //
