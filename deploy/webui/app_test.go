@@ -457,3 +457,12 @@ func TestSparkWorkerPrometheus(t *testing.T) {
 	// The worker has no master or application paths.
 	wantCode(t, get(t, h, "/metrics/master/prometheus"), http.StatusNotFound)
 }
+
+func TestNewRoutesBehindBasicAuth(t *testing.T) {
+	h := NewMasterHandler(&detailMaster{fakeMaster: &fakeMaster{st: clusterState()}, details: appDetails()},
+		Options{BasicAuth: &BasicAuth{User: "admin", Password: "s3cret"}})
+	for _, p := range []string{"/app/?appId=" + runningApp, "/metrics/master/prometheus", "/metrics/applications/prometheus"} {
+		wantCode(t, get(t, h, p), http.StatusUnauthorized)
+		wantCode(t, do(t, h, http.MethodGet, p, nil, "Authorization", basic("admin", "s3cret")), http.StatusOK)
+	}
+}

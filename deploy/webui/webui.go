@@ -1,7 +1,14 @@
 // Package webui serves the master's and the worker's web UIs: a
-// server-rendered HTML status page, an application page, Spark's JSON (/json, /json/<field>,
-// /json/clusterutilization), the kill endpoints, the worker's log pages,
-// Prometheus metrics and health probes.
+// server-rendered HTML status page, the master's application page,
+// Spark's JSON (/json, /json/<field>, /json/clusterutilization), the kill
+// endpoints (their buttons ask the browser to confirm), the worker's log
+// pages, Prometheus metrics and health probes.
+//
+// Metrics: /metrics/prometheus serves Ember's ember_* gauges, then the
+// gauges Spark's PrometheusServlet reports, under Spark's names
+// (metrics_master_workers_Value{type="gauges"} ...); the master also
+// serves Spark's own paths, /metrics/master/prometheus and
+// /metrics/applications/prometheus, with Spark's lines alone.
 //
 // The handlers only read and act through a MasterSource or WorkerSource,
 // so they can be tested (and embedded) without a running cluster.
