@@ -61,6 +61,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
 const (
@@ -118,6 +119,9 @@ type restConfig struct {
 	JWS        *jwsFilter // org.apache.spark.ui.JWSFilter among Filters
 	Retries    int        // spark.port.maxRetries (16; 100 under spark.testing)
 	Auth       bool       // spark.authenticate
+	// Protected is protected mode (spark.ember.protectedMode, true): with
+	// no JWS filter, only clients on the master's host are served.
+	Protected bool
 }
 
 // restConfigFromSpark reads and checks the REST keys.
@@ -153,6 +157,8 @@ func restConfigFromSpark(conf *sparkconf.Conf) (restConfig, error) {
 		def = 100
 	}
 	c.Retries, err = conf.GetInt("spark.port.maxRetries", def)
+	keep(err)
+	c.Protected, err = conf.GetBool("spark.ember.protectedMode", true)
 	keep(err)
 	c.Auth, err = conf.GetBool("spark.authenticate", false)
 	keep(err)
@@ -771,7 +777,16 @@ type restHandler struct {
 	sem       chan struct{} // bounds requests served at once (spark.master.rest.maxThreads)
 	jws       *jwsFilter    // nil: no filter
 	log       *slog.Logger
+	// protected, when set, is the refusal clients not on the master's
+	// host get (protected mode without a JWS filter).
+	protected string
 }
+
+// restProtectedText is the REST server's refusal in protected mode.
+const restProtectedText = "Ember master's REST submission server is in protected mode: it serves only clients on the master's host; " +
+	"set spark.master.rest.filters=org.apache.spark.ui.JWSFilter with spark.org.apache.spark.ui.JWSFilter.param.secretKey " +
+	"(clients then sign their requests), or spark.ember.protectedMode=false to serve any client, " +
+	"or spark.master.rest.enabled=false to turn the server off"
 
 // ServeHTTP routes a request by its path, as Spark's servlet mapping.
 func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -788,6 +803,9 @@ func (h *restHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason := h.jws.check(r); reason != "" {
 			code, msg = http.StatusForbidden, errorResponse(reason)
 		}
+	}
+	if code == 0 && h.protected != "" && !auth.LocalHTTPClient(r) {
+		code, msg = http.StatusForbidden, errorResponse(h.protected)
 	}
 	if code == 0 {
 		code, msg = h.route(r)

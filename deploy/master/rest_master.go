@@ -41,6 +41,11 @@ func (m *Master) startRESTFor(cfg restConfig) error {
 		log:       m.log,
 		jws:       cfg.JWS,
 	}
+	if cfg.Protected && cfg.JWS == nil {
+		h.protected = restProtectedText
+		m.log.Info("REST submission server in protected mode: only clients on this host are served",
+			"keys", "spark.master.rest.filters=org.apache.spark.ui.JWSFilter, or spark.ember.protectedMode=false")
+	}
 	var err error
 	m.rest, err = startREST(cfg, host, h, m.log)
 	return err

@@ -2,9 +2,7 @@ package webui
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
@@ -70,21 +68,4 @@ func localOnly(h http.Handler) http.Handler {
 	})
 }
 
-func localClient(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	remote := ap.Addr().Unmap()
-	if remote.IsLoopback() {
-		return true
-	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ta, ok := la.(*net.TCPAddr); ok {
-			if local, ok := netip.AddrFromSlice(ta.IP); ok && local.Unmap() == remote {
-				return true
-			}
-		}
-	}
-	return false
-}
+func localClient(r *http.Request) bool { return auth.LocalHTTPClient(r) }

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 
 	"github.com/ember-rpc/ember/internal/sparkconf"
@@ -99,4 +101,24 @@ func ProtectedMode(sc *sparkconf.Conf, daemon, host string, log *slog.Logger) (*
 		}
 		return &DaemonSecurity{Mode: ModeOpen}, nil
 	}
+}
+
+// LocalHTTPClient reports whether an HTTP request comes from the server's
+// own host, by the rule of protected mode: its address is a loopback one,
+// or the address it connected to.
+func LocalHTTPClient(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	remote := ap.Addr().Unmap()
+	if remote.IsLoopback() {
+		return true
+	}
+	if ta, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		if local, ok := netip.AddrFromSlice(ta.IP); ok && local.Unmap() == remote {
+			return true
+		}
+	}
+	return false
 }
