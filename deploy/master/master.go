@@ -205,6 +205,7 @@ func Start(opts Options) (*Master, error) {
 	m.cfg.MasterURL = env.Address().SparkURL()
 	m.cfg.WebUIURL = fmt.Sprintf("http://%s:%d", env.Address().Host, opts.WebUIPort)
 	m.state = NewState(m.cfg, m)
+	m.state.SetLogger(m.log)
 	// m.self is set before the endpoint exists: OnStart runs on the
 	// endpoint's loop (maybe before SetupEndpoint returns) and the election
 	// it starts sends through m.self.
@@ -459,7 +460,8 @@ func (m *Master) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) e
 			m.log.Error("reading persisted state failed", "err", err)
 		}
 		s.ElectedLeader(rec)
-		m.log.Info("I have been elected leader", "status", s.Status)
+		m.log.Info("I have been elected leader", "status", s.Status, "recoveredWorkers", len(rec.Workers),
+			"recoveredApps", len(rec.Apps), "recoveredDrivers", len(rec.Drivers))
 	case revokedLeadership:
 		m.log.Error("Leadership has been revoked -- master shutting down.")
 		if m.opts.OnRevoked != nil {

@@ -2,8 +2,10 @@ package master
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,6 +218,17 @@ type State struct {
 	nextDriverNumber int
 
 	driverCursor int
+
+	log *slog.Logger // the master's events at INFO, as Spark's master logs them (SetLogger)
+}
+
+// SetLogger sets where the state logs what happens to workers,
+// applications, executors and drivers (nil: nowhere, the default).
+func (s *State) SetLogger(l *slog.Logger) {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	s.log = l
 }
 
 // NewState returns a master in STANDBY.
@@ -224,7 +237,7 @@ func NewState(cfg Config, fx Effects) *State {
 		workers: map[*WorkerInfo]struct{}{}, idToWorker: map[string]*WorkerInfo{},
 		addressToWorker: map[rpcenv.EndpointAddress]*WorkerInfo{},
 		apps:            map[*AppInfo]struct{}{}, idToApp: map[string]*AppInfo{}, addressToApp: map[rpcenv.EndpointAddress]*AppInfo{},
-		drivers: map[string]*DriverInfo{}}
+		drivers: map[string]*DriverInfo{}, log: slog.New(slog.DiscardHandler)}
 }
 
 func timestamp(t time.Time) string { return t.Format("20060102150405") }
@@ -348,6 +361,7 @@ func (s *State) CompleteRecovery() {
 	}
 	s.Status = deploy.StateCompletingRecovery
 	clear(s.awaitingState)
+	s.log.Info("Completing recovery")
 	for _, w := range s.sortedWorkers() {
 		if w.State == deploy.WorkerUnknown {
 			s.removeWorker(w, "Not responding for recovery")
@@ -374,6 +388,7 @@ func (s *State) CompleteRecovery() {
 		}
 	}
 	s.Status = deploy.StateAlive
+	s.log.Info("Recovery complete: resuming operations")
 	s.schedule()
 }
 
@@ -435,7 +450,10 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 		s.fx.Send(worker, deploy.MasterInStandby{})
 		return
 	}
+	s.log.Info("Registering worker", "worker", m.ID, "hostPort", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)),
+		"cores", m.Cores, "memoryMB", m.MemoryMB)
 	if w := s.idToWorker[m.ID]; w != nil {
+		s.log.Info("Worker registered again", "worker", m.ID, "state", w.State)
 		if w.State == deploy.WorkerUnknown {
 			w.State = deploy.WorkerAlive
 		}
@@ -463,6 +481,7 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 	addr := worker.Address()
 	if old := s.addressToWorker[addr]; old != nil {
 		if old.State != deploy.WorkerUnknown {
+			s.log.Info("Refusing worker registration: another worker is registered at its address", "worker", m.ID, "address", addr.String())
 			s.fx.Send(worker, deploy.RegisterWorkerFailed{Message: "Attempted to re-register worker at same address: " + addr.String()})
 			return
 		}
@@ -473,6 +492,7 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 	s.fx.Persist("worker_"+w.ID, WorkerRecord{ID: w.ID, Host: w.Host, Port: w.Port, Endpoint: addr.String(),
 		Cores: w.Cores, MemoryMB: w.MemoryMB, WebUIAddress: w.WebUIAddress})
 	s.fx.Send(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress})
+	s.log.Info("Worker registered", "worker", w.ID, "hostPort", w.hostPort(), "cores", w.Cores, "memoryMB", w.MemoryMB)
 	s.schedule()
 }
 
@@ -532,6 +552,7 @@ func (s *State) CheckForWorkerTimeOut() {
 }
 
 func (s *State) removeWorker(w *WorkerInfo, msg string) {
+	s.log.Info("Removing worker", "worker", w.ID, "hostPort", w.hostPort(), "reason", msg)
 	delete(s.awaitingState, w.ID)
 	w.State = deploy.WorkerDead
 	delete(s.idToWorker, w.ID)
@@ -617,6 +638,7 @@ func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Pee
 	if s.appOf(driver, link) != nil {
 		return // the same driver registered already
 	}
+	s.log.Info("Registering app", "name", m.AppDescription.Name)
 	now := s.fx.Now()
 	app := s.newApp(m.AppDescription, driver, now)
 	app.ID = s.newAppID(now, m.AppDescription.Name)
@@ -627,6 +649,7 @@ func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Pee
 	s.fx.Persist("app_"+app.ID, AppRecord{ID: app.ID, Desc: app.Desc, Driver: driver.Address().String(), StartTime: now.UnixMilli(),
 		JVM: jvm != nil && jvm.Java()})
 	s.fx.Send(driver, deploy.RegisteredApplication{AppID: app.ID})
+	s.log.Info("Registered app", "name", app.Desc.Name, "app", app.ID, "driver", driver.Address().String())
 	s.schedule()
 }
 
@@ -670,6 +693,7 @@ func (s *State) ConnClosed(link Link) {
 // UnregisterApplication finishes an app at its driver's request.
 func (s *State) UnregisterApplication(appID string) {
 	if a := s.idToApp[appID]; a != nil {
+		s.log.Info("Received unregister request from application", "app", appID)
 		s.finishApplication(a)
 	}
 }
@@ -684,6 +708,7 @@ func (s *State) removeApplication(a *AppInfo, state deploy.ApplicationState) {
 	if _, ok := s.apps[a]; !ok {
 		return
 	}
+	s.log.Info("Removing app", "app", a.ID, "name", a.Desc.Name, "state", state)
 	delete(s.apps, a)
 	delete(s.idToApp, a.ID)
 	if s.addressToApp[a.Driver.Address()] == a {
@@ -759,10 +784,13 @@ func (s *State) ExecutorStateChanged(m deploy.ExecutorStateChanged) {
 		a.RetryCount = 0
 	}
 	e.State = m.State
+	s.log.Info("Executor state changed", "executor", e.fullID(), "worker", e.Worker.ID, "from", old, "to", m.State,
+		"message", deref(m.Message), "exitStatus", deref(m.ExitStatus))
 	s.fx.Send(a.Driver, deploy.ExecutorUpdated{ID: e.ID, State: m.State, Message: m.Message, ExitStatus: m.ExitStatus})
 	if !m.State.IsFinished() {
 		return
 	}
+	s.log.Info("Removing executor", "executor", e.fullID(), "state", m.State)
 	s.removeExecutorFromApp(a, e)
 	e.Worker.removeExecutor(e)
 	normal := m.ExitStatus != nil && *m.ExitStatus == 0
@@ -776,6 +804,7 @@ func (s *State) ExecutorStateChanged(m deploy.ExecutorStateChanged) {
 				}
 			}
 			if !running {
+				s.log.Error("Application failed: executors kept failing", "app", a.ID, "retries", a.RetryCount)
 				s.removeApplication(a, deploy.AppFailed)
 				return
 			}
@@ -790,6 +819,7 @@ func (s *State) RequestExecutors(m deploy.RequestExecutors) bool {
 	if a == nil {
 		return false
 	}
+	s.log.Info("Application requested to set total executors", "app", a.ID, "total", m.RequestedTotal)
 	a.ExecutorLimit = m.RequestedTotal
 	s.schedule()
 	return true
@@ -801,6 +831,7 @@ func (s *State) KillExecutors(m deploy.KillExecutors) bool {
 	if a == nil {
 		return false
 	}
+	s.log.Info("Application requests to kill executors", "app", a.ID, "executors", strings.Join(m.ExecutorIDs, ","))
 	for _, sid := range m.ExecutorIDs {
 		id, err := strconv.Atoi(sid)
 		if err != nil {
@@ -821,6 +852,7 @@ func (s *State) KillApplication(appID string) bool {
 	if a == nil {
 		return false
 	}
+	s.log.Info("Killing app on request", "app", appID)
 	s.removeApplication(a, deploy.AppKilled)
 	return true
 }
@@ -839,6 +871,7 @@ func (s *State) RequestSubmitDriver(desc deploy.DriverDescription) deploy.Submit
 	s.drivers[id] = d
 	s.waitingDrivers = append(s.waitingDrivers, d)
 	s.fx.Persist("driver_"+id, DriverRecord{ID: id, Desc: desc, StartTime: now.UnixMilli(), SubmitDate: now.UnixMilli()})
+	s.log.Info("Driver submitted", "driver", id, "mainClass", desc.Command.MainClass)
 	s.schedule()
 	return deploy.SubmitDriverResponse{Success: true, DriverID: &id, Message: "Driver successfully submitted as " + id}
 }
@@ -852,6 +885,7 @@ func (s *State) RequestKillDriver(id string) deploy.KillDriverResponse {
 	if d == nil || isDriverDone(d.State) {
 		return deploy.KillDriverResponse{DriverID: id, Message: "Driver " + id + " has already finished or does not exist"}
 	}
+	s.log.Info("Asked to kill driver", "driver", id)
 	if containsDriver(s.waitingDrivers, d) {
 		s.waitingDrivers = removeDriverFrom(s.waitingDrivers, d)
 		s.DriverStateChanged(deploy.DriverStateChanged{DriverID: id, State: deploy.DriverKilled})
@@ -901,6 +935,7 @@ func (s *State) DriverStateChanged(m deploy.DriverStateChanged) {
 		return
 	}
 	if d := s.drivers[m.DriverID]; d != nil && m.State == deploy.DriverRunning {
+		s.log.Info("Driver state changed", "driver", d.ID, "from", d.State, "to", m.State)
 		d.State = m.State
 	}
 }
@@ -910,6 +945,7 @@ func (s *State) removeDriver(id string, st deploy.DriverState, exc *string) {
 	if d == nil {
 		return
 	}
+	s.log.Info("Removing driver", "driver", id, "state", st, "exception", deref(exc))
 	delete(s.drivers, id)
 	s.waitingDrivers = removeDriverFrom(s.waitingDrivers, d)
 	if len(s.completedDrivers) >= s.cfg.RetainedDrivers {
@@ -1015,6 +1051,7 @@ func (s *State) schedule() {
 }
 
 func (s *State) launchDriver(w *WorkerInfo, d *DriverInfo) {
+	s.log.Info("Launching driver", "driver", d.ID, "worker", w.ID)
 	w.addDriver(d)
 	d.Worker = w
 	s.fx.Send(w.Endpoint, deploy.LaunchDriver{DriverID: d.ID, Desc: d.Desc})
@@ -1218,6 +1255,7 @@ func (s *State) allocateWorkerResourceToExecutors(app *AppInfo, cores int, w *Wo
 		app.Executors[e.ID] = e
 		app.CoresGranted += per
 		w.addExecutor(e)
+		s.log.Info("Launching executor", "executor", e.fullID(), "worker", w.ID, "cores", per, "memoryMB", e.MemoryMB)
 		s.fx.Send(w.Endpoint, deploy.LaunchExecutor{MasterURL: s.cfg.MasterURL, AppID: app.ID, ExecID: e.ID,
 			AppDesc: app.Desc, Cores: per, MemoryMB: e.MemoryMB})
 		s.fx.Send(app.Driver, deploy.ExecutorAdded{ID: e.ID, WorkerID: w.ID, HostPort: w.hostPort(), Cores: per, MemoryMB: e.MemoryMB})
@@ -1352,4 +1390,12 @@ func sortedIntKeys[V any](m map[int]V) []int {
 	}
 	sort.Ints(ks)
 	return ks
+}
+
+// deref is *p for a log line, or "" for nil.
+func deref[T any](p *T) any {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
