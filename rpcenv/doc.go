@@ -54,6 +54,13 @@
 // connection fails. Connection events reach every endpoint's
 // OnConnected / OnDisconnected / OnNetworkError.
 //
+// The sender address of a remote message is what the peer's env wrote in
+// it: a peer can write any. What it cannot choose is the connection: a
+// ConnReceiver gets each send's Conn, ConnOf gives an ask's, and a
+// ConnClosedHandler hears when one closes. Endpoints that decide who may
+// say what (the standalone master and worker) check the Conn, not the
+// address.
+//
 // # Concurrency
 //
 // Env and Ref are safe for concurrent use. Endpoint methods are called by

@@ -100,13 +100,20 @@
 // (once, by the system resolver); names peers give are looked up within a
 // small budget for the worker's life, and a master met by such a name is
 // then reached at its configured address.
-// A refused message is one warning per peer per 10 s (internal/ratelog),
-// never an error per message. The address compared is the sender that
-// rpcenv reports, which a peer's env writes in each request: a peer that
-// forges the master's address passes. Closing that gap needs rpcenv to
-// tell endpoints which connection a message came over (the worker's
-// orders arrive over the connection it registered through);
-// spark.authenticate closes it today.
+// A refused message is one warning per peer host per 10 s
+// (internal/ratelog), never an error per message.
+//
+// The address a message claims is what the peer's env writes in each
+// request, so Admit also checks the connection it came over (rpcenv.Conn):
+// an Ember master answers the registration and gives its orders over the
+// worker's own connection to it, so no other connection is listened to
+// for them; a master that dials the worker (Spark's, or any after a
+// failover) is bound to the one connection it dialled from its host. A
+// forged master address from another host is always refused; from the
+// master's own host only while the master has no connection open to the
+// worker that it needs (between a dialling master's reconnects), or as a
+// MasterChanged naming a configured master whose active connection is
+// gone. spark.authenticate closes that last gap.
 //
 // Ember-only keys, beside Spark's (CONFIG.md §5):
 //
