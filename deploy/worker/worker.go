@@ -149,7 +149,7 @@ func Start(opts Options) (*Worker, error) {
 		// dir is allowed too.
 		roots := append(append([]string(nil), cfg.localRoots...), cfg.workDir)
 		w.shuffle, err = shuffle.NewService(shuffle.ServiceConfig{Conf: conf, Host: opts.Host, Port: -1, DBDir: dbDir, Logger: log,
-			LocalDirRoots: roots, Bootstraps: sec.Bootstraps})
+			LocalDirRoots: roots, Bootstraps: sec.ShuffleBootstraps(log)})
 		if err != nil {
 			w.cancel()
 			return nil, fmt.Errorf("worker: %w", err)

@@ -103,6 +103,17 @@ func ProtectedMode(sc *sparkconf.Conf, daemon, host string, log *slog.Logger) (*
 	}
 }
 
+// ShuffleBootstraps returns the bootstraps of the shuffle service a
+// daemon embeds (a worker's): a protected-mode admission of its own, which
+// names the shuffle service in its refusals, in ModeProtected; none
+// otherwise.
+func (d *DaemonSecurity) ShuffleBootstraps(log *slog.Logger) []netpoll.ServerBootstrap {
+	if d == nil || d.Mode != ModeProtected {
+		return nil
+	}
+	return []netpoll.ServerBootstrap{netpoll.NewProtectedMode("shuffle service", log)}
+}
+
 // LocalHTTPClient reports whether an HTTP request comes from the server's
 // own host, by the rule of protected mode: its address is a loopback one,
 // or the address it connected to.
