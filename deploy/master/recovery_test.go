@@ -325,3 +325,34 @@ func TestRecoveryWaitsForWorkerState(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoveryWorkerRegistersFirst: during a recovery a worker registers
+// again (over its own connection) before the MasterChanged sent to its
+// address reached it: the master tells it of the change over the new ref,
+// and its state, answered twice, is counted once.
+func TestRecoveryWorkerRegistersFirst(t *testing.T) {
+	h := newStandby(t)
+	p := h.persisted()
+	p.app("app-1", appDesc(1024))
+	recovered := p.worker("worker-1", 16, 8192)
+	h.s.ElectedLeader(p.rec)
+	again := &fakePeer{addr: recovered.addr}
+	h.s.RegisterWorker(registerMsg("worker-1", again, 16, 8192), again)
+	if r := msgsOf[deploy.RegisteredWorker](again); len(r) != 1 || !r[0].Duplicate {
+		t.Fatalf("the worker registering again got %s", describe(again.msgs))
+	}
+	if len(msgsOf[deploy.MasterChanged](again)) != 1 {
+		t.Fatalf("the worker registering during the recovery was not told of the master change: %s", describe(again.msgs))
+	}
+	resp := deploy.WorkerSchedulerStateResponse{ID: "worker-1", Executors: []deploy.ExecutorDescription{
+		{AppID: "app-1", ExecID: 0, Cores: 4, MemoryMB: 1024, State: deploy.ExecutorRunning}}}
+	h.s.WorkerSchedulerStateResponse(resp)
+	h.s.WorkerSchedulerStateResponse(resp)
+	w, app := h.s.Worker("worker-1"), h.s.App("app-1")
+	if w.CoresUsed != 4 || app.CoresGranted != 4 || len(app.Executors) != 1 {
+		t.Fatalf("two answers counted twice: worker uses %d cores, app granted %d with %d executors", w.CoresUsed, app.CoresGranted, len(app.Executors))
+	}
+	if w.Endpoint != Peer(again) {
+		t.Error("the master still sends to the worker's old ref")
+	}
+}

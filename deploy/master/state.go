@@ -403,17 +403,24 @@ func (s *State) MasterChangeAcknowledged(appID string) {
 }
 
 // WorkerSchedulerStateResponse marks a worker as answering the recovery
-// and re-adds what it runs.
+// and re-adds what it runs. A second answer adds nothing twice (a worker
+// may be told of the master change both over the connection the master
+// dialled and after re-registering).
 func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateResponse) {
 	w := s.idToWorker[m.ID]
 	if w == nil {
 		return
 	}
+	s.log.Info("Worker has re-registered after the master change", "worker", w.ID, "executors", len(m.Executors), "drivers", len(m.DriverIDs))
 	delete(s.awaitingState, m.ID)
 	w.State = deploy.WorkerAlive
+	had := make(map[string]bool, len(w.Executors))
+	for k := range w.Executors {
+		had[k] = true
+	}
 	for _, ed := range m.Executors {
 		app := s.idToApp[ed.AppID]
-		if app == nil {
+		if app == nil || had[ed.AppID+"/"+strconv.Itoa(ed.ExecID)] {
 			continue
 		}
 		e := &ExecutorInfo{ID: ed.ExecID, App: app, Worker: w, Cores: ed.Cores, MemoryMB: ed.MemoryMB, State: ed.State}
@@ -425,7 +432,7 @@ func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateRespon
 		w.addExecutor(e)
 	}
 	for _, id := range m.DriverIDs {
-		if d := s.drivers[id]; d != nil {
+		if d := s.drivers[id]; d != nil && d.Worker == nil {
 			d.Worker, d.State = w, deploy.DriverRunning
 			w.addDriver(d)
 		}
@@ -461,6 +468,13 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 			// The worker reconnected: its new ref reaches it over the new
 			// connection (Admit moved the binding there).
 			w.Endpoint = worker
+		}
+		if s.awaitingState[w.ID] {
+			// Recovering, and the worker registered again before the
+			// MasterChanged sent over a connection this master dialled
+			// reached it (a worker that hears its master over its own
+			// connection refuses that one while it is open): tell it here.
+			s.fx.Send(worker, deploy.MasterChanged{MasterWebUIURL: s.cfg.WebUIURL})
 		}
 		s.fx.Send(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress, Duplicate: true})
 		return
