@@ -10,11 +10,11 @@ import (
 )
 
 // reactor is the EPOLL engine: a few pollers, each with its own epoll
-// set. A connection is registered one-shot for readability; when bytes
-// arrive, one reading pass runs and the connection is forgotten until the
-// pass re-arms it. A connection whose pass does not re-arm it (it is over
-// a bound: Netty's autoRead=false) is not read at all, and the kernel's
-// buffers push back on its peer.
+// set. A connection is registered edge-triggered for readability; each
+// arrival of bytes runs one reading pass (or, while one runs, makes it
+// read again), which reads until the socket is drained. A paused
+// connection (over a bound: Netty's autoRead=false) is not read at all
+// until resumed, and the kernel's buffers push back on its peer.
 //
 // A poller's goroutines take turns (leader/followers): the one holding the
 // polling role waits on the epoll set; when connections are ready it hands
@@ -112,14 +112,21 @@ func eventID(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+// armEvents registers a connection edge-triggered: every arrival of bytes
+// (or the peer's end) queues one event, and nothing is re-armed after a
+// pass. A pass ends only when the socket is drained (EAGAIN, or a read
+// shorter than asked for), so bytes that arrive later raise a new edge.
+const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 
 // epollConn is a connection's registration with its poller.
 type epollConn struct {
 	id     uint64
-	armEv  unix.EpollEvent  // the one-shot registration
-	armFn  func(fd uintptr) // re-arms (bound once)
-	passFn func()           // c.epollPass (bound once)
+	armEv  unix.EpollEvent // the one-shot registration
+	passFn func()          // c.runPass (bound once)
+	// hup is set once an event reports the peer's end (or an error): a
+	// read shorter than asked for no longer proves the socket drained,
+	// since no new edge will come for an end already seen.
+	hup atomic.Bool
 }
 
 // register adds c, armed. c.raw must be a *sock.
@@ -129,8 +136,7 @@ func (r *reactor) register(c *Client) error {
 	c.poller, c.ep.id = p, id
 	c.ep.armEv.Events = armEvents
 	setEventID(&c.ep.armEv, id)
-	c.ep.passFn = c.epollPass
-	c.ep.armFn = func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &c.ep.armEv) }
+	c.ep.passFn = c.runPass
 	p.mu.Lock() // also orders the fields above before the poller's use
 	p.conns[id] = c
 	p.mu.Unlock()
@@ -149,13 +155,6 @@ func (r *reactor) register(c *Client) error {
 	return nil
 }
 
-// arm asks for the next readability event of c. It runs under the
-// socket's reference (Control), so it never touches a descriptor number
-// after the socket was closed; and the epoll set outlives every socket
-// registered with it (a Context closes its connections before its
-// reactor).
-func (p *poller) arm(c *Client) { _ = c.raw.(*sock).control(c.ep.armFn) }
-
 // forget drops a closed connection (its descriptor left the epoll set
 // when it was closed).
 func (p *poller) forget(c *Client) {
@@ -165,9 +164,13 @@ func (p *poller) forget(c *Client) {
 }
 
 // resume runs a reading pass of c, which was paused.
-func (p *poller) resume(c *Client) { p.handOff(c) }
+func (p *poller) resume(c *Client) {
+	if c.claimPass() {
+		p.handOff(c)
+	}
+}
 
-// handOff gives c's reading pass (nil: the polling role) to an idle
+// handOff gives c's claimed reading pass (nil: the polling role) to an idle
 // goroutine of the poller, or to a new one. After close a pass still runs,
 // on an untracked goroutine (its connection is closed: it only tears down).
 func (p *poller) handOff(c *Client) {
@@ -231,11 +234,26 @@ func (p *poller) poll() *Client {
 		batch := p.batch[:0]
 		p.mu.Lock() // once per batch
 		for i := range p.events[:p.n] {
-			if c := p.conns[eventID(&p.events[i])]; c != nil {
+			ev := &p.events[i]
+			if c := p.conns[eventID(ev)]; c != nil {
+				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					c.ep.hup.Store(true)
+				}
 				batch = append(batch, c)
 			}
 		}
 		p.mu.Unlock()
+		// Only connections with no pass running and not paused need
+		// one (claimPass takes Client.rmu briefly; it never waits on I/O).
+		k := 0
+		for _, c := range batch {
+			if c.claimPass() {
+				batch[k] = c
+				k++
+			}
+		}
+		clear(batch[k:])
+		batch = batch[:k]
 		if len(batch) == 0 {
 			continue
 		}
@@ -284,24 +302,35 @@ func (r *reactor) close() {
 	r.wg.Wait()
 }
 
-// epollPass is one reading pass of an EPOLL connection, started by its
-// poller (or by a resume). At most one runs at a time.
-func (c *Client) epollPass() {
+// peerEnded reports whether an event reported the peer's end.
+func (c *Client) peerEnded() bool { return c.ep.hup.Load() }
+
+// claimPass reports whether the caller must run a reading pass of c
+// (runPass), and if so marks one running. With a pass running already it
+// makes that pass read again; a paused connection is not read until
+// resumed (its peer's bytes stay in the kernel).
+func (c *Client) claimPass() bool {
 	c.rmu.Lock()
-	if c.passRunning {
-		c.passAgain = true
-		c.rmu.Unlock()
-		return
+	defer c.rmu.Unlock()
+	if c.passRunning || c.paused {
+		c.passAgain = c.passRunning
+		return false
 	}
 	c.passRunning = true
-	c.rmu.Unlock()
+	return true
+}
+
+// runPass is the reading pass of an EPOLL connection claimed by
+// claimPass. At most one runs at a time; an event during it makes it read
+// again.
+func (c *Client) runPass() {
 	for {
 		res := passEnded
 		if !c.closed.Load() {
 			res = c.readPass(false)
 		}
 		c.rmu.Lock()
-		if c.passAgain && res != passEnded && !c.closed.Load() {
+		if c.passAgain && res != passEnded && !c.paused && !c.closed.Load() {
 			c.passAgain = false
 			c.rmu.Unlock()
 			continue
@@ -310,11 +339,8 @@ func (c *Client) epollPass() {
 		c.passRunning = false
 		closed := c.closed.Load()
 		c.rmu.Unlock()
-		switch {
-		case closed || res == passEnded:
+		if closed || res == passEnded {
 			c.readerClosed(ErrClosed)
-		case res == passMore:
-			c.poller.arm(c)
 		}
 		return
 	}

@@ -20,3 +20,6 @@ func (*reactor) register(*Client) error { return errNoEpoll }
 func (*reactor) close()                 {}
 func (*poller) forget(*Client)          {}
 func (*poller) resume(*Client)          {}
+
+// peerEnded is false: there are no EPOLL connections here.
+func (c *Client) peerEnded() bool { return false }

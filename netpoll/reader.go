@@ -174,11 +174,12 @@ func (c *Client) readPass(block bool) passResult {
 			c.tuneLowat()
 			return passMore
 		}
-		if err == nil && short {
+		if err == nil && short && !c.peerEnded() {
 			// The socket gave less than there was room for: it is
-			// drained (a level-triggered re-arm, or the next blocking
-			// read, catches bytes that arrive now). Saves the read that
-			// would only say EAGAIN.
+			// drained (bytes that arrive now raise a new edge, or wake
+			// the next blocking read). Saves the read that would only
+			// say EAGAIN. Not once the peer's end was reported: that
+			// edge is spent, so the pass reads on to the end of stream.
 			if paused, err := c.consume(); err != nil {
 				return c.endReading(&ConnError{Op: "read", Addr: c.remote, Err: err}, true)
 			} else if paused {
