@@ -454,7 +454,7 @@ func (c *Client) checkFrame(frameLen int64) error {
 	}
 	if c.preAuth.Load() {
 		if lim := c.ctx.conf.PreAuthMaxFrameLength; lim > 0 && frameLen > lim {
-			c.log.Warn("closing connection: frame before authentication is over the cap",
+			c.warn("closing connection: frame before authentication is over the cap",
 				"remote", c.remote, "frameLength", frameLen, "limit", lim, "key", c.ctx.conf.Key("ember.preAuthMaxFrameLength"))
 			return fmt.Errorf("%w: %d bytes before authentication (limit %d, %s)", codec.ErrFrameTooLarge, frameLen, lim, c.ctx.conf.Key("ember.preAuthMaxFrameLength"))
 		}
