@@ -39,7 +39,8 @@ const ProtectedModeKey = "spark.ember.protectedMode"
 // connection reads under the pre-authentication frame cap
 // (spark.<module>.io.ember.preAuthMaxFrameLength), so a refused peer
 // cannot make the daemon hold a large frame, and it never reaches the
-// daemon's handler. One WARN line per peer host per minute, with the count
+// daemon's handler; a refused peer that sends nothing is closed after 10
+// seconds. One WARN line per peer host per minute, with the count
 // of refusals it held back, records the refusals.
 //
 // An Admission is safe for concurrent use by every server it is given to.
@@ -51,7 +52,13 @@ type Admission struct {
 	// local decides whether a peer is served (tests replace it to play a
 	// remote peer over loopback).
 	local func(remote, local netip.Addr) bool
+	// linger is how long a refused peer that sends nothing is kept.
+	linger time.Duration
 }
+
+// refusedLinger is how long a refused connection may stay silent before
+// it is closed without an answer.
+const refusedLinger = 10 * time.Second
 
 // NewProtectedMode returns the admission of a daemon ("master", "worker",
 // "shuffle service": the name the refusal text and the log line use).
@@ -60,7 +67,7 @@ func NewProtectedMode(daemon string, log *slog.Logger) *Admission {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Admission{daemon: daemon, log: log, warn: ratelog.New(time.Minute, 1024), local: isLocalPeer}
+	return &Admission{daemon: daemon, log: log, warn: ratelog.New(time.Minute, 1024), local: isLocalPeer, linger: refusedLinger}
 }
 
 // Refused returns how many connections the admission has refused.
@@ -117,7 +124,12 @@ func (a *Admission) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
 			"daemon", a.daemon, "remote", c.remote, "keys", "spark.authenticate=true with spark.authenticate.secret or spark.authenticate.secret.file, or "+ProtectedModeKey+"=false",
 			"suppressed", suppressed, "refusedSoFar", n)
 	}
-	return &refusedHandler{c: c, err: errors.New(RefusalText(a.daemon, localText))}
+	r := &refusedHandler{c: c, err: errors.New(RefusalText(a.daemon, localText))}
+	// A refused peer that sends nothing is not kept for the whole
+	// connection timeout.
+	// (When the peer was answered first, the timer finds it done.)
+	time.AfterFunc(a.linger, func() { r.refuse(nil) })
+	return r
 }
 
 // refusedHandler answers the first request of a refused peer with the

@@ -84,7 +84,7 @@ func exchange(t testing.TB, port int, frames ...[]byte) []codec.Message {
 // refusingServer starts a server whose admission treats every peer as
 // remote (remote=true) or uses the real rule, behind a handler that counts
 // what reaches it.
-func refusingServer(t *testing.T, mode IOMode, remote bool) (srv *Server, a *Admission, reached *atomic.Int32, logs *lockedBuf) {
+func refusingServer(t *testing.T, mode IOMode, remote bool, linger ...time.Duration) (srv *Server, a *Admission, reached *atomic.Int32, logs *lockedBuf) {
 	t.Helper()
 	logs = &lockedBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -97,6 +97,9 @@ func refusingServer(t *testing.T, mode IOMode, remote bool) (srv *Server, a *Adm
 	a = NewProtectedMode("test daemon", log)
 	if remote {
 		a.local = func(_, _ netip.Addr) bool { return false }
+	}
+	if len(linger) > 0 {
+		a.linger = linger[0]
 	}
 	ctx := NewContext(testConf(t, mode), h, WithLogger(log))
 	srv, err := ctx.NewServer("127.0.0.1", 0, a)
@@ -196,6 +199,23 @@ func TestProtectedModeServesLocalPeers(t *testing.T) {
 			}
 			if a.Refused() != 0 {
 				t.Fatalf("a loopback peer was refused")
+			}
+		})
+	}
+}
+
+// TestProtectedModeClosesSilentPeers: a refused peer that sends nothing
+// is closed after the admission's linger, without an answer.
+func TestProtectedModeClosesSilentPeers(t *testing.T) {
+	checkLeaks(t)
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			srv, a, _, _ := refusingServer(t, mode, true, 50*time.Millisecond)
+			if got := exchange(t, srv.Port()); len(got) != 0 {
+				t.Fatalf("a silent refused peer got %d frames", len(got))
+			}
+			if a.Refused() != 1 {
+				t.Fatalf("Refused() = %d, want 1", a.Refused())
 			}
 		})
 	}
