@@ -23,17 +23,23 @@ const (
 )
 
 // AUTO is Spark 4.1's "pick the best engine" value; Ember maps it to
-// EPOLL, its fastest engine on Linux.
+// EPOLL, its fastest engine on Linux, and to NIO elsewhere.
 const AUTO IOMode = "AUTO"
 
 // ModeDefaultKey is Spark 4.1's default for every module's io.mode.
 const ModeDefaultKey = "spark.io.mode.default"
 
-// ParseIOMode reads an io.mode value, case-insensitively. AUTO is EPOLL.
+// ParseIOMode reads an io.mode value, case-insensitively. AUTO is EPOLL
+// on Linux and NIO elsewhere, where EPOLL is refused.
 // KQUEUE (BSD) and IO_URING are refused: Ember has neither engine.
 func ParseIOMode(s string) (IOMode, error) {
 	switch v := strings.ToUpper(strings.TrimSpace(s)); v {
-	case "EPOLL", string(AUTO):
+	case string(AUTO):
+		return autoMode, nil
+	case "EPOLL":
+		if autoMode != EPOLL {
+			return "", fmt.Errorf("netpoll: io mode EPOLL needs Linux's epoll, not available on %s (use AUTO or NIO)", runtime.GOOS)
+		}
 		return EPOLL, nil
 	case "NIO":
 		return NIO, nil

@@ -61,6 +61,9 @@ type pollWorker struct {
 	task chan *Client
 }
 
+// autoMode is what io mode AUTO means here.
+const autoMode = EPOLL
+
 var connIDs atomic.Uint64
 
 func newReactor(n int) (*reactor, error) {
