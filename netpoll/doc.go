@@ -16,14 +16,19 @@
 // (default spark.io.mode.default, default AUTO, which is EPOLL; KQUEUE and
 // IO_URING are refused with an error naming the key):
 //
-//   - EPOLL: Ember's own small epoll reactor (reactor.go), started per
-//     Context on first use with max(serverThreads, clientThreads) pollers.
-//     Each connection is registered one-shot for readability; when bytes
-//     arrive its poller starts one reading pass on a fresh goroutine and
-//     forgets the connection until the pass re-arms it. No goroutine waits
-//     on an idle connection, nor on an incomplete frame. (cloudwego/netpoll,
-//     the earlier engine, reads every readable byte into memory and cannot
-//     stop reading a connection, which left EPOLL without backpressure.)
+//   - EPOLL: Ember's own small epoll reactor (reactor_linux.go), started
+//     per Context on first use with max(serverThreads, clientThreads)
+//     pollers. Each connection is registered edge-triggered for
+//     readability; bytes arriving run one reading pass, which reads until
+//     the socket is drained. A poller's goroutines take turns polling: the
+//     one that finds a connection ready hands the polling role (and any
+//     other ready connection) to a parked goroutine of the poller and
+//     runs that pass itself, so no goroutine that polls ever runs handler
+//     code. No goroutine waits on an idle connection, nor on an
+//     incomplete frame. Linux only: elsewhere AUTO means NIO and EPOLL is
+//     refused. (cloudwego/netpoll, the earlier engine, reads every
+//     readable byte into memory and cannot stop reading a connection,
+//     which left EPOLL without backpressure.)
 //   - NIO: one reading goroutine per connection, which waits for
 //     readability on Go's runtime poller without holding a buffer.
 //
@@ -37,8 +42,10 @@
 // decides.
 //
 // Both run the same reading pass (reader.go) over the same socket code
-// (sock.go: non-blocking read, writev and sendfile through the
-// descriptor's RawConn; Go's net package owns the descriptor). TLS
+// (sock_unix.go: non-blocking read, writev and sendfile through the
+// descriptor's RawConn; Go's net package owns the descriptor;
+// sendfile_linux.go, with a read-and-write copy elsewhere; sock_windows.go
+// reads and writes blocking, NIO only). TLS
 // connections always read on their own goroutine. A session encryption
 // layer (Setup.EnableEncryption) on a TLS connection goes under TLS, as
 // Spark orders its handlers: it seals and opens the TLS records between
@@ -91,8 +98,8 @@
 //	Server.mu / Context.mu / budget.mu  (registries; leaf locks in practice)
 //	Client.mu   (outstanding requests; Stream holds it while queueing)
 //	Client.wmu  (the write queue)
-//	Client.rmu  (reading state: paused, passRunning)
-//	poller.mu   (the poller's connection table)
+//	Client.rmu  (reading state: paused, passRunning, passAgain)
+//	poller.mu   (the poller's connection table and parked goroutines)
 //
 // Closing a connection (shutdown, teardown) takes Client.mu, so nothing
 // that may close a connection is called with Client.mu held: a full queue
