@@ -6,7 +6,6 @@ import (
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"sync"
 
-	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 )
 
@@ -172,19 +171,19 @@ type remoteCallContext struct {
 }
 
 func (cc *remoteCallContext) Reply(v any) {
-	bb := codec.GetBuffer()
+	mb := getMsgBuf()
 	var err error
 	if cc.java {
-		bb.B, err = cc.env.appendJavaContent(bb.B[:0], v)
+		mb.B, err = cc.env.appendJavaContent(mb.B, v)
 	} else {
-		bb.B, err = appendContent(bb.B[:0], v)
+		err = appendContentTo(&mb.B, v)
 	}
 	if err != nil {
-		codec.PutBuffer(bb)
+		mb.Release()
 		cc.SendFailure(fmt.Errorf("rpcenv: cannot encode reply: %w", err))
 		return
 	}
-	cc.r.ReplyBuffer(codec.NewPooledBytes(bb))
+	cc.r.ReplyBuffer(mb)
 }
 
 func (cc *remoteCallContext) SendFailure(err error) {
@@ -197,13 +196,13 @@ func (cc *remoteCallContext) SendFailure(err error) {
 		cc.r.Fail(err)
 		return
 	}
-	bb := codec.GetBuffer()
+	mb := getMsgBuf()
 	msg := "unknown error"
 	if err != nil {
 		msg = err.Error()
 	}
-	bb.B, _ = appendContent(bb.B[:0], remoteFailure{Message: msg})
-	cc.r.ReplyBuffer(codec.NewPooledBytes(bb))
+	_ = appendContentTo(&mb.B, remoteFailure{Message: msg})
+	cc.r.ReplyBuffer(mb)
 }
 
 func (cc *remoteCallContext) SenderAddress() Address { return cc.sender }

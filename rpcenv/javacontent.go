@@ -199,25 +199,53 @@ func (jc *JavaConv) RefObject(r *Ref) *javaser.Object {
 	return jc.New(javaEndpointRef, "endpointAddress", ea, "defaultAskTimeout", timeout)
 }
 
+// javaConvAndBuilder puts a JavaConv and its Builder in one allocation.
+type javaConvAndBuilder struct {
+	jc JavaConv
+	b  scala.Builder
+}
+
 func (e *Env) javaConv(c *netpoll.Client) (*JavaConv, error) {
 	tab, version, err := javaClasses()
 	if err != nil {
 		return nil, err
 	}
-	return &JavaConv{Builder: scala.NewBuilder(tab), env: e, client: c, version: version}, nil
+	return e.newJavaConv(tab, version, c), nil
+}
+
+func (e *Env) newJavaConv(tab javaser.Classes, version string, c *netpoll.Client) *JavaConv {
+	x := &javaConvAndBuilder{}
+	x.b.Reset(tab)
+	x.jc = JavaConv{Builder: &x.b, env: e, client: c, version: version}
+	return &x.jc
 }
 
 // decodeJava reads a Java stream holding one object and converts it.
 func (e *Env) decodeJava(b []byte, c *netpoll.Client) (any, error) {
-	jc, err := e.javaConv(c)
+	v, err := javaser.Unmarshal(b)
+	if err != nil {
+		return nil, javaReadError(err)
+	}
+	return e.convertJava(v, c)
+}
+
+// javaReadError is the error for a stream javaser cannot read.
+func javaReadError(err error) error {
+	_, version, verr := javaClasses()
+	if verr != nil {
+		return verr
+	}
+	return fmt.Errorf("%w: cannot read the stream (is the peer Spark %s?): %w", ErrJavaContent, version, err)
+}
+
+// convertJava checks a decoded stream's classes against the table and
+// converts its object.
+func (e *Env) convertJava(v any, c *netpoll.Client) (any, error) {
+	tab, version, err := javaClasses()
 	if err != nil {
 		return nil, err
 	}
-	v, err := javaser.Unmarshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot read the stream (is the peer Spark %s?): %w", ErrJavaContent, jc.version, err)
-	}
-	tab, _, _ := javaClasses()
+	jc := e.newJavaConv(tab, version, c)
 	if ct, ok := tab.(interface{ CheckAll(any) error }); ok {
 		if err := ct.CheckAll(v); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrJavaContent, err)
@@ -233,20 +261,22 @@ func (e *Env) decodeJava(b []byte, c *netpoll.Client) (any, error) {
 
 // decodeJavaReply reads a JVM's reply: a value, or Spark's RpcFailure
 // object, which becomes a *RemoteError with the exception's class and
-// message (its classes are not checked: any Throwable may come back).
+// message (its classes are not checked: any Throwable may come back). The
+// stream is read once.
 func (e *Env) decodeJavaReply(b []byte, c *netpoll.Client) (any, error) {
 	v, err := javaser.Unmarshal(b)
-	if err == nil {
-		if o, ok := v.(*javaser.Object); ok && o.ClassName() == javaRPCFailure {
-			addr := ""
-			if c != nil {
-				addr = c.RemoteAddr()
-			}
-			x, _ := o.Get("e")
-			return nil, &RemoteError{Addr: addr, Msg: throwableText(x)}
-		}
+	if err != nil {
+		return nil, javaReadError(err)
 	}
-	return e.decodeJava(b, c)
+	if o, ok := v.(*javaser.Object); ok && o.ClassName() == javaRPCFailure {
+		addr := ""
+		if c != nil {
+			addr = c.RemoteAddr()
+		}
+		x, _ := o.Get("e")
+		return nil, &RemoteError{Addr: addr, Msg: throwableText(x)}
+	}
+	return e.convertJava(v, c)
 }
 
 // throwableText is "<class>: <detailMessage>" of a serialized Throwable.
@@ -367,14 +397,8 @@ func (e *Env) appendJavaContent(dst []byte, v any) ([]byte, error) {
 
 // appendJavaRequest writes a RequestMessage whose content is Java.
 func (e *Env) appendJavaRequest(dst []byte, m *requestMessage) ([]byte, error) {
-	var err error
-	if dst, err = appendOptAddress(dst, m.sender); err != nil {
-		return dst, err
-	}
-	if dst, err = appendOptAddress(dst, m.receiver.Addr); err != nil {
-		return dst, err
-	}
-	if dst, err = appendUTF(dst, m.receiver.Name); err != nil {
+	dst, err := appendRequestHeader(dst, m)
+	if err != nil {
 		return dst, err
 	}
 	return e.appendJavaContent(dst, m.content)

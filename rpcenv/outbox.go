@@ -4,55 +4,55 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/valyala/bytebufferpool"
 	"sync"
 )
 
-type pooledBuf = bytebufferpool.ByteBuffer
-
 // outboxMsg is an encoded RequestMessage waiting to be sent; ask is nil for
-// one-way messages.
+// one-way messages. Each ends in exactly one of fail or sendWith, which
+// drops the sender's hold on the ask (askCall.release).
 type outboxMsg struct {
-	payload *pooledBuf
+	payload *msgBuf
 	ask     *askCall
 }
 
 func (m *outboxMsg) fail(err error) {
 	if m.payload != nil {
-		codec.PutBuffer(m.payload)
+		m.payload.Release()
 		m.payload = nil
 	}
-	if m.ask != nil {
-		m.ask.deliver(nil, err)
+	if a := m.ask; a != nil {
+		m.ask = nil
+		a.deliver(nil, err)
+		a.release()
 	}
 }
 
 // sendWith hands the message to a connection. The payload buffer goes back
 // to the pool once written.
 func (m *outboxMsg) sendWith(c *netpoll.Client) error {
-	if m.ask != nil && m.ask.aborted.Load() {
+	buf := m.payload
+	m.payload = nil
+	a := m.ask
+	m.ask = nil
+	if a == nil {
+		return c.SendBuffer(buf)
+	}
+	defer a.release()
+	if a.aborted.Load() {
 		// The asker gave up while the message was queued: nothing waits
 		// for the answer.
-		codec.PutBuffer(m.payload)
-		m.payload = nil
+		buf.Release()
 		return nil
 	}
-	buf := codec.NewPooledBytes(m.payload)
-	m.payload = nil
-	if m.ask != nil {
-		a := m.ask
-		a.client.Store(c)
-		id := c.SendRpcBuffer(buf, a)
-		a.reqID.Store(id)
-		a.sent.Store(true)
-		if a.aborted.Load() { // aborted while sending: see askCall.abort
-			c.RemoveRpcRequest(id)
-		}
-		return nil
+	a.client.Store(c)
+	id := c.SendRpcBuffer(buf, a)
+	a.reqID.Store(id)
+	a.sent.Store(true)
+	if a.aborted.Load() { // aborted while sending: see askCall.abort
+		c.RemoveRpcRequest(id)
 	}
-	return c.SendBuffer(buf)
+	return nil
 }
 
 // outbox queues messages for one remote address while a connection is
@@ -63,8 +63,11 @@ type outbox struct {
 	env  *Env
 	addr Address
 
-	mu         sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// queue[head:] is waiting; sent entries are zeroed, and the slice
+	// starts over from its beginning once drained.
 	queue      []outboxMsg
+	head       int
 	client     *netpoll.Client
 	connecting bool
 	draining   bool
@@ -130,6 +133,13 @@ func (o *outbox) send(m outboxMsg) {
 		m.fail(err)
 		return
 	}
+	if o.head > 0 && len(o.queue) == cap(o.queue) {
+		// Full, with sent entries at the front: move the waiting ones
+		// down rather than grow (appending would carry the dead prefix).
+		n := copy(o.queue, o.queue[o.head:])
+		clear(o.queue[n:])
+		o.queue, o.head = o.queue[:n], 0
+	}
 	o.queue = append(o.queue, m)
 	o.mu.Unlock()
 	o.drain()
@@ -152,12 +162,12 @@ func (o *outbox) drain() {
 		return
 	}
 	o.draining = true
-	for len(o.queue) > 0 {
-		m := o.queue[0]
-		o.queue[0] = outboxMsg{}
-		o.queue = o.queue[1:]
-		if len(o.queue) == 0 {
-			o.queue = o.queue[:0:0] // reuse nothing stale; appends start fresh
+	for o.head < len(o.queue) {
+		m := o.queue[o.head]
+		o.queue[o.head] = outboxMsg{}
+		o.head++
+		if o.head == len(o.queue) {
+			o.resetQueueLocked()
 		}
 		c := o.client
 		o.mu.Unlock()
@@ -180,6 +190,21 @@ func (o *outbox) drain() {
 	}
 	o.draining = false
 	o.mu.Unlock()
+}
+
+// outboxQueueKeep is the largest queue capacity a drained outbox keeps.
+const outboxQueueKeep = 1024
+
+// resetQueueLocked empties the drained queue: appends start again at the
+// beginning of its array (every entry is already zeroed), unless a burst
+// made the array large.
+func (o *outbox) resetQueueLocked() {
+	if cap(o.queue) > outboxQueueKeep {
+		o.queue = nil
+	} else {
+		o.queue = o.queue[:0]
+	}
+	o.head = 0
 }
 
 // launchConnect connects on a bounded pool of goroutines
@@ -227,8 +252,8 @@ func (o *outbox) networkFailure(err error) {
 	o.cause = err
 	o.client = nil
 	o.connecting = false
-	q := o.queue
-	o.queue = nil
+	q := o.queue[o.head:]
+	o.queue, o.head = nil, 0
 	o.mu.Unlock()
 	o.env.removeOutbox(o.addr, o)
 	for i := range q {
@@ -246,8 +271,8 @@ func (o *outbox) stop() {
 	}
 	o.stopped = true
 	o.client = nil
-	q := o.queue
-	o.queue = nil
+	q := o.queue[o.head:]
+	o.queue, o.head = nil, 0
 	o.mu.Unlock()
 	for i := range q {
 		q[i].fail(ErrOutboxStopped)

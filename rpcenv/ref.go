@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
-	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 	"go.uber.org/atomic"
 )
@@ -68,19 +67,20 @@ func (r *Ref) Send(msg any) error {
 	return e.postToOutbox(r, outboxMsg{payload: bb})
 }
 
-func (r *Ref) encode(msg any) (*pooledBuf, error) {
-	bb := codec.GetBuffer()
+func (r *Ref) encode(msg any) (*msgBuf, error) {
+	mb := getMsgBuf()
+	m := requestMessage{sender: r.env.addr, receiver: r.addr, content: msg}
 	var err error
 	if r.java {
-		bb.B, err = r.env.appendJavaRequest(bb.B[:0], &requestMessage{sender: r.env.addr, receiver: r.addr, content: msg})
+		mb.B, err = r.env.appendJavaRequest(mb.B, &m)
 	} else {
-		bb.B, err = appendRequest(bb.B[:0], &requestMessage{sender: r.env.addr, receiver: r.addr, content: msg})
+		err = appendRequestTo(&mb.B, &m)
 	}
 	if err != nil {
-		codec.PutBuffer(bb)
+		mb.Release()
 		return nil, err
 	}
-	return bb, nil
+	return mb, nil
 }
 
 // Ask sends msg to the endpoint's ReceiveAndReply and waits for the reply.
@@ -130,6 +130,46 @@ type askCall struct {
 	reqID   atomic.Int64
 	sent    atomic.Bool // reqID is valid
 	aborted atomic.Bool // the asker gave up (timeout or cancel)
+	// holds counts who still uses a remote ask: its asker until it has
+	// the answer, and its outbox message until sent or failed. The last
+	// release recycles the call (see release).
+	holds atomic.Int32
+}
+
+// askCalls recycles the calls of remote asks, with their channels. A
+// local ask's call is never recycled: the endpoint holds it as its
+// CallContext for as long as it likes.
+var askCalls = sync.Pool{New: func() any { return &askCall{ch: make(chan askResult, 1)} }}
+
+// newRemoteAsk returns a call for a remote ask through r, held by the
+// asker and by the outbox message that will carry it.
+func newRemoteAsk(r *Ref) *askCall {
+	a := askCalls.Get().(*askCall)
+	a.r, a.sender = r, r.env.addr
+	a.holds.Store(2)
+	return a
+}
+
+// release drops one hold on a remote ask. The last one puts the call back
+// in askCalls, unless the asker gave up: then the transport may still
+// answer it late, and the call is left to the garbage collector. An
+// answer reaches the call only through its outbox message (while that
+// holds it) or once through the connection's table of outstanding
+// requests, which it leaves as it is answered; so once the asker has
+// its answer and the message is done, nothing else refers to the call.
+func (a *askCall) release() {
+	if a.holds.Dec() != 0 || a.aborted.Load() {
+		return
+	}
+	a.r, a.sender = nil, Address{}
+	a.client.Store(nil)
+	a.reqID.Store(0)
+	a.sent.Store(false)
+	select { // nothing is left in it; a stale answer would go to the next asker
+	case <-a.ch:
+	default:
+	}
+	askCalls.Put(a)
 }
 
 type askResult struct {
@@ -167,17 +207,22 @@ func (r *Ref) askWith(msg any, timeout time.Duration, key string, ctx context.Co
 	if e.stopped.Load() {
 		return nil, ErrEnvStopped
 	}
-	call := &askCall{r: r, ch: make(chan askResult, 1), sender: e.addr}
-	if r.isLocal() {
+	var call *askCall
+	remote := !r.isLocal()
+	if !remote {
+		call = &askCall{r: r, ch: make(chan askResult, 1), sender: e.addr}
 		if err := e.post(r.addr.Name, inboxMsg{kind: kindRPC, sender: e.addr, content: msg, cc: call}); err != nil {
 			return nil, err
 		}
 	} else {
-		bb, err := r.encode(msg)
+		mb, err := r.encode(msg)
 		if err != nil {
 			return nil, err
 		}
-		if err := e.postToOutbox(r, outboxMsg{payload: bb, ask: call}); err != nil {
+		call = newRemoteAsk(r)
+		// A failure here has answered the call and dropped the message's
+		// hold; the asker's is never dropped, so the call is not reused.
+		if err := e.postToOutbox(r, outboxMsg{payload: mb, ask: call}); err != nil {
 			return nil, err
 		}
 	}
@@ -193,6 +238,9 @@ func (r *Ref) askWith(msg any, timeout time.Duration, key string, ctx context.Co
 	}
 	select {
 	case res := <-call.ch:
+		if remote {
+			call.release()
+		}
 		return res.v, res.err
 	case <-expired:
 		call.abort()

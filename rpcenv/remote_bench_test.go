@@ -2,6 +2,7 @@ package rpcenv
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,6 +111,36 @@ func BenchmarkSendRemote(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				p.send(b, limit)
+			}
+		})
+	}
+}
+
+// BenchmarkAskRemoteJava is a remote ask in Java content, as to a Spark
+// JVM: a ref written in Java (JavaRefFor) asks a string, which the other
+// env decodes from, and answers in, a Java serialization stream.
+func BenchmarkAskRemoteJava(b *testing.B) {
+	for _, mode := range ioModes {
+		b.Run(mode, func(b *testing.B) {
+			p := newRemotePair(b, mode)
+			ref := p.ref.env.JavaRefFor(p.ref.Address())
+			var msg any = strings.Repeat("j", 64)
+			ask := func() {
+				v, err := ref.Ask(context.Background(), msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s, ok := v.(string); !ok || len(s) != 64 {
+					b.Fatalf("bad echo %#v", v)
+				}
+			}
+			for range 200 {
+				ask()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ask()
 			}
 		})
 	}

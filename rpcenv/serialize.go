@@ -8,8 +8,9 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
-	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/decoder"
 	"github.com/bytedance/sonic/encoder"
 )
 
@@ -23,7 +24,6 @@ var (
 	regMu    sync.RWMutex
 	byName   = map[string]*regType{}
 	byType   = map[reflect.Type]*regType{}
-	jsonAPI  = sonic.ConfigStd
 	errNoReg = errors.New("rpcenv: message type is not registered")
 )
 
@@ -33,6 +33,17 @@ type regType struct {
 	// hasRefs: values of this type may hold *Ref fields, which must be
 	// bound to the receiving env after decoding.
 	hasRefs bool
+	// etype is the type word of an interface holding a typ, and indirect
+	// says that its data word points at the value (every type but the
+	// pointer-shaped ones): decodeContent then boxes the value it decoded
+	// in place, where reflect's Interface would copy it into a new one.
+	etype    unsafe.Pointer
+	indirect bool
+}
+
+// eface is the layout of an interface{} value.
+type eface struct {
+	typ, data unsafe.Pointer
 }
 
 // Register makes T sendable between envs under name. Registering the same
@@ -56,6 +67,12 @@ func RegisterType(t reflect.Type, name string) {
 		panic(fmt.Sprintf("rpcenv: type %v already registered as %q", t, r.name))
 	}
 	r := &regType{name: name, typ: t, hasRefs: containsRef(t, map[reflect.Type]bool{})}
+	// Box a zero value the way reflect does: an indirect type's interface
+	// points at a copy (never nil), a pointer-shaped type's holds the nil
+	// pointer itself.
+	zero := reflect.New(t).Elem().Interface()
+	ze := (*eface)(unsafe.Pointer(&zero))
+	r.etype, r.indirect = ze.typ, ze.data != nil
 	byName[name] = r
 	byType[t] = r
 }
@@ -121,25 +138,60 @@ const contentEncodeOpts = encoder.SortMapKeys | encoder.CompactMarshaler
 // appendContent appends the encoding of v: UTF type name + JSON. A nil v
 // is an empty name and no JSON.
 func appendContent(dst []byte, v any) ([]byte, error) {
+	err := appendContentTo(&dst, v)
+	return dst, err
+}
+
+// appendContentTo is appendContent onto *buf. The encoder writes through
+// the pointer: given a field of a heap object (a msgBuf's B), nothing is
+// allocated for it, where the address of a local slice moves that slice
+// to the heap.
+func appendContentTo(buf *[]byte, v any) error {
+	var err error
 	if v == nil {
-		return appendUTF(dst, "")
+		*buf, err = appendUTF(*buf, "")
+		return err
 	}
 	r := lookupType(reflect.TypeOf(v))
 	if r == nil {
-		return dst, fmt.Errorf("%w: %T (call rpcenv.Register)", errNoReg, v)
+		return fmt.Errorf("%w: %T (call rpcenv.Register)", errNoReg, v)
 	}
-	dst, err := appendUTF(dst, r.name)
-	if err != nil {
-		return dst, err
+	if *buf, err = appendUTF(*buf, r.name); err != nil {
+		return err
 	}
-	// Encode straight into dst: no intermediate buffer, no copy. Not with
+	// Encode straight into buf: no intermediate buffer, no copy. Not with
 	// EscapeHTML: sonic applies it (like ValidateString) to the whole of
-	// dst afterwards, which would rewrite '<', '>' and '&' bytes of the
+	// buf afterwards, which would rewrite '<', '>' and '&' bytes of the
 	// binary header (ports, names) as \u003c...
-	if err := encoder.EncodeInto(&dst, v, contentEncodeOpts); err != nil {
-		return dst, fmt.Errorf("rpcenv: encoding %T: %w", v, err)
+	if err := encoder.EncodeInto(buf, v, contentEncodeOpts); err != nil {
+		return fmt.Errorf("rpcenv: encoding %T: %w", v, err)
 	}
-	return dst, nil
+	return nil
+}
+
+// contentDecodeOpts are sonic's std-compatible decoding options but
+// CopyString: decodeContent copies the JSON into one string, which the
+// decoded strings share, rather than copying each string again.
+const contentDecodeOpts = decoder.OptionValidateString
+
+// decoders are sonic decoders for decodeContent (a new one per message
+// is an allocation).
+var decoders = sync.Pool{New: func() any { return new(decoder.Decoder) }}
+
+// unmarshalJSON decodes b into p (a pointer) as sonic.ConfigStd does. b is
+// copied once, into a string the decoder reads: the caller's bytes may be
+// a transport buffer that is reused once the message is handled.
+func unmarshalJSON(b []byte, p any) error {
+	d := decoders.Get().(*decoder.Decoder)
+	d.Reset(string(b))
+	d.SetOptions(contentDecodeOpts)
+	err := d.Decode(p)
+	if err == nil {
+		err = d.CheckTrailings()
+	}
+	d.Reset("") // keep no message alive from the pool
+	decoders.Put(d)
+	return err
 }
 
 // decodeContent decodes what appendContent wrote. hasRefs says whether the
@@ -157,8 +209,15 @@ func decodeContent(b []byte) (v any, hasRefs bool, err error) {
 		return nil, false, fmt.Errorf("rpcenv: unknown message type %q (not registered here)", name)
 	}
 	p := reflect.New(r.typ)
-	if err := jsonAPI.Unmarshal(rest, p.Interface()); err != nil {
+	if err := unmarshalJSON(rest, p.Interface()); err != nil {
 		return nil, false, fmt.Errorf("rpcenv: decoding %s: %w", name, err)
+	}
+	if r.indirect {
+		// p is this value's only reference: box it where it is.
+		var v any
+		e := (*eface)(unsafe.Pointer(&v))
+		e.typ, e.data = r.etype, p.UnsafePointer()
+		return v, r.hasRefs, nil
 	}
 	return p.Elem().Interface(), r.hasRefs, nil
 }
@@ -175,6 +234,21 @@ type requestMessage struct {
 // (DataOutputStream: bool + writeUTF host + i32 port for each address,
 // then writeUTF name), then the content.
 func appendRequest(dst []byte, m *requestMessage) ([]byte, error) {
+	err := appendRequestTo(&dst, m)
+	return dst, err
+}
+
+// appendRequestTo is appendRequest onto *buf (see appendContentTo).
+func appendRequestTo(buf *[]byte, m *requestMessage) error {
+	var err error
+	if *buf, err = appendRequestHeader(*buf, m); err != nil {
+		return err
+	}
+	return appendContentTo(buf, m.content)
+}
+
+// appendRequestHeader writes the addresses and the endpoint name.
+func appendRequestHeader(dst []byte, m *requestMessage) ([]byte, error) {
 	var err error
 	if dst, err = appendOptAddress(dst, m.sender); err != nil {
 		return dst, err
@@ -182,10 +256,7 @@ func appendRequest(dst []byte, m *requestMessage) ([]byte, error) {
 	if dst, err = appendOptAddress(dst, m.receiver.Addr); err != nil {
 		return dst, err
 	}
-	if dst, err = appendUTF(dst, m.receiver.Name); err != nil {
-		return dst, err
-	}
-	return appendContent(dst, m.content)
+	return appendUTF(dst, m.receiver.Name)
 }
 
 func appendOptAddress(dst []byte, a Address) ([]byte, error) {

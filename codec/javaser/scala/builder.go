@@ -49,6 +49,13 @@ func NewBuilder(classes javaser.Classes) *Builder {
 	return &Builder{classes: classes}
 }
 
+// Reset makes b a new Builder taking descriptors from classes (no error
+// recorded), so that a Builder can live inside another value rather than
+// be allocated on its own.
+func (b *Builder) Reset(classes javaser.Classes) {
+	*b = Builder{classes: classes}
+}
+
 // Err returns the first error any call met.
 func (b *Builder) Err() error { return b.err }
 
