@@ -45,6 +45,29 @@ func TestAllocRemoteAsk(t *testing.T) {
 	})
 }
 
+// remoteJavaAskBudget is remoteAskBudget for an ask in Java content (a
+// 64-character string, as a JVM peer asks and answers): 40 before the
+// pooled javaser coders and the single read of a reply, 12 to 13 now
+// (a JavaConv per stream read or written, each String read, its Go
+// string and the box of it, the Responder, the remoteCallContext, writer
+// starts), plus one for a second writer start.
+var remoteJavaAskBudget = map[string]float64{"EPOLL": 14, "NIO": 14}
+
+func TestAllocRemoteAskJava(t *testing.T) {
+	eachMode(t, func(t *testing.T, mode string) {
+		p := newRemotePair(t, mode)
+		ref := p.javaRef()
+		for range 200 {
+			p.askJava(t, ref)
+		}
+		got := testing.AllocsPerRun(2000, func() { p.askJava(t, ref) })
+		t.Logf("%s: %.2f allocations per remote ask in Java (budget %.0f)", mode, got, remoteJavaAskBudget[mode])
+		if got > remoteJavaAskBudget[mode] {
+			t.Fatalf("%s: %.2f allocations per remote ask in Java, budget %.0f", mode, got, remoteJavaAskBudget[mode])
+		}
+	})
+}
+
 func TestAllocRemoteSend(t *testing.T) {
 	eachMode(t, func(t *testing.T, mode string) {
 		p := newRemotePair(t, mode)

@@ -339,7 +339,7 @@ func (jc *JavaConv) toJava(v any) (any, error) {
 	case nil:
 		return nil, nil
 	case string:
-		return x, nil
+		return v, nil // v is x boxed already: no new box
 	case bool:
 		out = jc.Bool(x)
 	case int:

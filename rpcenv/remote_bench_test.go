@@ -78,6 +78,26 @@ func (p remotePair) send(tb testing.TB, limit *time.Timer) {
 	}
 }
 
+// javaRef is the pair's ref written in Java content (as to a JVM).
+func (p remotePair) javaRef() *Ref { return p.ref.env.JavaRefFor(p.ref.Address()) }
+
+// javaString is the message of the Java asks; javaValue is it boxed once.
+var (
+	javaString     = strings.Repeat("j", 64)
+	javaValue  any = javaString
+)
+
+// askJava is one remote ask of javaValue through a Java ref, checked.
+func (p remotePair) askJava(tb testing.TB, ref *Ref) {
+	v, err := ref.Ask(context.Background(), javaValue)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s, ok := v.(string); !ok || s != javaString {
+		tb.Fatalf("bad echo %#v", v)
+	}
+}
+
 // BenchmarkAskRemote is Ref.Ask of a 64-byte JSON message to an endpoint
 // of another env, one ask at a time.
 func BenchmarkAskRemote(b *testing.B) {
@@ -123,24 +143,14 @@ func BenchmarkAskRemoteJava(b *testing.B) {
 	for _, mode := range ioModes {
 		b.Run(mode, func(b *testing.B) {
 			p := newRemotePair(b, mode)
-			ref := p.ref.env.JavaRefFor(p.ref.Address())
-			var msg any = strings.Repeat("j", 64)
-			ask := func() {
-				v, err := ref.Ask(context.Background(), msg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if s, ok := v.(string); !ok || len(s) != 64 {
-					b.Fatalf("bad echo %#v", v)
-				}
-			}
+			ref := p.javaRef()
 			for range 200 {
-				ask()
+				p.askJava(b, ref)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				ask()
+				p.askJava(b, ref)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Decoder reads streams into the model under its Limits. A Decoder is
@@ -36,12 +37,42 @@ func (d *Decoder) Limits() Limits { return d.lim }
 // content, a reply) and returns it: nil, *Object, *String, *Array, *Enum,
 // *ClassObject or *ClassDesc.
 func Unmarshal(b []byte, opts ...Option) (any, error) {
-	return NewDecoder(opts...).Unmarshal(b)
+	if len(opts) > 0 {
+		return NewDecoder(opts...).Unmarshal(b)
+	}
+	d := decoders.Get().(*Decoder)
+	v, err := d.Unmarshal(b)
+	putDecoder(d)
+	return v, err
 }
 
 // ReadStream reads a whole stream with any number of top-level contents.
 func ReadStream(b []byte, opts ...Option) (*Stream, error) {
-	return NewDecoder(opts...).ReadStream(b)
+	if len(opts) > 0 {
+		return NewDecoder(opts...).ReadStream(b)
+	}
+	d := decoders.Get().(*Decoder)
+	s, err := d.ReadStream(b)
+	putDecoder(d)
+	return s, err
+}
+
+// decoders are Decoders with DefaultLimits for Unmarshal and ReadStream
+// without options: a Decoder and its handle table are made once, not per
+// stream.
+var decoders = sync.Pool{New: func() any { return NewDecoder() }}
+
+// decoderKeep is the largest handle table a pooled Decoder keeps.
+const decoderKeep = 4096
+
+// putDecoder forgets the stream d read and pools it (its handles are
+// already cleared: Unmarshal and ReadStream finish with that).
+func putDecoder(d *Decoder) {
+	if cap(d.handles) > decoderKeep {
+		return
+	}
+	d.b = nil // also after a stream refused before it was read
+	decoders.Put(d)
 }
 
 // Unmarshal reads a stream holding exactly one object.

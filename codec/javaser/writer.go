@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 )
 
 // Encoder writes values as ObjectOutputStream does: the same type codes,
@@ -39,11 +40,34 @@ func Marshal(v any) ([]byte, error) {
 
 // AppendMarshal appends a whole stream holding v to dst.
 func AppendMarshal(dst []byte, v any) ([]byte, error) {
-	e := NewEncoder(dst)
-	if err := e.WriteObject(v); err != nil {
+	e := encoders.Get().(*Encoder)
+	e.buf = dst
+	err := e.WriteObject(v)
+	out := e.Bytes()
+	putEncoder(e)
+	if err != nil {
 		return dst, err
 	}
-	return e.Bytes(), nil
+	return out, nil
+}
+
+// encoders are Encoders for AppendMarshal, whose handle maps are reused
+// from one stream to the next (making them costs four allocations).
+var encoders = sync.Pool{New: func() any { return &Encoder{} }}
+
+// encoderKeep is the most handles a pooled Encoder's maps may have held:
+// the maps of a huge graph are not kept.
+const encoderKeep = 1024
+
+// putEncoder forgets the stream and the graph e wrote and pools it.
+func putEncoder(e *Encoder) {
+	if len(e.ptrs)+len(e.keys)+len(e.descs)+len(e.types) > encoderKeep {
+		return
+	}
+	e.buf = nil
+	e.started = false
+	e.clearHandles()
+	encoders.Put(e)
 }
 
 // WriteStream writes every top-level content of s.
