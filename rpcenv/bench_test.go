@@ -206,20 +206,22 @@ func benchRequest() *requestMessage {
 	}
 }
 
-// BenchmarkEncodeRequest is appendRequest of benchRequest into a reused
-// buffer (the header, the type name and the JSON).
+// BenchmarkEncodeRequest is appendRequestTo of benchRequest into a reused
+// message buffer (the header, the type name and the JSON), as Ref.encode
+// does.
 func BenchmarkEncodeRequest(b *testing.B) {
 	m := benchRequest()
-	buf, err := appendRequest(nil, m)
-	if err != nil {
+	mb := getMsgBuf()
+	defer mb.Release()
+	if err := appendRequestTo(&mb.B, m); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(buf)))
+	b.SetBytes(int64(len(mb.B)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		buf, err = appendRequest(buf[:0], m)
-		if err != nil {
+		mb.B = mb.B[:0]
+		if err := appendRequestTo(&mb.B, m); err != nil {
 			b.Fatal(err)
 		}
 	}
