@@ -82,7 +82,9 @@
 // # Concurrency
 //
 // A Decoder or Encoder is used by one goroutine at a time; the package
-// functions make their own. A ClassTable is immutable and safe for
+// functions take their own from a pool (Unmarshal and ReadStream without
+// options, Marshal and AppendMarshal), so a stream costs neither a coder
+// nor its handle tables, and the pooled coder keeps nothing of it. A ClassTable is immutable and safe for
 // concurrent use; the descriptors it returns are shared and must not be
 // modified. Model values are plain data with no locking.
 package javaser
