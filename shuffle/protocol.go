@@ -365,34 +365,13 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 		maxArray     = 4096
 		bitmapBytes  = 8192
 	)
-	type container struct {
-		key   uint16
-		vals  []uint16
-		runs  int
-		asRun bool
-	}
-	var cs []container
-	if bm != nil {
-		it := bm.Iterator()
-		for it.HasNext() {
-			v := it.Next()
-			key, low := uint16(v>>16), uint16(v)
-			if len(cs) == 0 || cs[len(cs)-1].key != key {
-				cs = append(cs, container{key: key})
-			}
-			c := &cs[len(cs)-1]
-			if len(c.vals) == 0 || low != c.vals[len(c.vals)-1]+1 {
-				c.runs++
-			}
-			c.vals = append(c.vals, low)
-		}
-	}
+	cs := bitmapRuns(bm)
 	hasRun := false
 	for i := range cs {
 		c := &cs[i]
-		runSize := 2 + 4*c.runs
-		if len(c.vals) <= maxArray {
-			c.asRun = 2*len(c.vals) > runSize
+		runSize := 2 + 4*len(c.runs)
+		if c.card <= maxArray {
+			c.asRun = 2*c.card > runSize
 		} else {
 			c.asRun = bitmapBytes > runSize
 		}
@@ -416,7 +395,7 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 	}
 	for _, c := range cs {
 		d = le.AppendUint16(d, c.key)
-		d = le.AppendUint16(d, uint16(len(c.vals)-1))
+		d = le.AppendUint16(d, uint16(c.card-1))
 	}
 	if !hasRun || size >= 4 {
 		// Each container's offset from the bitmap's first byte.
@@ -425,9 +404,9 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 			d = le.AppendUint32(d, uint32(off))
 			switch {
 			case c.asRun:
-				off += 2 + 4*c.runs
-			case len(c.vals) <= maxArray:
-				off += 2 * len(c.vals)
+				off += 2 + 4*len(c.runs)
+			case c.card <= maxArray:
+				off += 2 * c.card
 			default:
 				off += bitmapBytes
 			}
@@ -436,24 +415,29 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 	for _, c := range cs {
 		switch {
 		case c.asRun:
-			d = le.AppendUint16(d, uint16(c.runs))
-			for i := 0; i < len(c.vals); {
-				j := i
-				for j+1 < len(c.vals) && c.vals[j+1] == c.vals[j]+1 {
-					j++
-				}
-				d = le.AppendUint16(d, c.vals[i])
-				d = le.AppendUint16(d, uint16(j-i))
-				i = j + 1
+			d = le.AppendUint16(d, uint16(len(c.runs)))
+			for _, r := range c.runs {
+				d = le.AppendUint16(d, r[0])
+				d = le.AppendUint16(d, r[1]-r[0])
 			}
-		case len(c.vals) <= maxArray:
-			for _, v := range c.vals {
-				d = le.AppendUint16(d, v)
+		case c.card <= maxArray:
+			for _, r := range c.runs {
+				for v := int(r[0]); v <= int(r[1]); v++ {
+					d = le.AppendUint16(d, uint16(v))
+				}
 			}
 		default:
 			var words [bitmapBytes / 8]uint64
-			for _, v := range c.vals {
-				words[v/64] |= 1 << (v % 64)
+			for _, r := range c.runs {
+				for v := int(r[0]); v <= int(r[1]); {
+					if v%64 == 0 && v+63 <= int(r[1]) {
+						words[v/64] = ^uint64(0)
+						v += 64
+						continue
+					}
+					words[v/64] |= 1 << (v % 64)
+					v++
+				}
 			}
 			for _, w := range words {
 				d = le.AppendUint64(d, w)
@@ -461,6 +445,88 @@ func appendBitmap(d []byte, bm *roaring.Bitmap) []byte {
 		}
 	}
 	return d
+}
+
+// runContainer is one container of a bitmap (the values sharing their
+// upper 16 bits) as its runs of consecutive lower 16 bits, inclusive.
+type runContainer struct {
+	key   uint16
+	card  int
+	runs  [][2]uint16
+	asRun bool
+}
+
+// bitmapRuns returns bm's containers as runs, read from Go roaring's own
+// portable serialization container by container (a bitmap of 2^32 values
+// is 65536 runs, never 2^32 values).
+func bitmapRuns(bm *roaring.Bitmap) []runContainer {
+	if bm == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	if _, err := bm.WriteTo(&buf); err != nil {
+		return nil
+	}
+	b := buf.Bytes()
+	le := binary.LittleEndian
+	cookie := le.Uint32(b)
+	p := 4
+	var size int
+	var flags []byte
+	if cookie&0xffff == 12347 {
+		size = int(cookie>>16) + 1
+		flags = b[p : p+(size+7)/8]
+		p += len(flags)
+	} else {
+		size = int(le.Uint32(b[p:]))
+		p += 4
+	}
+	cs := make([]runContainer, size)
+	for i := range cs {
+		cs[i].key = le.Uint16(b[p+4*i:])
+		cs[i].card = int(le.Uint16(b[p+4*i+2:])) + 1
+	}
+	p += 4 * size
+	if flags == nil || size >= 4 {
+		p += 4 * size
+	}
+	for i := range cs {
+		c := &cs[i]
+		switch {
+		case flags != nil && flags[i/8]&(1<<(i%8)) != 0:
+			n := int(le.Uint16(b[p:]))
+			p += 2
+			c.runs = make([][2]uint16, n)
+			for j := range c.runs {
+				start := le.Uint16(b[p:])
+				c.runs[j] = [2]uint16{start, start + le.Uint16(b[p+2:])}
+				p += 4
+			}
+		case c.card <= 4096:
+			for j := 0; j < c.card; j++ {
+				v := le.Uint16(b[p:])
+				p += 2
+				if k := len(c.runs) - 1; k >= 0 && c.runs[k][1]+1 == v {
+					c.runs[k][1] = v
+				} else {
+					c.runs = append(c.runs, [2]uint16{v, v})
+				}
+			}
+		default:
+			for w := 0; w < 1024; w++ {
+				for x := le.Uint64(b[p+8*w:]); x != 0; x &= x - 1 {
+					v := w*64 + bits.TrailingZeros64(x)
+					if k := len(c.runs) - 1; k >= 0 && int(c.runs[k][1])+1 == v {
+						c.runs[k][1] = uint16(v)
+					} else {
+						c.runs = append(c.runs, [2]uint16{uint16(v), uint16(v)})
+					}
+				}
+			}
+			p += 8192
+		}
+	}
+	return cs
 }
 
 // Decode parses a BlockTransferMessage. Unknown and reserved ids give
