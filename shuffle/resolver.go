@@ -327,7 +327,16 @@ func (r *resolver) openCached(e *execEntry, k fileKey, name func() string) (sf *
 	if err != nil {
 		return nil, false, err
 	}
-	return r.files.add(k, codec.NewSharedFile(f, size)), true, nil
+	sf = r.files.add(k, codec.NewSharedFile(f, size))
+	r.mu.RLock()
+	current := r.executors[e.id] == e
+	r.mu.RUnlock()
+	if !current {
+		// The executor was removed (or registered again) while the file
+		// was opened, after its files were dropped: not kept.
+		r.files.drop(k, sf)
+	}
+	return sf, true, nil
 }
 
 // openCurrent is openCached, but a cached file that was deleted or
