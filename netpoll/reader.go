@@ -277,9 +277,15 @@ func (c *Client) fill(block bool) (n int, short bool, err error) {
 
 func (c *Client) fill1(block bool) (int, bool, error) {
 	in := &c.in
-	var p []byte
+	var p, spill []byte
 	if in.big != nil {
 		p = in.big[in.bigN:]
+		if _, ok := c.raw.(vecReader); ok && in.buf != nil && in.r == in.w {
+			// Bytes past the large frame's end land in the pass
+			// buffer in the same read (readv), not in a read of their own.
+			in.r, in.w = 0, 0
+			spill = in.buf
+		}
 	} else {
 		if in.r == in.w {
 			in.r, in.w = 0, 0
@@ -299,23 +305,34 @@ func (c *Client) fill1(block bool) (int, bool, error) {
 		c.placed(n)
 		return n, false, nil
 	}
+	if spill != nil && c.opener.Load() == nil {
+		return c.fillSpill(p, spill, block)
+	}
 	// The layer is looked up after the read returns: bytes that arrive
 	// after it was installed are opened even if the read began before.
 	n, err := c.raw.read(p, block)
 	short := n < len(p) && c.raw.nonBlocking()
+	return c.open(p, p[:n], short, err)
+}
+
+// open places n read bytes raw (held in p, or copied elsewhere) into p
+// through the session layer, if one is installed now.
+func (c *Client) open(p, raw []byte, short bool, err error) (int, bool, error) {
+	in := &c.in
+	n := len(raw)
 	box := c.opener.Load()
 	if box == nil || n == 0 {
 		c.placed(n)
 		return n, short, err
 	}
 	if so, ok := box.Opener.(StreamOpener); ok {
-		so.XORInPlace(p[:n])
+		so.XORInPlace(raw) // raw is p[:n]
 		c.placed(n)
 		return n, short, err
 	}
 	// A framed layer: the plaintext of the records these bytes complete
 	// may be longer or shorter than them.
-	in.scratch = append(in.scratch[:0], p[:n]...)
+	in.scratch = append(in.scratch[:0], raw...)
 	out, oerr := box.Open(in.opened[:0], in.scratch)
 	if oerr != nil {
 		return 0, false, fmt.Errorf("decrypting: %w", oerr)
@@ -328,6 +345,31 @@ func (c *Client) fill1(block bool) (int, bool, error) {
 		return 0, false, nil // an incomplete record: read again
 	}
 	return k, short && in.openedOff == len(in.opened), err
+}
+
+// fillSpill reads the rest of a large frame (p) and what follows it
+// (spill, the empty pass buffer) with one readv.
+func (c *Client) fillSpill(p, spill []byte, block bool) (int, bool, error) {
+	in := &c.in
+	n, err := c.raw.(vecReader).read2(p, spill, block)
+	short := n < len(p)+len(spill)
+	k := min(n, len(p))
+	if box := c.opener.Load(); box != nil && n > 0 {
+		// A layer installed while the read was under way (the peer sent
+		// nothing it may not): the bytes are opened in their order.
+		if so, ok := box.Opener.(StreamOpener); ok {
+			so.XORInPlace(p[:k])
+			so.XORInPlace(spill[:n-k])
+		} else {
+			// A framed layer: all of it through p; what p cannot take
+			// waits in in.opened.
+			raw := append(append([]byte(nil), p[:k]...), spill[:n-k]...)
+			return c.open(p, raw, false, err)
+		}
+	}
+	in.bigN += k
+	in.w += n - k
+	return n, short, err
 }
 
 // placed records n bytes added to the input.

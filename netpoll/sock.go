@@ -50,6 +50,13 @@ type lowatConn interface {
 	rcvLowat(n int)
 }
 
+// vecReader is a rawConn that reads into two buffers at once (readv):
+// the plain socket on unix.
+type vecReader interface {
+	// read2 is read into a, then b.
+	read2(a, b []byte, block bool) (int, error)
+}
+
 // maxIovecs bounds one writev (Linux's IOV_MAX is 1024).
 const maxIovecs = 512
 

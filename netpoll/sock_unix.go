@@ -51,6 +51,9 @@ type sock struct {
 
 	wblock bool // writeStep and sendStep may wait (no progress yet)
 
+	riov    [2]unix.Iovec // read2's buffers
+	readvFn func(fd uintptr) bool
+
 	lowat   int // for lowatFn
 	lowatFn func(fd uintptr)
 }
@@ -63,6 +66,7 @@ func newSock(conn *net.TCPConn) (*sock, error) {
 	s := &sock{conn: conn, rc: rc, progress: new(atomic.Int64)}
 	s.readFn, s.writeFn = s.readStep, s.writeStep
 	s.lowatFn = s.lowatStep
+	s.readvFn = s.readvStep
 	return s, nil
 }
 
@@ -91,6 +95,47 @@ func (s *sock) read(p []byte, block bool) (int, error) {
 		return 0, err
 	}
 	return n, rerr
+}
+
+// read2 reads into a, then b, with one readv.
+func (s *sock) read2(a, b []byte, block bool) (int, error) {
+	if len(a) == 0 || len(b) == 0 {
+		return s.read(a, block)
+	}
+	s.riov[0] = unix.Iovec{Base: &a[0]}
+	s.riov[0].SetLen(len(a))
+	s.riov[1] = unix.Iovec{Base: &b[0]}
+	s.riov[1].SetLen(len(b))
+	s.rn, s.rerr, s.rblock = 0, nil, block
+	err := s.rc.Read(s.readvFn)
+	n, rerr := s.rn, s.rerr
+	s.riov = [2]unix.Iovec{}
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+func (s *sock) readvStep(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&s.riov[0])), 2)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			if s.rblock {
+				return false
+			}
+			s.rerr = errWouldBlock
+		case e != 0:
+			s.rerr = os.NewSyscallError("readv", e)
+		case r == 0:
+			s.rerr = io.EOF
+		default:
+			s.rn = int(r)
+		}
+		return true
+	}
 }
 
 // readStep runs under the runtime poller: returning false waits for the
