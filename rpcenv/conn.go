@@ -69,3 +69,19 @@ func ConnOf(cc CallContext) Conn {
 	}
 	return Conn{}
 }
+
+// AddressUsedOver returns the address a listening peer named this env by
+// in the first message it sent over c (the receiver address it wrote: the
+// host:port it dialled, as it spells it). Replying with a ref at that
+// address keeps the peer's later messages on the same connection, where a
+// JVM peer would otherwise open another one for each spelling of this
+// env's address. Zero when unknown (no message yet, or a client-mode peer).
+func (e *Env) AddressUsedOver(c Conn) Address {
+	if c.c == nil {
+		return Address{}
+	}
+	h := e.handler
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.usedAddrs[c.c.RemoteAddr()]
+}

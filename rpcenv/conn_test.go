@@ -100,6 +100,24 @@ func TestConnIdentifiesConnection(t *testing.T) {
 		if by["from a"].sender != a.Address() || by["from a"].sender == ca.RemoteAddr() {
 			t.Errorf("the envelope's sender %v should be a's listen address %v, apart from the socket", by["from a"].sender, a.Address())
 		}
+		if got := srv.AddressUsedOver(ca); got != srv.Address() {
+			t.Errorf("AddressUsedOver(a's connection) = %v, want %v", got, srv.Address())
+		}
+		if got := srv.AddressUsedOver(cb); !got.IsZero() {
+			t.Errorf("AddressUsedOver(a client-mode peer's connection) = %v, want zero", got)
+		}
+		// A listening peer that names the server by another spelling.
+		c := startEnv(t, server(mode))
+		spelled := NewAddress("localhost", srv.Address().Port)
+		refC := &Ref{env: c, addr: EndpointAddress{Addr: spelled, Name: "conns"}}
+		if err := refC.Send("from c"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "c's send", func() bool { s, _, _ := rec.snapshot(); return len(s) == 4 })
+		sends, _, _ = rec.snapshot()
+		if got := srv.AddressUsedOver(sends[3].conn); got != spelled {
+			t.Errorf("AddressUsedOver(c's connection) = %v, want %v", got, spelled)
+		}
 		if ca.Outgoing() || !ca.IsActive() {
 			t.Errorf("an accepted connection: outgoing %v active %v", ca.Outgoing(), ca.IsActive())
 		}

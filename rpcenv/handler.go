@@ -17,8 +17,11 @@ import (
 type rpcHandler struct {
 	env *Env
 
-	mu          sync.Mutex // guards remoteAddrs and dialled
+	mu          sync.Mutex // guards remoteAddrs, usedAddrs and dialled
 	remoteAddrs map[string]Address
+	// usedAddrs is, per connection from a listening env, the address its
+	// first message named this env by (AddressUsedOver).
+	usedAddrs map[string]Address
 	// dialled holds the connections this env opened that were announced
 	// with RemoteProcessConnected (see outboundActive).
 	dialled map[*netpoll.Client]struct{}
@@ -91,6 +94,10 @@ func (h *rpcHandler) decode(c *netpoll.Client, msg []byte) (requestMessage, erro
 	_, seen := h.remoteAddrs[clientKey]
 	if !seen {
 		h.remoteAddrs[clientKey] = req.sender
+		if h.usedAddrs == nil {
+			h.usedAddrs = make(map[string]Address)
+		}
+		h.usedAddrs[clientKey] = req.receiver.Addr
 	}
 	h.mu.Unlock()
 	if !seen {
@@ -139,6 +146,7 @@ func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 	delete(h.dialled, c)
 	listen, ok := h.remoteAddrs[c.RemoteAddr()]
 	delete(h.remoteAddrs, c.RemoteAddr())
+	delete(h.usedAddrs, c.RemoteAddr())
 	h.mu.Unlock()
 	h.env.removeOutbox(addr, nil)
 	h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: addr})

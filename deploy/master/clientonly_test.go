@@ -100,3 +100,53 @@ func TestTwoClientOnlyDrivers(t *testing.T) {
 		})
 	})
 }
+
+// TestRegistrationAnswerUsesPeersSpelling: a driver and a worker that
+// reach the master as localhost:port (it advertises 127.0.0.1) get a
+// master ref at localhost:port, so a JVM peer, which keeps a connection
+// per spelling, sends its later messages over the connection it
+// registered over.
+func TestRegistrationAnswerUsesPeersSpelling(t *testing.T) {
+	conf := sparkconf.New().Set("spark.rpc.askTimeout", "30s")
+	m := startMaster(t, conf)
+	testutil.Eventually(t, hangLimit, "the master to lead", func() (bool, string) { return m.Ready(), "" })
+	spelled := rpcenv.NewAddress("localhost", m.Address().Port)
+	denv := newEnv(t, "sparkDriver", conf, false)
+	drec := &recorder{got: make(chan any, 64)}
+	dself, err := denv.SetupEndpoint(deploy.AppClientEndpoint, drec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := denv.SetupEndpointRef(spelled, deploy.MasterEndpointName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dm.Send(deploy.RegisterApplication{AppDescription: deploy.ApplicationDescription{Name: "spelled",
+		MemoryPerExecutorMB: 64, Command: deploy.Command{MainClass: "x"}}, Driver: dself}); err != nil {
+		t.Fatal(err)
+	}
+	reg := next[deploy.RegisteredApplication](t, drec)
+	if reg.Master == nil || reg.Master.Address().Addr != spelled {
+		t.Fatalf("RegisteredApplication names master %v, want %v", reg.Master, spelled)
+	}
+	wenv := newEnv(t, "sparkWorker", conf, false)
+	wrec := &recorder{got: make(chan any, 64)}
+	wself, err := wenv.SetupEndpoint(deploy.WorkerEndpointName, wrec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, err := wenv.SetupEndpointRef(spelled, deploy.MasterEndpointName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wm.Send(deploy.RegisterWorker{ID: "worker-20260102030405-127.0.0.1-5", Host: "127.0.0.1", Port: wenv.Address().Port,
+		Worker: wself, Cores: 1, MemoryMB: 1024, MasterAddress: spelled}); err != nil {
+		t.Fatal(err)
+	}
+	if rw := next[deploy.RegisteredWorker](t, wrec); rw.Master == nil || rw.Master.Address().Addr != spelled {
+		t.Fatalf("RegisteredWorker names master %v, want %v", rw.Master, spelled)
+	}
+	if ok, err := rpcenv.Ask[bool](t.Context(), dm, deploy.RequestExecutors{AppID: reg.AppID, RequestedTotal: 1}); err != nil || !ok {
+		t.Fatalf("the driver's RequestExecutors over its registration connection: %v %v", ok, err)
+	}
+}

@@ -189,13 +189,13 @@ func (c *Core) isActiveMasterAddress(a rpcenv.Address) bool {
 }
 
 // MasterAddress is the address the worker talks to a master at that a
-// message names: the configured address when the message names it by a
-// host name of its own (so that a name which resolved to a configured
-// master once cannot be re-pointed by DNS later), else addr.
+// message names: the configured address when the message names a
+// configured master by another spelling (a host name for its IP, or the
+// IP for its name), else addr. A name that resolved to a configured
+// master once cannot be re-pointed by DNS later, and the worker's
+// messages to its master leave over the one connection it registered
+// over, the only one the master takes them from.
 func (c *Core) MasterAddress(addr rpcenv.Address) rpcenv.Address {
-	if net.ParseIP(addr.Host) != nil {
-		return addr
-	}
 	if m, ok := c.configuredMaster(addr); ok {
 		return m
 	}

@@ -62,6 +62,9 @@ func TestAdmit(t *testing.T) {
 	cfg.Masters = []rpcenv.Address{m1Addr, m2ByName}
 	cfg.Resolve = func(host string) []string { return resolved[host] }
 	c := registeredCore(cfg, true)
+	if got := c.MasterAddress(m2Addr); got != m2ByName {
+		t.Errorf("MasterAddress(%v) = %v, want the configured spelling %v (one connection to the master)", m2Addr, got, m2ByName)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := c.Admit(tc.msg, tc.from, nil)
