@@ -6,6 +6,9 @@
 //	    it measured.
 //	ember shuffle-service [--host H] [--port P] [--conf k=v] [--properties-file F] [--db-dir D]
 //	    run the external shuffle service.
+//	ember secret [--out FILE] [--force] [--spark-submit-conf FILE2]
+//	    write a random shared secret file (mode 0600) and print the
+//	    spark-defaults.conf lines that secure a cluster with it (secret.go).
 //
 // and the commands listed by "ember help". Every command takes --help
 // (usage, exit 0). The daemons (master, worker, shuffle-service) read
