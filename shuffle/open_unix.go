@@ -135,3 +135,13 @@ func fileGone(f *os.File, size int64) bool {
 	}
 	return st.Nlink == 0 || st.Size != size
 }
+
+// openFileLimit returns the process's soft limit on open descriptors
+// (0: unknown).
+func openFileLimit() uint64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return 0
+	}
+	return lim.Cur
+}

@@ -161,6 +161,13 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if maxOpen < 0 {
 		return nil, fmt.Errorf("shuffle: spark.shuffle.service.ember.maxOpenFiles (%d) must not be negative", maxOpen)
 	}
+	if lim := openFileLimit(); lim > 0 && uint64(maxOpen) > lim/2 {
+		// Cached files may take at most half the descriptors the process
+		// may open: connections, local dirs and chunks in flight need the rest.
+		log.Warn("spark.shuffle.service.ember.maxOpenFiles lowered to half the open-file limit (ulimit -n)",
+			"maxOpenFiles", maxOpen, "limit", lim, "now", lim/2)
+		maxOpen = int(lim / 2)
+	}
 	if maxBlocks <= 0 || connBlocks <= 0 || connStreams <= 0 {
 		return nil, fmt.Errorf("shuffle: spark.shuffle.service.ember.maxBlocksPerRequest (%d), maxBlocksPerConnection (%d) "+
 			"and maxStreamsPerConnection (%d) must be positive", maxBlocks, connBlocks, connStreams)
