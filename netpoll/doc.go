@@ -20,15 +20,14 @@
 //     per Context on first use with max(serverThreads, clientThreads)
 //     pollers. Each connection is registered edge-triggered for
 //     readability; bytes arriving run one reading pass, which reads until
-//     the socket is drained. A poller's goroutines take turns polling: the
-//     one that finds a connection ready hands the polling role (and any
-//     other ready connection) to a parked goroutine of the poller and
-//     runs that pass itself, so no goroutine that polls ever runs handler
-//     code. No goroutine waits on an idle connection, nor on an
-//     incomplete frame. Linux only: elsewhere AUTO means NIO and EPOLL is
-//     refused. (cloudwego/netpoll, the earlier engine, reads every
-//     readable byte into memory and cannot stop reading a connection,
-//     which left EPOLL without backpressure.)
+//     the socket is drained. A poller is one goroutine that only waits on
+//     its epoll set and hands each pass to a parked goroutine of its own
+//     (a new one when none is idle), so it never runs handler code. No
+//     goroutine waits on an idle connection, nor on an incomplete frame.
+//     Linux only: elsewhere AUTO means NIO and EPOLL is refused.
+//     (cloudwego/netpoll, the earlier engine, reads every readable byte
+//     into memory and cannot stop reading a connection, which left EPOLL
+//     without backpressure.)
 //   - NIO: one reading goroutine per connection, which waits for
 //     readability on Go's runtime poller without holding a buffer.
 //

@@ -16,15 +16,13 @@ import (
 // connection (over a bound: Netty's autoRead=false) is not read at all
 // until resumed, and the kernel's buffers push back on its peer.
 //
-// A poller's goroutines take turns (leader/followers): the one holding the
-// polling role waits on the epoll set; when connections are ready it hands
-// each but the first to an idle goroutine of the poller (a new one when
-// none is idle), hands the polling role on the same way, and then runs the
-// first connection's pass itself. So the common case, one ready connection,
-// costs no goroutine hop before the bytes are read, and whatever a pass
-// runs (handlers, callbacks) never holds up polling: the goroutine that
-// runs it no longer polls. A goroutine that finishes its work parks as
-// idle, up to maxIdleWorkers per poller; past that it exits.
+// Each poller is one goroutine that never leaves its wait on the epoll
+// set: when connections are ready it collects them (one epoll_wait per
+// wake-up, one lock of the connection table per batch) and hands each
+// pass to a parked goroutine of the poller, or a new one when none is
+// idle. So the poller never reads, writes or waits on a connection, and
+// never runs handler code; a goroutine that finishes a pass parks as idle,
+// up to maxIdleWorkers per poller, and past that exits.
 type reactor struct {
 	pollers []*poller
 	next    atomic.Uint32
@@ -37,9 +35,9 @@ const maxIdleWorkers = 8
 type poller struct {
 	r    *reactor
 	epfd int
-	// file is epfd handed to Go's runtime poller: the polling goroutine
+	// file is epfd handed to Go's runtime poller: the poller goroutine
 	// parks there until the epoll set has events, so no OS thread is
-	// held in epoll_wait. Closing it ends the polling role.
+	// held in epoll_wait. Closing it ends the poller.
 	file *os.File
 	rc   syscall.RawConn
 
@@ -48,15 +46,14 @@ type poller struct {
 	idle   []*pollWorker // parked goroutines, most recent last
 	closed bool
 
-	// Owned by the goroutine that holds the polling role.
-	events []unix.EpollEvent
-	n      int
-	waitFn func(fd uintptr) bool
-	batch  []*Client
+	// Owned by the poller goroutine.
+	events     []unix.EpollEvent
+	batch      []*Client
+	dispatchFn func(fd uintptr) bool
 }
 
-// pollWorker is one goroutine of a poller, parked on task while idle. A
-// nil task is the polling role; a Client is one reading pass of it.
+// pollWorker is one pass-running goroutine of a poller, parked on task
+// while idle.
 type pollWorker struct {
 	task chan *Client
 }
@@ -78,7 +75,11 @@ func newReactor(n int) (*reactor, error) {
 			return nil, err
 		}
 		r.pollers = append(r.pollers, p)
-		p.handOff(nil) // the first goroutine takes the polling role
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			_ = p.rc.Read(p.dispatchFn) // returns once the epoll file is closed
+		}()
 	}
 	return r, nil
 }
@@ -101,7 +102,7 @@ func newPoller(r *reactor) (*poller, error) {
 	const batch = 128
 	p := &poller{r: r, epfd: epfd, file: f, rc: rc, conns: make(map[uint64]*Client),
 		events: make([]unix.EpollEvent, batch), batch: make([]*Client, 0, batch)}
-	p.waitFn = p.waitStep
+	p.dispatchFn = p.dispatchStep
 	return p, nil
 }
 
@@ -173,9 +174,9 @@ func (p *poller) resume(c *Client) {
 	}
 }
 
-// handOff gives c's claimed reading pass (nil: the polling role) to an idle
-// goroutine of the poller, or to a new one. After close a pass still runs,
-// on an untracked goroutine (its connection is closed: it only tears down).
+// handOff gives c's claimed reading pass to an idle goroutine of the
+// poller, or to a new one. After close a pass still runs, on an untracked
+// goroutine (its connection is closed: it only tears down).
 func (p *poller) handOff(c *Client) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -188,9 +189,7 @@ func (p *poller) handOff(c *Client) {
 	}
 	if p.closed {
 		p.mu.Unlock()
-		if c != nil {
-			go c.ep.passFn()
-		}
+		go c.ep.passFn()
 		return
 	}
 	p.r.wg.Add(1) // under mu, before close's Wait
@@ -198,18 +197,11 @@ func (p *poller) handOff(c *Client) {
 	go p.work(&pollWorker{task: make(chan *Client, 1)}, c)
 }
 
-// work is one goroutine of the poller: it runs its task, then parks as
-// idle for the next one.
+// work is a pass-running goroutine of the poller: it runs its pass, then
+// parks as idle for the next one.
 func (p *poller) work(w *pollWorker, c *Client) {
 	defer p.r.wg.Done()
 	for {
-		if c == nil {
-			c = p.poll()
-			if c == nil {
-				return // closed
-			}
-			continue // run the pass poll kept for itself
-		}
 		c.ep.passFn()
 		p.mu.Lock()
 		if p.closed || len(p.idle) >= maxIdleWorkers {
@@ -225,18 +217,28 @@ func (p *poller) work(w *pollWorker, c *Client) {
 	}
 }
 
-// poll holds the polling role: it waits until connections are ready,
-// hands all but the first to other goroutines, hands the polling role on,
-// and returns the first for the caller to run. It returns nil once the
-// poller is closed.
-func (p *poller) poll() *Client {
+// dispatchStep runs under the runtime poller, within one endless
+// RawConn.Read of the epoll file: it collects the ready connections
+// without waiting and hands their passes on, then returns false to park
+// until the set has events again. Staying inside the one Read keeps the
+// readiness an event raised while this step ran (the runtime poller
+// resets it only when a Read begins), so no epoll_wait is spent only to
+// find the set empty.
+func (p *poller) dispatchStep(fd uintptr) bool {
 	for {
-		if err := p.rc.Read(p.waitFn); err != nil {
-			return nil // closed
+		n, err := unix.EpollWait(int(fd), p.events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return true // the epoll file is unusable: end the poller
+		}
+		if n == 0 {
+			return false
 		}
 		batch := p.batch[:0]
 		p.mu.Lock() // once per batch
-		for i := range p.events[:p.n] {
+		for i := range p.events[:n] {
 			ev := &p.events[i]
 			if c := p.conns[eventID(ev)]; c != nil {
 				if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -246,49 +248,20 @@ func (p *poller) poll() *Client {
 			}
 		}
 		p.mu.Unlock()
-		// Only connections with no pass running and not paused need
-		// one (claimPass takes Client.rmu briefly; it never waits on I/O).
-		k := 0
+		// Only connections with no pass running and not paused need one
+		// (claimPass takes Client.rmu briefly; it never waits on I/O).
 		for _, c := range batch {
 			if c.claimPass() {
-				batch[k] = c
-				k++
+				p.handOff(c)
 			}
 		}
-		clear(batch[k:])
-		batch = batch[:k]
-		if len(batch) == 0 {
-			continue
-		}
-		first := batch[0]
-		for _, c := range batch[1:] {
-			p.handOff(c)
-		}
 		clear(batch)
-		p.handOff(nil) // the next poller may reuse events and batch now
-		return first
+		return false
 	}
 }
 
-// waitStep collects ready events without waiting; returning false parks
-// the polling goroutine on the runtime poller until the set has events.
-func (p *poller) waitStep(fd uintptr) bool {
-	for {
-		n, err := unix.EpollWait(int(fd), p.events, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			p.n = 0
-			return err != nil
-		}
-		p.n = n
-		return true
-	}
-}
-
-// close stops the pollers and waits for their goroutines: the polling
-// one ends when its epoll file closes, idle ones when their task channel
+// close stops the pollers and waits for their goroutines: the poller
+// ends when its epoll file closes, idle ones when their task channel
 // closes, busy ones after their pass.
 func (r *reactor) close() {
 	for _, p := range r.pollers {
