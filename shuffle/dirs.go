@@ -138,10 +138,7 @@ func (r *resolver) removeBlockFile(e *execEntry, name string) error {
 // name of its sub-dir there, and the path (for messages). The descriptor
 // stays open while op runs, even if the executor is removed meanwhile.
 func (r *resolver) inDir(e *execEntry, name string, op func(dirfd int, sub, path string) error) error {
-	n := len(e.info.LocalDirs)
-	h := nonNegativeHash(name)
-	i := h % n
-	sub := fmt.Sprintf("%02x", (h/n)%int(e.info.SubDirsPerLocalDir))
+	i, sub := fileLocation(len(e.info.LocalDirs), int(e.info.SubDirsPerLocalDir), name)
 	path := filepath.Join(e.info.LocalDirs[i], sub, name)
 	dir, err := r.localDir(e, i)
 	if err != nil {

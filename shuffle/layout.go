@@ -40,10 +40,15 @@ func nonNegativeHash(s string) int {
 // the two-hex-digit sub-directory both chosen from the name's hash
 // (ExecutorDiskUtils.getFilePath).
 func FilePath(localDirs []string, subDirsPerLocalDir int, filename string) string {
+	i, sub := fileLocation(len(localDirs), subDirsPerLocalDir, filename)
+	return filepath.Join(localDirs[i], sub, filename)
+}
+
+// fileLocation returns which of n local dirs holds filename, and the name
+// of its sub-dir there.
+func fileLocation(n, subDirsPerLocalDir int, filename string) (dir int, sub string) {
 	h := nonNegativeHash(filename)
-	dir := localDirs[h%len(localDirs)]
-	sub := (h / len(localDirs)) % subDirsPerLocalDir
-	return filepath.Join(dir, fmt.Sprintf("%02x", sub), filename)
+	return h % n, fmt.Sprintf("%02x", (h/n)%subDirsPerLocalDir)
 }
 
 // DataFileName is shuffle_<s>_<m>_0.data.
