@@ -2,6 +2,10 @@ package fault
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -40,6 +44,39 @@ func TestProtectedModeAcrossHosts(t *testing.T) {
 		}
 		if st, err := m.state(); err != nil || len(st.Workers) != 0 {
 			t.Fatalf("master state %+v (err %v): a refused worker is registered", st.Workers, err)
+		}
+
+		// The REST submission server (on by default, port 6066) and the web
+		// UI's kill endpoint refuse a client on another host (the test
+		// process, on the bridge) with the keys.
+		restURL := "http://" + net.JoinHostPort(s.net.Host(0).IP, "6066") + "/v1/submissions/create"
+		resp, err := httpClient.Post(restURL, "application/json", strings.NewReader(`{"action":"CreateSubmissionRequest"}`))
+		if err != nil {
+			t.Fatalf("REST server: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "protected mode") ||
+			!strings.Contains(string(body), "spark.ember.protectedMode=false") {
+			t.Fatalf("REST create from another host: %d %s; want 403 naming the keys", resp.StatusCode, body)
+		}
+		resp, err = httpClient.PostForm(m.uiURL+"/app/kill", url.Values{"id": {"app-x"}, "terminate": {"true"}})
+		if err != nil {
+			t.Fatalf("web UI: %v", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "protected mode") {
+			t.Fatalf("web UI kill from another host: %d %s; want 403", resp.StatusCode, body)
+		}
+		page, err := httpClient.Get(m.uiURL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(page.Body)
+		page.Body.Close()
+		if !strings.Contains(string(body), `id="security-warning"`) || !strings.Contains(string(body), "Protected mode") {
+			t.Fatalf("the master's page has no protected-mode banner:\n%.3000s", body)
 		}
 
 		// A Spark JVM peer on the bridge (the test process: neither
