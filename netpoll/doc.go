@@ -78,6 +78,11 @@
 //   - Before authentication (a server bootstrap calls
 //     Setup.RequireAuthentication; Setup.SetAuthenticated lifts it) frames are
 //     capped at spark.<module>.io.ember.preAuthMaxFrameLength (default 8k).
+//   - Protected mode (admit.go): a daemon without spark.authenticate passes
+//     an Admission as its first server bootstrap; a peer not on its host
+//     gets one refusal naming the keys to set (in its request's kind),
+//     under the pre-auth cap, and is closed (after 10 s if it sends
+//     nothing); its requests never reach the daemon's handler.
 //   - A frame that does not complete within the connection timeout closes
 //     the connection.
 //   - Process-wide budget: every buffer a connection holds counts against
