@@ -216,7 +216,7 @@ func TestForgedAddressRefusedByConnection(t *testing.T) {
 	eachIOMode(t, func(t *testing.T, conf *sparkconf.Conf) {
 		var logs testutil.LogBuffer
 		elected := make(chan struct{})
-		m, err := Start(Options{Host: "127.0.0.1", Port: 0, Conf: conf, Logger: logs.Logger(slog.LevelInfo),
+		m, err := Start(Options{Host: "127.0.0.1", Port: 0, Conf: conf, Logger: logs.Logger(slog.LevelDebug),
 			Recovery: func(l recovery.Leadership) (recovery.Engine, recovery.Agent, error) {
 				agent := recovery.SelfElect(l)
 				close(elected)
@@ -319,6 +319,18 @@ func TestForgedAddressRefusedByConnection(t *testing.T) {
 		lines := strings.Count(logs.String(), "refusing message")
 		if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
 			t.Fatalf("%d refusal lines for 8 forged messages from one host in %v (bound %d)", lines, elapsed, bound)
+		}
+		// The forgers go: their connections claimed the worker's and the
+		// driver's addresses, but the worker and the app stay.
+		fw.Shutdown()
+		fd.Shutdown()
+		testutil.Eventually(t, hangLimit, "both forgers' disconnects", func() (bool, string) {
+			out := logs.String()
+			return (strings.Contains(out, "the worker is still connected over its own connection") || strings.Contains(out, `msg="Removing worker"`)) &&
+				(strings.Contains(out, "the driver is still connected over its own connection") || strings.Contains(out, `msg="Removing app"`)), ""
+		})
+		if st, err := m.MasterState(); err != nil || len(st.Workers) != 1 || st.Workers[0].State != deploy.WorkerAlive || len(st.ActiveApps) != 1 {
+			t.Fatalf("a forger's disconnect removed a peer: %s %v", st.Summary(), err)
 		}
 		// The worker and the driver keep working over their connections.
 		if ok, err := rpcenv.Ask[bool](t.Context(), wm, deploy.ExecutorStateChanged{AppID: appID, ExecID: launched.ExecID,

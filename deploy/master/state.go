@@ -599,14 +599,27 @@ func (s *State) removeWorker(w *WorkerInfo, msg string) {
 }
 
 // Disconnected handles a remote process going away.
+//
+// The address is the one the closed connection's peer wrote in its
+// messages, so a worker or an application whose own connection (the one it
+// registered over) is still open stays: the connection that closed only
+// claimed its address.
 func (s *State) Disconnected(addr rpcenv.Address) {
 	for _, w := range s.sortedWorkers() {
 		if w.Endpoint.Address().Addr == addr && w.State != deploy.WorkerDead {
+			if w.conn.link != nil && w.conn.link.IsActive() {
+				s.log.Debug("ignoring a disconnect: the worker is still connected over its own connection", "worker", w.ID, "address", addr.String())
+				continue
+			}
 			s.removeWorker(w, addr.String()+" got disassociated")
 		}
 	}
 	for _, a := range s.sortedApps() {
 		if a.Driver.Address().Addr == addr && !isAppDone(a.State) {
+			if a.conn.link != nil && a.conn.link.IsActive() {
+				s.log.Debug("ignoring a disconnect: the driver is still connected over its own connection", "app", a.ID, "address", addr.String())
+				continue
+			}
 			s.finishApplication(a)
 		}
 	}

@@ -104,10 +104,7 @@ func (c *Core) admitMaster(msg any, master *rpcenv.Ref, from rpcenv.Address, lin
 		// The active master again, over a connection it dialled: a
 		// master restarted at its address does that, but only once the
 		// old one's connection has gone.
-		cur := c.ownLink
-		if c.masterDials {
-			cur = c.masterLink
-		}
+		cur := c.masterOrdersLink()
 		if cur != nil && cur != link && cur.IsActive() {
 			return fmt.Errorf("%w: %T names the active master %s over a connection from %s while the master is connected over %s",
 				ErrNotFromMaster, msg, addr, link.RemoteAddr(), cur.RemoteAddr())
@@ -175,6 +172,15 @@ func (c *Core) overMasterLink(msg any, link Link) error {
 	}
 	c.masterLink = link
 	return nil
+}
+
+// masterOrdersLink is the connection the active master's orders come
+// over: the one it dialled, or the worker's own; nil when unknown.
+func (c *Core) masterOrdersLink() Link {
+	if c.masterDials {
+		return c.masterLink
+	}
+	return c.ownLink
 }
 
 // isActiveMasterAddress reports whether a is the active master's address.

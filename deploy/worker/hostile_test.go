@@ -137,7 +137,7 @@ func TestForgedMasterAddressRefused(t *testing.T) {
 			m := startMaster(t, conf...)
 			var logs testutil.LogBuffer
 			w := startWorker(t, workerSpec{masters: []string{m.MasterURL()}, conf: conf,
-				mutate: func(o *Options) { o.Logger = logs.Logger(slog.LevelInfo) }})
+				mutate: func(o *Options) { o.Logger = logs.Logger(slog.LevelDebug) }})
 			first := aliveWorker(t, m, w)
 
 			forger, err := rpcenv.Create(rpcenv.Config{Name: "forger", BindHost: "127.0.0.2", AdvertiseHost: m.Address().Host,
@@ -199,6 +199,16 @@ func TestForgedMasterAddressRefused(t *testing.T) {
 			}
 			if !strings.Contains(out, "while the master is connected over") {
 				t.Errorf("the refusal does not say why: %s", out)
+			}
+			// The forger goes: its connection claimed the master's address,
+			// but the worker keeps its master.
+			forger.Shutdown()
+			testutil.Eventually(t, testTimeout, "the forger's disconnect", func() (bool, string) {
+				out := logs.String()
+				return strings.Contains(out, "ignoring a disconnect: the master is still connected") || strings.Contains(out, "master disassociated"), ""
+			})
+			if strings.Contains(logs.String(), "master disassociated") || !w.Registered() {
+				t.Fatal("the forger's disconnect cost the worker its master")
 			}
 			testutil.Eventually(t, testTimeout, "a heartbeat after the forgery", func() (bool, string) {
 				st, err := m.MasterState()

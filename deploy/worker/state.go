@@ -439,9 +439,17 @@ func (c *Core) changeMaster(master Peer, webUIURL string, masterAddress rpcenv.A
 
 // Disconnected handles a lost connection: losing the master's starts a new
 // registration round.
+//
+// The address is the one the closed connection's peer wrote, so while the
+// connection the master's orders come over is open the worker stays: the
+// one that closed only claimed the master's address.
 func (c *Core) Disconnected(addr rpcenv.Address) {
 	if (c.master != nil && c.master.Address().Addr == addr) ||
 		(c.masterAddressToConnect != nil && *c.masterAddressToConnect == addr) {
+		if l := c.masterOrdersLink(); l != nil && l.IsActive() {
+			c.log.Debug("ignoring a disconnect: the master is still connected", "address", addr.String(), "over", l.RemoteAddr().String())
+			return
+		}
 		c.log.Info("master disassociated", "master", addr.String())
 		c.log.Error("Connection to master failed! Waiting for master to reconnect...")
 		c.connected = false
