@@ -22,7 +22,6 @@ import (
 	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/rpcenv"
-	"go.uber.org/atomic"
 	"go.uber.org/goleak"
 )
 
@@ -115,7 +114,8 @@ type fault struct {
 
 // Storm sizes.
 const (
-	stormAsks    = 10000
+	stormAsks    = 10000  // at least; the storm goes on until the chaos is over
+	stormMaxAsks = 400000 // at most, should the chaos outlast stormAsks
 	stormWorkers = 32
 	stormTimeout = 2 * time.Second // each ask's timeout
 	stormKills   = 6               // restarts the chaos may do
@@ -124,8 +124,10 @@ const (
 	stormMargin = 2 * time.Second
 )
 
-// TestRPCStormUnderFaults: 10,000 asks from the test process to echo
-// endpoints on three hosts, 32 at a time, while a chaos goroutine kills
+// TestRPCStormUnderFaults: at least 10,000 asks from the test process to
+// echo endpoints on three hosts, 32 at a time, going on until a chaos
+// goroutine has done all its faults (10,000 asks can take less than the
+// chaos's first pause: then no fault was ever injected). The chaos kills
 // random servers with -9 and restarts them (six times) and cuts one host's
 // link for longer than an ask's timeout. Every ask returns, answered or with an error, within
 // its timeout (plus a margin); every answer is to its own request, from a
@@ -179,8 +181,29 @@ func scenarioRPCStorm(t *testing.T, rec *record, mode string) {
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("chaos seed %d", seed)
-	outcomes := make([]askOutcome, stormAsks)
-	var next atomic.Int64
+	outcomes := make([]askOutcome, stormMaxAsks)
+	// issue hands out ask ids in order: the first stormAsks always, more
+	// while the chaos goes on, never more than stormMaxAsks. chaosOver is
+	// set under the same lock, so the ids handed out are exactly 0..n-1.
+	var (
+		issueMu   sync.Mutex
+		issued    int
+		chaosOver bool
+	)
+	issue := func() (int, bool) {
+		issueMu.Lock()
+		defer issueMu.Unlock()
+		if issued >= stormMaxAsks || (issued >= stormAsks && chaosOver) {
+			return 0, false
+		}
+		issued++
+		return issued - 1, true
+	}
+	endChaos := func() {
+		issueMu.Lock()
+		chaosOver = true
+		issueMu.Unlock()
+	}
 	stormDone := make(chan struct{})
 	var storm sync.WaitGroup
 	began := time.Now()
@@ -189,13 +212,13 @@ func scenarioRPCStorm(t *testing.T, rec *record, mode string) {
 		go func() {
 			defer storm.Done()
 			for {
-				id := next.Inc() - 1
-				if id >= stormAsks {
+				id, ok := issue()
+				if !ok {
 					return
 				}
-				h := int(id % int64(len(refs)))
+				h := id % len(refs)
 				o := askOutcome{host: h, start: time.Now()}
-				v, err := refs[h].AskTimeout(echoReq{ID: id}, stormTimeout)
+				v, err := refs[h].AskTimeout(echoReq{ID: int64(id)}, stormTimeout)
 				o.end, o.err = time.Now(), err
 				if err == nil {
 					if r, ok := v.(echoResp); ok {
@@ -210,8 +233,8 @@ func scenarioRPCStorm(t *testing.T, rec *record, mode string) {
 	}
 	go func() { storm.Wait(); close(stormDone) }()
 
-	// The chaos: a fault every 100-400 ms until the storm ends or the
-	// faults are used up; the third is a cut longer than an ask's timeout,
+	// The chaos: a fault every 100-400 ms until the faults are used up
+	// (the storm goes on meanwhile; it ends early only at stormMaxAsks); the third is a cut longer than an ask's timeout,
 	// the others kills with an immediate restart.
 	var faults []fault
 	var chaosErr error
@@ -253,12 +276,14 @@ chaos:
 		f.newPid, f.over = inc[len(inc)-1], time.Now()
 		faults = append(faults, f)
 	}
+	endChaos()
 	select {
 	case <-stormDone:
 	case <-time.After(stormAsks / stormWorkers * (stormTimeout + stormMargin)):
 		t.Fatal("the storm did not end: some ask never returned")
 	}
 	stormTook := time.Since(began)
+	outcomes = outcomes[:issued] // every ask is done: issued is still
 	if chaosErr != nil {
 		t.Fatalf("chaos: %v", chaosErr)
 	}
@@ -301,9 +326,9 @@ chaos:
 		}
 	}
 	t.Logf("storm: %d asks in %v: %d answered, %d timed out, %d failed (e.g. %q); faults: %s",
-		stormAsks, stormTook.Round(time.Millisecond), ok, timeouts, otherErrs, examples, describeFaults(faults, began))
-	if ok+timeouts+otherErrs != stormAsks {
-		t.Errorf("%d outcomes for %d asks", ok+timeouts+otherErrs, stormAsks)
+		len(outcomes), stormTook.Round(time.Millisecond), ok, timeouts, otherErrs, examples, describeFaults(faults, began))
+	if ok+timeouts+otherErrs != len(outcomes) || len(outcomes) < stormAsks {
+		t.Errorf("%d outcomes for %d asks (at least %d)", ok+timeouts+otherErrs, len(outcomes), stormAsks)
 	}
 	if timeouts+otherErrs == 0 {
 		t.Errorf("no ask failed under %d faults: were they injected? %s", len(faults), describeFaults(faults, began))
@@ -361,17 +386,17 @@ chaos:
 		rec.add(t, "answered ask latency p50", latencies[len(latencies)/2])
 		rec.add(t, "answered ask latency p99", latencies[len(latencies)*99/100])
 	}
-	rec.add(t, "storm duration (10,000 asks)", stormTook)
+	rec.add(t, "storm duration (10,000 asks or more, until the chaos ends)", stormTook)
 
 	// After the chaos, every server answers again.
 	settled := time.Now()
 	for h, ref := range refs {
 		testutil.Eventually(t, waitLimit, fmt.Sprintf("host %d answering after the chaos", h), func() (bool, string) {
-			_, err := ref.AskTimeout(echoReq{ID: stormAsks + int64(h)}, 5*time.Second)
+			_, err := ref.AskTimeout(echoReq{ID: stormMaxAsks + int64(h)}, 5*time.Second)
 			return err == nil, fmt.Sprint(err)
 		})
 		for i := range 20 {
-			if _, err := ref.AskTimeout(echoReq{ID: stormAsks + 100 + int64(20*h+i)}, 5*time.Second); err != nil {
+			if _, err := ref.AskTimeout(echoReq{ID: stormMaxAsks + 100 + int64(20*h+i)}, 5*time.Second); err != nil {
 				t.Errorf("host %d after the chaos: ask %d: %v", h, i, err)
 			}
 		}
