@@ -378,7 +378,10 @@ func TestReregisterAfterMasterRestart(t *testing.T) {
 
 	var m2 *master.Master
 	waitFor(t, "a new master on the same port", func() bool {
-		m2, err = master.Start(master.Options{Host: "127.0.0.1", Port: port, Conf: testConf("spark.port.maxRetries", "0"),
+		m2, err = master.Start(master.Options{Host: "127.0.0.1", Port: port, Conf: testConf("spark.port.maxRetries", "0",
+			// Not this test's subject, and with no retries another
+			// process on 6066 would fail every start.
+			"spark.master.rest.enabled", "false"),
 			Logger: testLogger(), OnRevoked: func() {}})
 		return err == nil
 	})
