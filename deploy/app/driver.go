@@ -45,7 +45,9 @@ type DriverConfig struct {
 	// executor) before its stage fails (default 4).
 	MaxTaskAttempts int
 	// Progress, when set, is called after every finished task with the
-	// stage's done and total counts.
+	// stage's done and total counts: one call at a time, in the order the
+	// tasks finished, never under the driver's lock, and the last one
+	// before RunTasks returns the stage's results.
 	Progress func(done, total int)
 	// Conf for the driver's env (nil: defaults); Logger (nil: slog.Default()).
 	// The driver also reads spark.executor.heartbeatInterval (default 10s,
@@ -98,6 +100,17 @@ type Driver struct {
 	stage      *stage
 	nextTaskID int64
 	running    map[int64]*launch
+	// progressQ holds Progress calls not yet made, in order; progressBusy
+	// says a goroutine is making them (deliverProgress).
+	progressQ    []progressCall
+	progressBusy bool
+}
+
+// progressCall is one Progress call to make, or, when finished is set,
+// a finished stage to announce once the calls before it are made.
+type progressCall struct {
+	done, total int
+	finished    chan struct{}
 }
 
 type execInfo struct {
@@ -553,8 +566,7 @@ func (d *Driver) registerExecutor(x RegisterExecutor) bool {
 
 // statusUpdate ends a launch.
 func (d *Driver) statusUpdate(x StatusUpdate) {
-	var progress func(int, int)
-	var done, total int
+	progress := false
 	d.mu.Lock()
 	l := d.running[x.TaskID]
 	if l == nil {
@@ -573,10 +585,17 @@ func (d *Driver) statusUpdate(x StatusUpdate) {
 			st.results[l.idx] = Result{Output: x.Output}
 			st.remaining--
 			if d.cfg.Progress != nil {
-				progress, done, total = d.cfg.Progress, len(st.tasks)-st.remaining, len(st.tasks)
+				progress = true
+				d.progressQ = append(d.progressQ, progressCall{done: len(st.tasks) - st.remaining, total: len(st.tasks)})
 			}
 			if st.remaining == 0 {
-				d.endStage(st, nil)
+				if progress {
+					// RunTasks returns once the calls before are made.
+					d.stage, st.pending = nil, nil
+					d.progressQ = append(d.progressQ, progressCall{finished: st.finished})
+				} else {
+					d.endStage(st, nil)
+				}
 			}
 		default:
 			d.taskFailed(l, x.Error, x.Permanent)
@@ -585,9 +604,34 @@ func (d *Driver) statusUpdate(x StatusUpdate) {
 	sends := d.schedule()
 	d.mu.Unlock()
 	d.send(sends)
-	if progress != nil {
-		progress(done, total)
+	if progress {
+		d.deliverProgress()
 	}
+}
+
+// deliverProgress makes the queued Progress calls in order, unless
+// another goroutine is making them (it will make these too).
+func (d *Driver) deliverProgress() {
+	d.mu.Lock()
+	if d.progressBusy {
+		d.mu.Unlock()
+		return
+	}
+	d.progressBusy = true
+	for len(d.progressQ) > 0 {
+		c := d.progressQ[0]
+		d.progressQ[0] = progressCall{}
+		d.progressQ = d.progressQ[1:]
+		d.mu.Unlock()
+		if c.finished != nil {
+			close(c.finished)
+		} else {
+			d.cfg.Progress(c.done, c.total)
+		}
+		d.mu.Lock()
+	}
+	d.progressBusy = false
+	d.mu.Unlock()
 }
 
 // executorLost removes an executor and reruns its tasks.
