@@ -20,6 +20,24 @@ const warnKeys = 4096
 // line.
 func (c *Client) warn(msg string, args ...any) { c.limited(slog.LevelWarn, msg, args...) }
 
+// warnClosed logs the close of a peer that stopped reading (the write
+// deadline) through the context's limiter keyed by the connection's full
+// address, not its host: the event happens once per connection, and each
+// slow consumer closed gets its line naming it and the key (issue #15),
+// four non-readers from one host included. What bounds these lines is
+// what it costs to cause one: a connection held unread for the whole
+// connection timeout, under the connection limit.
+func (c *Client) warnClosed(msg string, args ...any) {
+	if c.ctx == nil || c.log == nil {
+		return
+	}
+	if c.ctx.warn == nil {
+		c.log.Warn(msg, args...)
+		return
+	}
+	c.ctx.warn.Log(c.log, slog.LevelWarn, "conn\x00"+c.remote+"\x00"+msg, msg, args...)
+}
+
 // limited is warn at any level (a handler's panic, which a peer may
 // provoke with every message, is logged at ERROR through the same limit).
 func (c *Client) limited(level slog.Level, msg string, args ...any) {

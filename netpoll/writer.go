@@ -242,7 +242,7 @@ func (c *Client) writerStuck(now int64) time.Duration {
 // write deadline: one log line naming the peer and the key; the writer's
 // wait ends with the close and everything queued is freed.
 func (c *Client) writeTimedOut(timeout time.Duration) {
-	c.warn("closing connection: peer did not read within the write deadline",
+	c.warnClosed("closing connection: peer did not read within the write deadline",
 		"remote", c.remote, "timeout", timeout, "key", c.ctx.conf.Key("connectionTimeout"))
 	c.exception(&ConnError{Op: "write", Addr: c.remote, Err: fmt.Errorf("%w (%s)", errWriteTimeout, timeout)})
 }
@@ -294,7 +294,7 @@ func (c *Client) batchDone(err error) bool {
 		c.wmu.Unlock()
 		c.dropQueued(rest)
 		if errors.Is(err, errWriteTimeout) {
-			c.warn("closing connection: peer did not read within the write deadline",
+			c.warnClosed("closing connection: peer did not read within the write deadline",
 				"remote", c.remote, "timeout", c.ctx.conf.ConnectionTimeout, "key", c.ctx.conf.Key("connectionTimeout"))
 		}
 		c.exception(&ConnError{Op: "write", Addr: c.remote, Err: err})
