@@ -270,12 +270,7 @@ func (c *Client) endReading(cause error, notify bool) passResult {
 // fill reads once from the socket (through the session layer) into the
 // free space of the large frame or the pass buffer. short reports that
 // the socket returned less than was asked for.
-func (c *Client) fill(block bool) (n int, short bool, err error) {
-	n, short, err = c.fill1(block)
-	return
-}
-
-func (c *Client) fill1(block bool) (int, bool, error) {
+func (c *Client) fill(block bool) (int, bool, error) {
 	in := &c.in
 	var p, spill []byte
 	if in.big != nil {
