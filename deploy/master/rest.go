@@ -61,6 +61,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/internal/sparkjvm"
 	"github.com/ember-rpc/ember/netpoll/auth"
 )
 
@@ -82,32 +83,9 @@ const (
 	defaultDriverCores    = 1
 )
 
-// jvmModuleOptions is Spark 4.1.4's JavaModuleOptions.defaultModuleOptions,
-// the first Java options of a REST-submitted driver.
-var jvmModuleOptions = []string{
-	"-XX:+IgnoreUnrecognizedVMOptions",
-	"--add-modules=jdk.incubator.vector",
-	"--add-opens=java.base/java.lang=ALL-UNNAMED",
-	"--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
-	"--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-	"--add-opens=java.base/java.io=ALL-UNNAMED",
-	"--add-opens=java.base/java.net=ALL-UNNAMED",
-	"--add-opens=java.base/java.nio=ALL-UNNAMED",
-	"--add-opens=java.base/java.util=ALL-UNNAMED",
-	"--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-	"--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-	"--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-	"--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-	"--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-	"--add-opens=java.base/sun.security.action=ALL-UNNAMED",
-	"--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-	"--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-	"-Djdk.reflect.useDirectMethodHandle=false",
-	"-Dio.netty.tryReflectionSetAccessible=true",
-	"-Dio.netty.allocator.type=pooled",
-	"-Dio.netty.handler.ssl.defaultEndpointVerificationAlgorithm=NONE",
-	"--enable-native-access=ALL-UNNAMED",
-}
+// jvmModuleOptions are the first Java options of a REST-submitted
+// driver, as Spark's REST server puts them (sparkjvm.ModuleOptions).
+var jvmModuleOptions = sparkjvm.ModuleOptions
 
 // restConfig is the REST server's part of the master's configuration.
 type restConfig struct {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ember-rpc/ember/internal/sparkjvm"
 )
 
 // The Spark helpers find the pinned Apache Spark distribution that
@@ -29,29 +31,9 @@ import (
 // and scripts/spark.sh installs by default.
 const SparkVersion = "4.1.4"
 
-// SparkJavaOptions are the JVM flags Spark 4.1 needs on Java 17 (what
-// Spark's launcher adds as its module options): the JDK internals Spark
-// reaches into are opened to the unnamed module.
-var SparkJavaOptions = []string{
-	"-XX:+IgnoreUnrecognizedVMOptions",
-	"--add-modules=jdk.incubator.vector",
-	"--add-opens=java.base/java.lang=ALL-UNNAMED",
-	"--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
-	"--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-	"--add-opens=java.base/java.io=ALL-UNNAMED",
-	"--add-opens=java.base/java.net=ALL-UNNAMED",
-	"--add-opens=java.base/java.nio=ALL-UNNAMED",
-	"--add-opens=java.base/java.util=ALL-UNNAMED",
-	"--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-	"--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-	"--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-	"--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-	"--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-	"--add-opens=java.base/sun.security.action=ALL-UNNAMED",
-	"--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-	"-Djdk.reflect.useDirectMethodHandle=false",
-	"-Dio.netty.tryReflectionSetAccessible=true",
-}
+// SparkJavaOptions are the JVM flags Spark 4.1 puts on every JVM it starts
+// on Java 17 (sparkjvm.ModuleOptions); the tests' JVM peers get them too.
+var SparkJavaOptions = sparkjvm.ModuleOptions
 
 // SparkRequired reports whether a missing Spark must fail the test rather
 // than skip it (EMBER_REQUIRE_SPARK=1, set by CI).
