@@ -9,12 +9,13 @@ race:
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
+	cd bench && go test -run='^$$' -bench=. -benchmem ./...
 
 fuzz:
 	scripts/fuzz.sh 30s
 
 lint:
-	gofmt -l . && go vet ./...
+	gofmt -l . && go vet ./... && cd bench && go vet ./...
 
 demo:
 	go run ./cmd/ember demo

@@ -7,9 +7,14 @@
 //
 // # Running
 //
+// bench is a Go module of its own (bench/go.mod replaces
+// github.com/ember-rpc/ember with ../), so the library's go.mod does not
+// carry the benchmark peers (grpc-go) and the plotting library; run these
+// from the repository root:
+//
 //	bash bench/run.sh -benchtime=2s      # full suite, output in bench/results/latest.txt
-//	go test -run='^$' -bench=. -benchmem -count=1 ./bench/
-//	go test -run='^$' -bench=. -benchtime=10x -short ./bench/   # smoke
+//	(cd bench && go test -run='^$' -bench=. -benchmem -count=1 .)
+//	(cd bench && go test -run='^$' -bench=. -benchtime=10x -short ./...)   # smoke
 //
 // run.sh passes its arguments to go test, tees the output to
 // bench/results/latest.txt and, when iperf3 is available (installed with
@@ -102,7 +107,7 @@
 // paths without timing them.
 //
 // With EMBER_BENCH_LATDIR set they write each run's latency percentile
-// curve there (latency_test.go). go run ./bench/cmd/compare runs them, and
+// curve there (latency_test.go). (cd bench && go run ./cmd/compare) runs them, and
 // iperf3 -Z, A/B/A/B in separate processes and writes a markdown report
 // with PNG plots to bench/results/; see its package comment.
 //

@@ -7,12 +7,13 @@
 #   bash bench/run.sh -benchtime=2s    # arguments go to go test
 #   bash bench/run.sh -short           # small data files
 set -uo pipefail
-cd "$(dirname "$0")/.."
+# bench/ is a module of its own (bench/go.mod): go test runs inside it.
+cd "$(dirname "$0")"
 
-mkdir -p bench/results
-out=bench/results/latest.txt
+mkdir -p results
+out=results/latest.txt
 
-cmd=(go test -run='^$' -bench=. -benchmem -count=1 -timeout 60m "$@" ./bench/)
+cmd=(go test -run='^$' -bench=. -benchmem -count=1 -timeout 60m "$@" .)
 {
   echo "# $(date -u '+%Y-%m-%dT%H:%M:%SZ') $(go version)"
   echo "# $(nproc) CPUs; ${cmd[*]}"

@@ -33,7 +33,7 @@ import (
 //     the CPU time of the WHOLE process (the master and the n workers'
 //     envs: encoding, sending, the readyz asks) per round. The master's own
 //     CPU and memory are measured in a process of its own by
-//     `go run ./bench/cmd/scale -what master`.
+//     `go run ./cmd/scale -what master`.
 func BenchmarkScaleMaster(b *testing.B) {
 	n := mbWorkerCount()
 	for _, mode := range rbModes {

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:-} -mod=mod"
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 
-echo "== go mod download"
+echo "== go mod download (the library, and bench/: a module of its own)"
 go mod download
+(cd bench && go mod download)
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
@@ -19,6 +20,7 @@ fi
 
 echo "== go vet"
 go vet ./...
+(cd bench && go vet ./...)
 
 echo "== chromium (web UI browser test)"
 scripts/chromium.sh || echo "chromium install failed; the web UI browser test will skip"
@@ -39,13 +41,15 @@ echo "SPARK_HOME=$SPARK_HOME"
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+(cd bench && go test -race -count=1 -timeout 20m ./...)
 
 echo "== allocation budgets (no -race: the race detector allocates on its own)"
 go test -count=1 -run 'Alloc' ./codec/... ./netpoll/... ./rpcenv/... ./shuffle/... ./deploy/master/ >/tmp/ember-alloc.txt 2>&1 || { cat /tmp/ember-alloc.txt; exit 1; }
 grep -E '^(ok|FAIL|---)' /tmp/ember-alloc.txt | grep -v 'no test files' || true
 
 echo "== benchmark smoke (-benchtime=10x, -short: small data files)"
-go test -short -run='^$' -bench=. -benchtime=10x -timeout 20m ./... >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
+{ go test -short -run='^$' -bench=. -benchtime=10x -timeout 20m ./... &&
+  (cd bench && go test -short -run='^$' -bench=. -benchtime=10x -timeout 20m ./...); } >/tmp/ember-bench-smoke.txt 2>&1 || { cat /tmp/ember-bench-smoke.txt; exit 1; }
 grep -E '^(Benchmark|ok|FAIL|PASS)' /tmp/ember-bench-smoke.txt || true
 
 echo "== fuzz smoke (5s each)"

@@ -13,9 +13,6 @@ import (
 	_ "golang.org/x/sys/unix"
 )
 
-// grpc-go is a benchmark peer only (bench/).
-import _ "google.golang.org/grpc"
-
 // The shuffle service's registration store and the protocol's bitmaps.
 import (
 	_ "github.com/RoaringBitmap/roaring"
@@ -28,11 +25,4 @@ import (
 	_ "github.com/go-zookeeper/zk"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
-)
-
-// Plots of latency distributions in BENCHMARKS.md (bench/cmd/compare).
-import (
-	_ "gonum.org/v1/plot"
-	_ "gonum.org/v1/plot/plotter"
-	_ "gonum.org/v1/plot/vg"
 )

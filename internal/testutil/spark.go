@@ -42,15 +42,17 @@ func SparkRequired() bool {
 	return v != "" && v != "0"
 }
 
-// ProjectRoot is the directory holding the project's go.mod, found by
-// walking up from the working directory (a test runs in its package).
+// ProjectRoot is the directory holding the project's go.mod (module
+// github.com/ember-rpc/ember), found by walking up from the working
+// directory (a test runs in its package). Nested modules (bench/, the
+// external-module test data) are walked past.
 func ProjectRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isEmberModule(b) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
@@ -59,6 +61,16 @@ func ProjectRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// isEmberModule reports whether a go.mod declares Ember's own module.
+func isEmberModule(gomod []byte) bool {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == "github.com/ember-rpc/ember"
+		}
+	}
+	return false
 }
 
 // FindSparkHome returns the Spark distribution to use, or why there is none.

@@ -2,15 +2,15 @@
 // on loopback and writes a markdown report of medians, spreads and ratios
 // with PNG latency plots.
 //
-//	go run ./bench/cmd/compare                       # everything, 2 rounds, -benchtime=1s
-//	go run ./bench/cmd/compare -suite rpc,openloop -rounds 3
-//	go run ./bench/cmd/compare -rounds 1 -benchtime 200ms -short   # a quick look
-//	go run ./bench/cmd/compare -suite rpc,fetch,oneway,shuffle \
+//	go run ./cmd/compare                       # everything, 2 rounds, -benchtime=1s
+//	go run ./cmd/compare -suite rpc,openloop -rounds 3
+//	go run ./cmd/compare -rounds 1 -benchtime 200ms -short   # a quick look
+//	go run ./cmd/compare -suite rpc,fetch,oneway,shuffle \
 //	    -systems EPOLL,NIO,essproc-EPOLL,essproc-NIO,spark-jvm,spark-ess-EPOLL,spark-ess-NIO
 //	                                                 # Ember against Spark 4.1's JVM only (and the baselines)
 //
-// Run it from the module's root. It compiles the benchmark package
-// (./bench) once with go test -c, then runs the test binary once per unit:
+// Run it inside bench/, the benchmark module's root. It compiles the benchmark package
+// (. in bench/) once with go test -c, then runs the test binary once per unit:
 // one system's benchmarks of one group of workloads (for example every
 // in-flight level of BenchmarkRPCMatrix/NIO/64B), with -test.run='^$'
 // -test.bench=<exactly those> -test.benchtime=<-benchtime> -test.count=1
@@ -41,7 +41,7 @@
 // or with -short, those rows are left out of the plan and the report says
 // why. Their tables get "vs Spark 4.1 JVM" ratio columns for Ember's rows.
 //
-// The report (-out, default bench/results/compare.md) has a table per
+// The report (-out, default results/compare.md in bench/) has a table per
 // workload: per system the median, min and max over rounds of the key
 // metric, the median p50/p99/p99.9 latencies where measured, allocs/op,
 // and ratios to the workload's baseline. The PNGs (-plots, default the
@@ -90,12 +90,12 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.rounds, "rounds", 2, "rounds; each runs every system once, in the same order (A/B/A/B)")
 	fs.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime for every benchmark")
 	suites := fs.String("suite", strings.Join(suiteNames, ","), "comma-separated suites: "+strings.Join(suiteNames, ", "))
-	fs.StringVar(&c.out, "out", filepath.Join("bench", "results", "compare.md"), "markdown report")
+	fs.StringVar(&c.out, "out", filepath.Join("results", "compare.md"), "markdown report")
 	fs.StringVar(&c.plots, "plots", "", "directory of the PNG plots (default: the report's directory)")
 	fs.StringVar(&c.raw, "raw", "", "file of all raw benchmark output (default: <out without .md>-raw.txt)")
 	fs.BoolVar(&c.short, "short", false, "run the benchmarks with -test.short (small sizes; for trying the command out)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "-test.timeout of each benchmark process")
-	fs.StringVar(&c.pkg, "pkg", "./bench", "the benchmark package")
+	fs.StringVar(&c.pkg, "pkg", ".", "the benchmark package (run inside bench/, the benchmark module)")
 	fs.DurationVar(&c.iperfTime, "iperf-time", 5*time.Second, "duration of each iperf3 run")
 	fs.BoolVar(&c.dryRun, "n", false, "print the plan (and each process's command line) and exit")
 	fs.BoolVar(&c.verbose, "v", false, "copy the benchmarks' output to stderr as they run")
@@ -269,7 +269,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer rawFile.Close()
 	r.raw = rawFile
-	fmt.Fprintf(rawFile, "# %s %s, %d CPUs: go run ./bench/cmd/compare %s\n",
+	fmt.Fprintf(rawFile, "# %s %s, %d CPUs: go run ./cmd/compare %s\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), strings.Join(quoteArgs(os.Args[1:]), " "))
 
 	if slices.Contains(cfg.suites, "iperf") {
@@ -301,7 +301,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	writeReport(f, reportHeader{
-		command:   "go run ./bench/cmd/compare " + strings.Join(quoteArgs(os.Args[1:]), " "),
+		command:   "go run ./cmd/compare " + strings.Join(quoteArgs(os.Args[1:]), " "),
 		date:      time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		goVersion: runtime.Version(),
 		cpus:      runtime.NumCPU(),

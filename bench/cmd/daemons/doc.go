@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	go run ./bench/cmd/daemons -out bench/report/daemons.md
+//	go run ./cmd/daemons -out report/daemons.md
 //
 // One run measures both systems on the same machine, at the same time:
 //

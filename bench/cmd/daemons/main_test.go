@@ -41,7 +41,7 @@ func TestMarkdown(t *testing.T) {
 	r.recovery[emberSys] = []recoveryRun{{elected: 5 * time.Second, alive: 6 * time.Second, full: 6 * time.Second}}
 	md := r.markdown()
 	for _, want := range []string{
-		"`go run ./bench/cmd/daemons -out x.md`",
+		"`go run ./cmd/daemons -out x.md`",
 		"| to first task | 3.00 s (3.00–3.00) | 6.00 s (6.00–6.00) | 2.00× |",
 		"| to exit | 4.00 s (4.00–4.00) | 8.00 s (8.00–8.00) | 2.00× |",
 		"| master | idle | 10.0 | 200.0 | 20.00× | 10.0 | 200.0 | 0.50 | 1.00 |",

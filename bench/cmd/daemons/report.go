@@ -76,7 +76,7 @@ func (r *results) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Ember's daemons vs Spark 4.1's Master and Worker\n\n")
-	w("Command: `go run ./bench/cmd/daemons %s` — took %v on %d cores (%s/%s).\n\n",
+	w("Command: `go run ./cmd/daemons %s` — took %v on %d cores (%s/%s).\n\n",
 		r.flagsLine(), r.took.Round(time.Second), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	w("Load average (1, 5, 15 min): start %s; idle sample %s; after pi %s; after fleet %s; after recovery %s; end %s.\n\n",
 		r.loadStart, r.loadIdle, r.loadPi, r.loadFleet, r.loadRecovery, r.loadEnd)

@@ -5,12 +5,12 @@
 // process over loopback, reads their /proc/<pid>/status and prints a
 // Markdown table.
 //
-//	go run ./bench/cmd/scale -what idle-conns            # 10,000 idle connections, RSS per connection
-//	go run ./bench/cmd/scale -what allocs                # allocations per operation, client and server apart
-//	go run ./bench/cmd/scale -what gc -duration 60s      # GC pauses under a mixed ask + chunk-fetch load
-//	go run ./bench/cmd/scale -what master -ember /tmp/ember        # a master with 1,000 simulated workers
-//	go run ./bench/cmd/scale -what shuffle-rss -ember /tmp/ember   # shuffle service serving 64 reducers
-//	go run ./bench/cmd/scale -what all -short            # every one, small (a smoke run)
+//	go run ./cmd/scale -what idle-conns            # 10,000 idle connections, RSS per connection
+//	go run ./cmd/scale -what allocs                # allocations per operation, client and server apart
+//	go run ./cmd/scale -what gc -duration 60s      # GC pauses under a mixed ask + chunk-fetch load
+//	go run ./cmd/scale -what master -ember /tmp/ember        # a master with 1,000 simulated workers
+//	go run ./cmd/scale -what shuffle-rss -ember /tmp/ember   # shuffle service serving 64 reducers
+//	go run ./cmd/scale -what all -short            # every one, small (a smoke run)
 //
 // The daemons (master, worker, shuffle service) are run from the ember
 // binary given with -ember (go build -o /tmp/ember ./cmd/ember); without
