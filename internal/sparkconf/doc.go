@@ -1,62 +1,66 @@
-// Package sparkconf reads Spark-style configuration for Ember.
+// Package sparkconf is the old import path of package
+// github.com/ember-rpc/ember/sparkconf, which is public so that programs
+// outside Ember's module can configure it. Every name here is an alias of
+// the public package's, so values pass freely between the two.
 //
-// # Model
-//
-// A [Conf] is a flat set of string properties keyed by dotted names such as
-// "spark.rpc.askTimeout" or "spark.shuffle.io.maxRetries", exactly as they
-// appear in spark-defaults.conf or on a --conf command line. Values are kept
-// as the raw strings the user wrote and are interpreted only when read, by a
-// typed getter:
-//
-//   - [Conf.GetString], [Conf.Get] and [Conf.Contains] for plain strings;
-//   - [Conf.GetInt], [Conf.GetInt64] and [Conf.GetBool] for numbers and flags;
-//   - [Conf.GetDuration] for Spark time strings ("120s", "100ms", "5m", "1h",
-//     "2d"; a bare number is taken in a caller-chosen default unit);
-//   - [Conf.GetBytes] for Spark size strings ("64k", "48m", "1g"; binary
-//     multiples; a bare number is taken in a caller-chosen default unit).
-//
-// Every typed getter returns the caller's default when the key is absent and
-// an [*Error] naming the key and the offending value when the value is
-// present but malformed. [ParseDuration] and [ParseBytes] expose the same
-// grammars for strings that do not come from a Conf.
-//
-// [Conf.ModuleLookup] implements the role override used by Spark's transport
-// layer: for role "driver" and module "rpc" the suffix "serverThreads" is
-// looked up first as "spark.driver.rpc.io.serverThreads" and then as
-// "spark.rpc.io.serverThreads". [Conf.FirstSet] resolves a key together with
-// its deprecated or alternative spellings.
-//
-// [LoadPropertiesFile] reads a spark-defaults.conf style file (a subset of
-// the Java properties format) into a map that can be handed to [FromMap].
-//
-// # Usage
-//
-//	props, err := sparkconf.LoadPropertiesFile("conf/spark-defaults.conf")
-//	if err != nil {
-//		return err
-//	}
-//	conf := sparkconf.FromMap(props).
-//		Set("spark.app.name", "ember-demo")
-//
-//	timeout, err := conf.GetDuration("spark.rpc.askTimeout", 120*time.Second, time.Second)
-//	if err != nil {
-//		return err // e.g. sparkconf: invalid value "abc" for spark.rpc.askTimeout: ...
-//	}
-//	frame, err := conf.GetBytes("spark.rpc.message.maxSize", 128<<20, 1<<20)
-//	_, threads, ok := conf.ModuleLookup("driver", "rpc", "serverThreads")
-//
-// # Concurrency
-//
-// A Conf is built once and then shared. Building means calling [New],
-// [FromMap] or [Conf.Clone] followed by any number of [Conf.Set] calls; after
-// the Conf has been handed to other goroutines it must be treated as
-// read-only, and every read method may then be called from any number of
-// goroutines at once. Set is intended for the building phase only: it is
-// internally synchronised, so a stray Set cannot corrupt the Conf, but
-// readers running at the same time may observe either the old or the new
-// value. To derive a different configuration from a shared one, Clone it and
-// Set on the clone.
-//
-// Read methods also accept a nil *Conf, which behaves as an empty
-// configuration.
+// Deprecated: import github.com/ember-rpc/ember/sparkconf.
 package sparkconf
+
+import (
+	"io"
+	"time"
+
+	pub "github.com/ember-rpc/ember/sparkconf"
+)
+
+// Conf is sparkconf.Conf.
+type Conf = pub.Conf
+
+// Error is sparkconf.Error.
+type Error = pub.Error
+
+// The sentinel errors of the public package.
+var (
+	ErrSyntax       = pub.ErrSyntax
+	ErrRange        = pub.ErrRange
+	ErrUnit         = pub.ErrUnit
+	ErrDefaultUnit  = pub.ErrDefaultUnit
+	ErrOptionString = pub.ErrOptionString
+)
+
+// New is sparkconf.New.
+func New() *Conf { return pub.New() }
+
+// FromMap is sparkconf.FromMap.
+func FromMap(m map[string]string) *Conf { return pub.FromMap(m) }
+
+// IsKnownKey is sparkconf.IsKnownKey.
+func IsKnownKey(key string) bool { return pub.IsKnownKey(key) }
+
+// RegisterKnownKeys is sparkconf.RegisterKnownKeys.
+func RegisterKnownKeys(keys ...string) { pub.RegisterKnownKeys(keys...) }
+
+// LoadPropertiesFile is sparkconf.LoadPropertiesFile.
+func LoadPropertiesFile(path string) (map[string]string, error) { return pub.LoadPropertiesFile(path) }
+
+// ParseProperties is sparkconf.ParseProperties.
+func ParseProperties(r io.Reader) (map[string]string, error) { return pub.ParseProperties(r) }
+
+// ModuleKey is sparkconf.ModuleKey.
+func ModuleKey(role, module, suffix string) string { return pub.ModuleKey(role, module, suffix) }
+
+// ParseBytes is sparkconf.ParseBytes.
+func ParseBytes(s string, defUnit int64) (int64, error) { return pub.ParseBytes(s, defUnit) }
+
+// ParseDuration is sparkconf.ParseDuration.
+func ParseDuration(s string, defUnit time.Duration) (time.Duration, error) {
+	return pub.ParseDuration(s, defUnit)
+}
+
+// SplitOptionString is sparkconf.SplitOptionString.
+func SplitOptionString(s string) ([]string, error) { return pub.SplitOptionString(s) }
+
+// SystemProperties is sparkconf.SystemProperties.
+func SystemProperties(optionStrings ...string) (map[string]string, error) {
+	return pub.SystemProperties(optionStrings...)
+}

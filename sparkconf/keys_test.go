@@ -86,7 +86,7 @@ func TestWarnUnknownKeysOnce(t *testing.T) {
 // it to keys.go (or RegisterKnownKeys it), or operators setting it would be
 // told it is unknown.
 func TestEverySourceKeyIsKnown(t *testing.T) {
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestEverySourceKeyIsKnown(t *testing.T) {
 			}
 			checked++
 			if !IsKnownKey(s) {
-				t.Errorf("%s: key %q is read but unknown to sparkconf.IsKnownKey: add it to knownKeys in internal/sparkconf/keys.go (or sparkconf.RegisterKnownKeys it), or daemons warn that it is unknown", fset.Position(lit.Pos()), s)
+				t.Errorf("%s: key %q is read but unknown to sparkconf.IsKnownKey: add it to knownKeys in sparkconf/keys.go (or sparkconf.RegisterKnownKeys it), or daemons warn that it is unknown", fset.Position(lit.Pos()), s)
 			}
 			return true
 		})
