@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/rpcenv"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The RPC environment suite (package rpcenv, Spark's NettyRpcEnv) and, next

@@ -52,9 +52,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/shuffle"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 const (

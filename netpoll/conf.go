@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // IOMode selects the I/O engine of a transport module.

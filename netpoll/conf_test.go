@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TransportConfSuite / SparkTransportConfSuite: the spark.<module>.io.* keys.

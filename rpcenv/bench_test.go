@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Micro benchmarks of the env's parts: the local ask and send paths (no

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/internal/ratelog"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/atomic"
 )
 

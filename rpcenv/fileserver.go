@@ -12,8 +12,8 @@ import (
 	"sync"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 func refValue(v any) reflect.Value { return reflect.ValueOf(v) }

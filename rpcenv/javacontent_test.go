@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/codec/javaser"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Java content between two Ember envs: a ref made with

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 type ping struct {

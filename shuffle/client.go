@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // ClientConfig configures a Client.

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // ---- buildFetchMessage (OneForOneBlockFetcher's message choice) ----

@@ -17,8 +17,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/goleak"
 )
 

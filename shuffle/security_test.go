@@ -11,10 +11,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The shuffle service with spark.authenticate on: Spark's

@@ -11,9 +11,9 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/ratelog"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // DefaultPort is spark.shuffle.service.port's default.

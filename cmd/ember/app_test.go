@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestExamplePi builds ember, starts an in-process master and two workers,

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // screen replays terminal output: "\r" returns to the start of the line,

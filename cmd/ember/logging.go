@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // keyLogLevel is Spark's spark.log.level: the daemons' log level.

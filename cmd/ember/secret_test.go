@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestSecretCommand: the file is private, random, refuses to be

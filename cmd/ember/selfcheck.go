@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // selfcheck runs the transport end to end on loopback and prints figures,

@@ -16,7 +16,7 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/worker"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // appExec is the executor program, built by TestMain from testdata/appexec.

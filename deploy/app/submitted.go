@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/deploy/launcher"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Environment set by `ember submit` for the program it starts: the master

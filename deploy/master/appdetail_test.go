@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 func TestApplicationDetail(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/rpcenv"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestTwoClientOnlyDrivers: two drivers in client-mode envs (both refs

@@ -60,9 +60,9 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
 	"github.com/ember-rpc/ember/deploy/webui"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/sparkjvm"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 var jwsKey = []byte("0123456789abcdef0123456789abcdef") // 256 bits

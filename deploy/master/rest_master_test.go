@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The server a real master starts: bound on its own port, answering over

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestRESTProtectedMode: in protected mode (the default) and without a

@@ -19,7 +19,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // restOn is a handler whose asks go straight to h's State, as the

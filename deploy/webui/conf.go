@@ -6,8 +6,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Configuration keys of the web UIs' own protection (Ember's; Spark's

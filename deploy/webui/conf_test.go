@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 func TestBasicAuthFromConf(t *testing.T) {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // SecurityWarning is Options.Warning for a daemon ("master", "worker")

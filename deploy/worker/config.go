@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/rpcenv"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Ember-only configuration keys. They exist so that tests (and impatient

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Executor log rolling (Spark's FileAppender / RollingFileAppender), set

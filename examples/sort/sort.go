@@ -18,7 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 	"hash/crc32"
 	"math/rand/v2"
 	"os"

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy/app"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/shuffle"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 func TestGenerateDeterministic(t *testing.T) {

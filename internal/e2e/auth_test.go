@@ -22,8 +22,8 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/app"
 	"github.com/ember-rpc/ember/examples/pi"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestAuthCluster: a master, a worker and applications all with

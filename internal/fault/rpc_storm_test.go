@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/internal/netns"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/rpcenv"
+	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/goleak"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // SaslUser is the identity every Spark RPC-env connection authenticates as

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 var modes = []netpoll.IOMode{netpoll.EPOLL, netpoll.NIO}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestProtectedModeDecision: the daemon's mode from spark.authenticate and

@@ -3,8 +3,8 @@ package auth
 import (
 	"log/slog"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Setup is everything a transport user needs to honour spark.authenticate

@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // idle-conns: one server process, one client process holding n

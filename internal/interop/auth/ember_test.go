@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/atomic"
 )
 

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/shuffle"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 const (

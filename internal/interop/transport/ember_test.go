@@ -16,8 +16,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/internal/sparkconf"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // modes pairs each Ember io mode with the same Spark io mode.
