@@ -227,7 +227,8 @@ var waiterPool = sync.Pool{New: func() any { return &syncWaiter{ch: make(chan st
 
 // SendRpcSync sends payload and waits up to timeout (no limit if <= 0) for
 // the answer. On timeout the request stays outstanding, as in Spark; call
-// RemoveRpcRequest to drop it.
+// RemoveRpcRequest to drop it. SendRpcSyncContext, which takes a context,
+// is the recommended form.
 func (c *Client) SendRpcSync(payload []byte, timeout time.Duration) ([]byte, error) {
 	w := waiterPool.Get().(*syncWaiter)
 	id := c.SendRpc(payload, w)

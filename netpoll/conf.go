@@ -14,8 +14,8 @@ import (
 type IOMode string
 
 const (
-	// EPOLL runs connections on cloudwego/netpoll's epoll reactor (Linux).
-	// It is Ember's default.
+	// EPOLL runs connections on Ember's own epoll reactor (Linux), one per
+	// Context. It is Ember's default.
 	EPOLL IOMode = "EPOLL"
 	// NIO runs connections on Go's net package: one reading goroutine per
 	// connection over the runtime's poller.
@@ -51,14 +51,26 @@ func ParseIOMode(s string) (IOMode, error) {
 
 // Conf is the configuration of one transport module (Spark's TransportConf):
 // the spark.<module>.io.* keys with Spark's defaults.
+//
+// Build one with DefaultConf (every key at Spark's default) and change the
+// fields you need, or read it from spark.* properties with NewConf. A Conf
+// built by hand is checked by NewContext: a field whose zero value means
+// nothing (Module, Mode, the thread and connection counts, the budgets)
+// takes its default there, so even the zero Conf works; a zero timeout or
+// limit means none, as documented on each field. An invalid Conf (a
+// negative limit, an unknown mode) makes NewServer and CreateClient fail
+// with an error naming the key, never panic.
 type Conf struct {
 	// Module is the key prefix: "rpc", "shuffle", "files", ...
 	Module string
 	// Mode is spark.<module>.io.mode, whose default is spark.io.mode.default
 	// (default AUTO, which is EPOLL).
 	Mode IOMode
-	// ServerThreads is spark.<module>.io.serverThreads: the number of
-	// netpoll pollers in EPOLL mode (default min(cores, 8)).
+	// ServerThreads is spark.<module>.io.serverThreads (default
+	// min(cores, 8)). In EPOLL mode a Context runs
+	// max(ServerThreads, ClientThreads) pollers, started with its first
+	// connection; each Context has its own, so two contexts in one process
+	// may have different counts.
 	ServerThreads int
 	// ClientThreads is spark.<module>.io.clientThreads.
 	ClientThreads int
@@ -194,6 +206,40 @@ func NewConf(module string, conf *sparkconf.Conf, role string) (Conf, error) {
 		return c, r.err
 	}
 	return c, c.validate()
+}
+
+// withDefaults fills the fields whose zero value is not meaningful.
+func (c Conf) withDefaults() Conf {
+	if c.Module == "" {
+		c.Module = "rpc"
+	}
+	if c.Mode == "" || c.Mode == AUTO {
+		c.Mode = EPOLL
+	}
+	if c.ServerThreads <= 0 {
+		c.ServerThreads = DefaultThreads()
+	}
+	if c.ClientThreads <= 0 {
+		c.ClientThreads = DefaultThreads()
+	}
+	if c.NumConnectionsPerPeer == 0 {
+		c.NumConnectionsPerPeer = 1
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.MaxChunksBeingTransferred == 0 {
+		c.MaxChunksBeingTransferred = math.MaxInt64
+	}
+	return c
+}
+
+// Validate reports the first setting of c that NewServer and CreateClient
+// would refuse, naming its key. Zero values that NewContext replaces with
+// defaults are not errors.
+func (c Conf) Validate() error {
+	d := c.withDefaults()
+	return d.validate()
 }
 
 func (c *Conf) validate() error {

@@ -17,7 +17,8 @@ type Context struct {
 	handler   RpcHandler
 	closeIdle bool
 	log       *slog.Logger
-	tls       *TLS // nil: plain TCP
+	tls       *TLS  // nil: plain TCP
+	confErr   error // conf.validate(): NewServer and CreateClient refuse an invalid Conf
 	// warn limits per-connection warning lines (Client.warn): one line
 	// per peer host and message per minute, then a count of the rest.
 	warn *ratelog.Limiter
@@ -58,16 +59,24 @@ func WithLogger(l *slog.Logger) ContextOption {
 }
 
 // NewContext returns a context for conf whose connections are served by
-// handler.
+// handler (nil: a handler that refuses every request). Fields of conf
+// whose zero value means nothing take their defaults (see Conf); an
+// invalid conf makes NewServer and CreateClient return its error.
 func NewContext(conf Conf, handler RpcHandler, opts ...ContextOption) *Context {
-	c := &Context{conf: conf, handler: handler, log: slog.Default(),
+	conf = conf.withDefaults()
+	if handler == nil {
+		handler = refuseHandler{}
+	}
+	c := &Context{conf: conf, handler: handler, log: slog.Default(), confErr: conf.validate(),
 		warn: ratelog.New(time.Minute, warnKeys),
 		stop: make(chan struct{}), live: make(map[*Client]struct{})}
 	for _, o := range opts {
 		o.apply(c)
 	}
 	c.log = c.log.With("module", conf.Module)
-	setBudget(conf.MaxBufferedBytes, c.log)
+	if c.confErr == nil {
+		setBudget(conf.MaxBufferedBytes, c.log)
+	}
 	return c
 }
 

@@ -111,14 +111,27 @@
 //
 // # Usage
 //
-//	ctx := netpoll.NewContext(netpoll.DefaultConf("rpc"), handler)
-//	defer ctx.Close()
-//	srv, _ := ctx.NewServer("127.0.0.1", 0)
+//	tc := netpoll.NewContext(netpoll.DefaultConf("rpc"), handler)
+//	defer tc.Close()
+//	srv, _ := tc.NewServer("127.0.0.1", 0)
 //	defer srv.Close()
-//	f := ctx.NewClientFactory()
+//	f := tc.NewClientFactory()
 //	defer f.Close()
-//	c, _ := f.CreateClient("127.0.0.1", srv.Port())
-//	resp, err := c.SendRpcSync([]byte("ping"), 10*time.Second)
+//	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//	defer cancel()
+//	c, _ := f.CreateClientContext(ctx, "127.0.0.1", srv.Port())
+//	resp, err := c.SendRpcSyncContext(ctx, []byte("ping"))
+//
+// A Conf comes from DefaultConf (then set its fields), or from spark.*
+// properties with NewConf (package sparkconf holds them: the same keys the
+// daemons read); TLS from LoadTLS (spark.ssl.rpc.* PEM files) or NewTLS
+// (Go's tls.Config). Authentication is a pair of bootstraps from package
+// netpoll/auth. A deadline that passes in a synchronous call gives a
+// *TimeoutError, which satisfies errors.Is(err, context.DeadlineExceeded).
+//
+// Each Context in EPOLL mode runs its own pollers
+// (max(ServerThreads, ClientThreads)); no poller, pool or registry is
+// shared between Contexts except the process-wide buffer budget.
 //
 // # Concurrency
 //

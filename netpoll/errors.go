@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -79,7 +80,10 @@ func (e *RemoteError) Error() string {
 }
 
 // TimeoutError is returned by the synchronous calls when the answer did not
-// come in time. The request stays outstanding, as in Spark.
+// come in time: SendRpcSync's timeout passed (the request stays
+// outstanding, as in Spark) or SendRpcSyncContext's deadline did (the
+// request is removed). It is a deadline error:
+// errors.Is(err, context.DeadlineExceeded) holds.
 type TimeoutError struct {
 	Op    string
 	Addr  string
@@ -92,3 +96,7 @@ func (e *TimeoutError) Error() string {
 
 // Timeout reports true.
 func (e *TimeoutError) Timeout() bool { return true }
+
+// Is reports whether target is context.DeadlineExceeded: every
+// TimeoutError is a deadline that passed.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

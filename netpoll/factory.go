@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
@@ -42,18 +43,23 @@ func (c *Context) NewClientFactory(bootstraps ...ClientBootstrap) *ClientFactory
 
 // CreateClient returns an active pooled client for host:port, connecting if
 // the chosen slot has none.
+//
+// CreateClientContext is the same with a context.
 func (f *ClientFactory) CreateClient(host string, port int) (*Client, error) {
-	return f.createClient(host, port, false)
+	return f.createClient(context.Background(), host, port, false)
 }
 
 // CreateClientFastFail is CreateClient, but fails at once if the last
 // connect to this peer failed less than 95% of retryWait ago.
 func (f *ClientFactory) CreateClientFastFail(host string, port int) (*Client, error) {
-	return f.createClient(host, port, true)
+	return f.createClient(context.Background(), host, port, true)
 }
 
-func (f *ClientFactory) createClient(host string, port int, fastFail bool) (*Client, error) {
+func (f *ClientFactory) createClient(ctx context.Context, host string, port int, fastFail bool) (*Client, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if err := f.ctx.confErr; err != nil {
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+	}
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -83,7 +89,7 @@ func (f *ClientFactory) createClient(host string, port int, fastFail bool) (*Cli
 			return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFastFail}
 		}
 	}
-	c, err := f.connect(addr)
+	c, err := f.connect(ctx, addr)
 	if err != nil {
 		pool.lastFail.Store(nanotime())
 		return nil, err
@@ -111,11 +117,16 @@ func (f *ClientFactory) CreateUnmanagedClient(host string, port int) (*Client, e
 	if closed {
 		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
 	}
-	return f.connect(addr)
+	if err := f.ctx.confErr; err != nil {
+		return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
+	}
+	return f.connect(context.Background(), addr)
 }
 
-// connect dials addr, starts reading, and runs the bootstraps.
-func (f *ClientFactory) connect(addr string) (*Client, error) {
+// connect dials addr, starts reading, and runs the bootstraps. ctx bounds
+// the whole of it, with the connection creation timeout for the dial and
+// the connection timeout for the TLS handshake.
+func (f *ClientFactory) connect(ctx context.Context, addr string) (*Client, error) {
 	conf := &f.ctx.conf
 	timeout := conf.ConnectionCreationTimeout
 	if timeout < 0 {
@@ -128,7 +139,7 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 		mode = NIO // netpoll has no TLS: TLS connections use Go's poller
 	}
 	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, &ConnError{Op: "connect", Addr: addr, Err: err}
 	}
@@ -138,7 +149,7 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 		_ = withFD(tc, func(fd int) { setSockopts(fd, conf, true) })
 		layer := &layerConn{TCPConn: tc}
 		tconn := tls.Client(layer, t.client)
-		if err := tlsHandshake(tconn, conf.ConnectionTimeout); err != nil {
+		if err := tlsHandshakeContext(ctx, tconn, conf.ConnectionTimeout); err != nil {
 			tc.Close()
 			return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}
 		}
@@ -169,11 +180,9 @@ func (f *ClientFactory) connect(addr string) (*Client, error) {
 		c.closeWait()
 		return nil, &ConnError{Op: "connect", Addr: addr, Err: ErrFactoryClosed}
 	}
-	for _, b := range f.bootstraps {
-		if err := b.DoBootstrap(&Setup{c}); err != nil {
-			c.closeWait()
-			return nil, &ConnError{Op: "bootstrap", Addr: addr, Err: err}
-		}
+	if err := f.bootstrap(ctx, c); err != nil {
+		c.closeWait()
+		return nil, &ConnError{Op: "bootstrap", Addr: addr, Err: err}
 	}
 	f.ctx.log.Debug("connection created", "remote", addr, "took", time.Since(start))
 	return c, nil

@@ -36,6 +36,9 @@ type Server struct {
 // every accepted connection. Server bootstraps wrap the handler of each
 // connection in order.
 func (c *Context) NewServer(host string, port int, bootstraps ...ServerBootstrap) (*Server, error) {
+	if c.confErr != nil {
+		return nil, c.confErr
+	}
 	ln, err := listen(host, port, c.conf.BackLog)
 	if err != nil {
 		return nil, err
