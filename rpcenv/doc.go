@@ -11,14 +11,28 @@
 // check with the remote env's endpoint-verifier, or arrive inside messages.
 //
 //	env, _ := rpcenv.Create(rpcenv.Config{Name: "demo", BindHost: "127.0.0.1"})
-//	defer env.Shutdown()
+//	defer env.ShutdownContext(ctx)
 //	ref, _ := env.SetupEndpoint("echo", myEndpoint)
-//	reply, err := ref.Ask(ctx, Ping{N: 1})
+//	pong, err := rpcenv.Ask[Pong](ctx, ref, Ping{N: 1})
 //
-// Messages are any registered Go value (Register[T](name)): the wire keeps
+// Asking: Ref.Ask(ctx, msg), or the typed function Ask[T](ctx, ref, msg),
+// is the one way to ask; the context's deadline bounds the wait
+// (spark.rpc.askTimeout when it has none) and a timeout satisfies
+// errors.Is(err, context.DeadlineExceeded). AskSync and AskTimeout are
+// shorthands kept for Spark's names. SetupEndpointRefContext and
+// ShutdownContext are the context forms of the lookup and the shutdown.
+//
+// Configuration: Config.Conf holds Spark's properties (package sparkconf,
+// public: spark.rpc.* timeouts and io settings, spark.authenticate and its
+// secret, spark.network.crypto.enabled, spark.ssl.rpc.*), read as a Spark
+// RpcEnv reads them.
+//
+// Messages are any registered Go value (Register[T](name), which returns
+// an error on a name clash; MustRegister panics instead): the wire keeps
 // Spark's RequestMessage header (sender address, receiver address, endpoint
 // name) and carries the content as a type name plus JSON (sonic). Local
-// sends and asks are never serialized.
+// sends and asks are never serialized. The registry is process-wide, so
+// prefix names with your package.
 //
 // # Spark's JVMs
 //

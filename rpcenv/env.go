@@ -1,6 +1,7 @@
 package rpcenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -294,24 +295,12 @@ func (e *Env) SetupEndpointRef(addr Address, name string) (*Ref, error) {
 // it asks the remote endpoint-verifier (within spark.rpc.lookupTimeout)
 // whether name exists.
 func (e *Env) SetupEndpointRefByURI(uri string) (*Ref, error) {
-	ea, err := ParseEndpointURI(uri)
-	if err != nil {
-		return nil, err
-	}
-	ref := &Ref{env: e, addr: ea}
-	verifierRef := &Ref{env: e, addr: EndpointAddress{Addr: ea.Addr, Name: VerifierName}}
-	v, err := verifierRef.askWith(checkExistence{Name: ea.Name}, e.lookupTimeout.d, e.lookupTimeout.key, nil)
-	if err != nil {
-		return nil, err
-	}
-	if ok, _ := v.(bool); !ok {
-		return nil, &NotFoundError{URI: uri}
-	}
-	return ref, nil
+	return e.SetupEndpointRefByURIContext(context.Background(), uri)
 }
 
 // Shutdown stops the env (idempotent): outboxes, endpoints (each gets
-// OnStop, but no disconnect events), loops, server, clients.
+// OnStop, but no disconnect events), loops, server, clients. It waits for
+// all of it; ShutdownContext bounds the wait.
 func (e *Env) Shutdown() {
 	e.shutdownOnce.Do(func() {
 		e.outMu.Lock()

@@ -1,6 +1,7 @@
 package rpcenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -25,6 +26,9 @@ var (
 	ErrOutboxStopped = errors.New("rpcenv: message is dropped because Outbox is stopped")
 	// ErrClientMode: the operation needs a listening env.
 	ErrClientMode = errors.New("rpcenv: env is in client mode")
+	// ErrNameConflict: Register was given a message name or type that is
+	// registered to something else.
+	ErrNameConflict = errors.New("rpcenv: message name conflict")
 )
 
 func unsupportedf(format string, args ...any) error {
@@ -41,11 +45,16 @@ func (e *NotFoundError) Unwrap() error { return ErrEndpointNotFound }
 
 // TimeoutError is an ask or lookup that got no answer in time. Its message
 // names the configuration key that controls the timeout, as Spark's
-// RpcTimeoutException does.
+// RpcTimeoutException does (or "the caller's context deadline"). It is a
+// deadline error: errors.Is(err, context.DeadlineExceeded) holds.
 type TimeoutError struct {
-	Addr    string
-	After   time.Duration
-	Key     string
+	Addr  string
+	After time.Duration
+	Key   string
+	// Aborted is unused and always false.
+	//
+	// Deprecated: an ask cancelled through its context returns an error
+	// wrapping context.Canceled, not a TimeoutError.
 	Aborted bool
 }
 
@@ -55,6 +64,11 @@ func (e *TimeoutError) Error() string {
 
 // Timeout reports true.
 func (e *TimeoutError) Timeout() bool { return true }
+
+// Is reports whether target is context.DeadlineExceeded: every
+// TimeoutError is a deadline that passed (spark.rpc.askTimeout,
+// spark.rpc.lookupTimeout, an explicit timeout or the context's).
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // RemoteError is a failure raised by the remote endpoint (or its env) and
 // carried back to the asker.

@@ -87,6 +87,12 @@ func (r *Ref) encode(msg any) (*msgBuf, error) {
 // The wait ends at ctx's deadline, or after spark.rpc.askTimeout if ctx
 // has none; cancelling ctx aborts the ask. On timeout or abort the
 // outstanding request is removed from its connection.
+//
+// Ask (or its typed form, the function Ask[T]) is the way to ask; AskSync
+// and AskTimeout are shorthands for it. A timeout is a *TimeoutError,
+// which satisfies errors.Is(err, context.DeadlineExceeded); a cancelled
+// ask wraps context.Canceled; the endpoint's own failure is a
+// *RemoteError (remote) or its error (local).
 func (r *Ref) Ask(ctx context.Context, msg any) (any, error) {
 	timeout, key := r.env.askTimeout.d, r.env.askTimeout.key
 	if dl, ok := ctx.Deadline(); ok {
@@ -95,17 +101,21 @@ func (r *Ref) Ask(ctx context.Context, msg any) (any, error) {
 	return r.askWith(msg, timeout, key, ctx)
 }
 
-// AskSync is Ask with the default timeout.
+// AskSync is Ask with the default timeout (spark.rpc.askTimeout): a
+// shorthand for r.Ask(context.Background(), msg).
 func (r *Ref) AskSync(msg any) (any, error) {
 	return r.askWith(msg, r.env.askTimeout.d, r.env.askTimeout.key, nil)
 }
 
-// AskTimeout is Ask with an explicit timeout.
+// AskTimeout is Ask with an explicit timeout instead of a context
+// deadline; its TimeoutError names "the timeout given to AskTimeout".
+// Prefer Ask with context.WithTimeout.
 func (r *Ref) AskTimeout(msg any, timeout time.Duration) (any, error) {
 	return r.askWith(msg, timeout, "the timeout given to AskTimeout", nil)
 }
 
-// Ask asks and type-checks the reply (Spark's mapTo[T]).
+// Ask is Ref.Ask with the reply type-checked (Spark's mapTo[T]): the
+// recommended way to ask. A reply of another type is an error naming both.
 func Ask[T any](ctx context.Context, r *Ref, msg any) (T, error) {
 	var zero T
 	v, err := r.Ask(ctx, msg)

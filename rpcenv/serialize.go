@@ -46,25 +46,42 @@ type eface struct {
 	typ, data unsafe.Pointer
 }
 
-// Register makes T sendable between envs under name. Registering the same
-// pair again is harmless; a name or type registered to something else
-// panics, since that is a program error.
-func Register[T any](name string) {
-	RegisterType(reflect.TypeFor[T](), name)
+// Register makes T sendable between envs under name; register every type
+// you send to a remote env, on both sides, under the same name.
+// Registering the same pair again is harmless. A name already registered
+// for another type, or T already registered under another name, is
+// refused with an error wrapping ErrNameConflict, and the registry is left
+// as it was: check the error, or use MustRegister where a clash is a
+// program error (an init function registering the package's own names).
+//
+// Names are process-wide: prefix them with your package or module
+// ("myapp.Ping") so that two libraries in one program do not clash.
+func Register[T any](name string) error {
+	return RegisterType(reflect.TypeFor[T](), name)
+}
+
+// MustRegister is Register for names a package owns: a clash panics.
+func MustRegister[T any](name string) {
+	if err := Register[T](name); err != nil {
+		panic(err)
+	}
 }
 
 // RegisterType is Register for a reflect.Type.
-func RegisterType(t reflect.Type, name string) {
+func RegisterType(t reflect.Type, name string) error {
+	if t == nil || name == "" {
+		return fmt.Errorf("rpcenv: cannot register type %v under name %q: both must be given", t, name)
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if r, ok := byName[name]; ok {
 		if r.typ == t {
-			return
+			return nil
 		}
-		panic(fmt.Sprintf("rpcenv: name %q already registered for %v", name, r.typ))
+		return fmt.Errorf("%w: cannot register %v as %q: the name is registered for %v", ErrNameConflict, t, name, r.typ)
 	}
 	if r, ok := byType[t]; ok {
-		panic(fmt.Sprintf("rpcenv: type %v already registered as %q", t, r.name))
+		return fmt.Errorf("%w: cannot register %v as %q: the type is registered as %q", ErrNameConflict, t, name, r.name)
 	}
 	r := &regType{name: name, typ: t, hasRefs: containsRef(t, map[reflect.Type]bool{})}
 	// Box a zero value the way reflect does: an indirect type's interface
@@ -75,6 +92,7 @@ func RegisterType(t reflect.Type, name string) {
 	r.etype, r.indirect = ze.typ, ze.data != nil
 	byName[name] = r
 	byType[t] = r
+	return nil
 }
 
 var refPtrType = reflect.TypeFor[*Ref]()

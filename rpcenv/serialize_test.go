@@ -234,19 +234,38 @@ func TestContentErrors(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	Register[regA]("rpcenv.test.regA")
-	Register[regA]("rpcenv.test.regA") // the same pair again is harmless
-	mustPanic := func(what string, f func()) {
-		t.Helper()
+	if err := Register[regA]("rpcenv.test.regA"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register[regA]("rpcenv.test.regA"); err != nil { // the same pair again is harmless
+		t.Fatalf("registering the same pair again: %v", err)
+	}
+	for what, err := range map[string]error{
+		"name taken by another type": Register[regB]("rpcenv.test.regA"),
+		"type under a second name":   Register[regA]("rpcenv.test.regA2"),
+		"no name":                    Register[regB](""),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", what)
+		} else if what != "no name" && !errors.Is(err, ErrNameConflict) {
+			t.Errorf("%s: %v does not wrap ErrNameConflict", what, err)
+		}
+	}
+	// A refused registration leaves the registry as it was.
+	if r := byName["rpcenv.test.regA"]; r == nil || r.typ != reflect.TypeFor[regA]() {
+		t.Errorf("the first registration was replaced: %+v", r)
+	}
+	if _, ok := byName["rpcenv.test.regA2"]; ok {
+		t.Error("a refused name was registered")
+	}
+	func() {
 		defer func() {
 			if recover() == nil {
-				t.Errorf("%s did not panic", what)
+				t.Error("MustRegister did not panic on a clash")
 			}
 		}()
-		f()
-	}
-	mustPanic("name taken by another type", func() { Register[regB]("rpcenv.test.regA") })
-	mustPanic("type under a second name", func() { Register[regA]("rpcenv.test.regA2") })
+		MustRegister[regB]("rpcenv.test.regA")
+	}()
 
 	for typ, want := range map[reflect.Type]bool{
 		reflect.TypeFor[ping]():            true,

@@ -76,9 +76,9 @@ type Heartbeat struct {
 }
 
 func init() {
-	rpcenv.Register[RegisterExecutor]("app.RegisterExecutor")
-	rpcenv.Register[LaunchTask]("app.LaunchTask")
-	rpcenv.Register[StatusUpdate]("app.StatusUpdate")
-	rpcenv.Register[StopExecutor]("app.StopExecutor")
-	rpcenv.Register[Heartbeat]("app.Heartbeat")
+	rpcenv.MustRegister[RegisterExecutor]("app.RegisterExecutor")
+	rpcenv.MustRegister[LaunchTask]("app.LaunchTask")
+	rpcenv.MustRegister[StatusUpdate]("app.StatusUpdate")
+	rpcenv.MustRegister[StopExecutor]("app.StopExecutor")
+	rpcenv.MustRegister[Heartbeat]("app.Heartbeat")
 }
