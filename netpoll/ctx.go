@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -90,8 +91,9 @@ func (c *Client) SendRpcSyncContext(ctx context.Context, payload []byte) ([]byte
 // for programs that do not keep Spark's PEM-file keys (LoadTLS reads
 // those): server is used by Servers (nil: this process only connects) and
 // client by ClientFactories (nil: a client that verifies peers against the
-// system roots). The configurations are cloned. Pass the result to
-// WithTLS.
+// system roots). The configurations are cloned. A client configuration
+// without a ServerName verifies each peer's certificate against the host
+// it connects to. Pass the result to WithTLS.
 func NewTLS(server, client *tls.Config) *TLS {
 	t := &TLS{MaxEncryptedBlock: 64 << 10, Verified: true}
 	if server != nil {
@@ -103,7 +105,24 @@ func NewTLS(server, client *tls.Config) *TLS {
 	} else {
 		t.client = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	t.nameByHost = t.client.ServerName == "" && !t.client.InsecureSkipVerify
 	return t
+}
+
+// clientConfigFor returns the client configuration for a connection to
+// addr: with the peer's host as ServerName when the configuration needs
+// one and has none (NewTLS's).
+func (t *TLS) clientConfigFor(addr string) *tls.Config {
+	if !t.nameByHost {
+		return t.client
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	c := t.client.Clone()
+	c.ServerName = host
+	return c
 }
 
 // refuseHandler serves a Context made without a handler: every request

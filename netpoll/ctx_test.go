@@ -2,7 +2,15 @@ package netpoll
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +219,66 @@ func TestPollersPerContext(t *testing.T) {
 	}
 	if counts[1].reactor == counts[3].reactor {
 		t.Error("two contexts share one reactor")
+	}
+}
+
+// caCert is a self-signed certificate for 127.0.0.1 and a pool trusting it.
+func caCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "ember test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestNewTLS: Go tls.Configs drive the transport's TLS in both modes; the
+// client verifies the server against the host it dials, and a client
+// that does not trust the server's certificate cannot connect.
+func TestNewTLS(t *testing.T) {
+	checkLeaks(t)
+	cert, pool := caCert(t)
+	_, otherPool := caCert(t)
+	for _, m := range modes {
+		t.Run(string(m), func(t *testing.T) {
+			srvTLS := NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil)
+			e := newEnv(t, Conf{Mode: m}, newEchoHandler(nil), WithTLS(srvTLS))
+
+			good := NewContext(Conf{Mode: m}, nil, WithTLS(NewTLS(nil, &tls.Config{RootCAs: pool})))
+			defer good.Close()
+			gf := good.NewClientFactory()
+			defer gf.Close()
+			c, err := gf.CreateClientContext(context.Background(), "127.0.0.1", e.srv.Port())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if resp, err := c.SendRpcSyncContext(ctx, []byte("over tls")); err != nil || string(resp) != "over tls" {
+				t.Fatalf("echo over TLS: %q, %v", resp, err)
+			}
+
+			bad := NewContext(Conf{Mode: m}, nil, WithTLS(NewTLS(nil, &tls.Config{RootCAs: otherPool})))
+			defer bad.Close()
+			bf := bad.NewClientFactory()
+			defer bf.Close()
+			if _, err := bf.CreateClient("127.0.0.1", e.srv.Port()); err == nil || !strings.Contains(err.Error(), "tls handshake") {
+				t.Fatalf("an untrusted server: %v, want a tls handshake error", err)
+			}
+		})
 	}
 }

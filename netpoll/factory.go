@@ -148,7 +148,7 @@ func (f *ClientFactory) connect(ctx context.Context, addr string) (*Client, erro
 	if t := f.ctx.tls; t != nil {
 		_ = withFD(tc, func(fd int) { setSockopts(fd, conf, true) })
 		layer := &layerConn{TCPConn: tc}
-		tconn := tls.Client(layer, t.client)
+		tconn := tls.Client(layer, t.clientConfigFor(addr))
 		if err := tlsHandshakeContext(ctx, tconn, conf.ConnectionTimeout); err != nil {
 			tc.Close()
 			return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: err}

@@ -29,6 +29,8 @@ type TLS struct {
 	// Verified is false when no trust store is set: peers' certificates
 	// are then accepted unverified, as Spark does.
 	Verified bool
+
+	nameByHost bool // NewTLS: ServerName is each peer's host
 }
 
 // sslKey reads spark.ssl.rpc.<suffix>, falling back to spark.ssl.<suffix>.
