@@ -2,9 +2,19 @@ package rpcenv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"math/big"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestTimeoutIsDeadlineExceeded: every way an ask runs out of time is a
@@ -116,6 +126,67 @@ func TestShutdownContext(t *testing.T) {
 		e.AwaitTermination()
 		if _, err := e.SetupEndpoint("late", newRecorder(e)); err == nil {
 			t.Error("an env shut down accepted an endpoint")
+		}
+	})
+}
+
+// testCA is a self-signed certificate for 127.0.0.1 and a pool trusting
+// it.
+func testCA(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestConfigTLS: Config.TLS (from crypto/tls) carries an env's traffic;
+// a client that does not trust the server's certificate cannot look it
+// up, and one without TLS cannot either.
+func TestConfigTLS(t *testing.T) {
+	cert, pool := testCA(t)
+	_, otherPool := testCA(t)
+	eachMode(t, func(t *testing.T, mode string) {
+		mk := func(name string, clientMode bool, tl *netpoll.TLS) *Env {
+			t.Helper()
+			e, err := Create(Config{Name: name, BindHost: "127.0.0.1", ClientMode: clientMode, TLS: tl, Logger: testLogger(),
+				Conf: sparkconf.New().Set("spark.rpc.io.mode", mode).Set("spark.rpc.lookupTimeout", "5s")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Shutdown)
+			return e
+		}
+		srv := mk("server", false, netpoll.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool}))
+		setup(t, srv, "echo", newRecorder(srv))
+		good := mk("good", true, netpoll.NewTLS(nil, &tls.Config{RootCAs: pool}))
+		ref, err := good.SetupEndpointRefContext(bigCtx(t), srv.Address(), "echo")
+		if err != nil {
+			t.Fatalf("lookup over TLS: %v", err)
+		}
+		askOK(t, ref, "over tls")
+		for name, tl := range map[string]*netpoll.TLS{
+			"untrusting": netpoll.NewTLS(nil, &tls.Config{RootCAs: otherPool}),
+			"plain":      nil,
+		} {
+			c := mk(name, true, tl)
+			if _, err := c.SetupEndpointRefContext(bigCtx(t), srv.Address(), "echo"); err == nil {
+				t.Errorf("a %s client looked the endpoint up", name)
+			}
 		}
 	})
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// (authentication).
 	ClientBootstraps []netpoll.ClientBootstrap
 	ServerBootstraps []netpoll.ServerBootstrap
+	// TLS, when set, is the env's TLS instead of spark.ssl.rpc.*
+	// (netpoll.NewTLS makes one from crypto/tls configurations).
+	TLS *netpoll.TLS
 }
 
 // Env is an RPC environment (Spark's NettyRpcEnv): endpoints registered by
@@ -170,7 +173,11 @@ func Create(cfg Config) (*Env, error) {
 	if cfg.ServerBootstraps == nil {
 		cfg.ServerBootstraps = sec.Server
 	}
-	e.tctx = netpoll.NewContext(tconf, e.handler, append(sec.ContextOptions(), netpoll.WithLogger(e.log))...)
+	topts := append(sec.ContextOptions(), netpoll.WithLogger(e.log))
+	if cfg.TLS != nil {
+		topts = append(topts, netpoll.WithTLS(cfg.TLS)) // applied last: wins
+	}
+	e.tctx = netpoll.NewContext(tconf, e.handler, topts...)
 	e.factory = e.tctx.NewClientFactory(cfg.ClientBootstraps...)
 
 	if !cfg.ClientMode {

@@ -78,7 +78,7 @@ func TestExternalModule(t *testing.T) {
 	var want []string
 	for _, mode := range []string{"EPOLL", "NIO"} {
 		for _, c := range []string{"zero-conf echo", "authenticated, encrypted echo from Spark keys",
-			"TLS from crypto/tls", "deadline is context.DeadlineExceeded", "actor ask with auth", "shuffle fetch"} {
+			"TLS from crypto/tls", "deadline is context.DeadlineExceeded", "actor ask with auth", "actor ask over TLS", "shuffle fetch"} {
 			want = append(want, "ok "+mode+" "+c)
 		}
 	}

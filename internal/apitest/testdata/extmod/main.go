@@ -46,6 +46,7 @@ func main() {
 			{"TLS from crypto/tls", tlsEcho},
 			{"deadline is context.DeadlineExceeded", rpcDeadline},
 			{"actor ask with auth", actorAsk},
+			{"actor ask over TLS", actorAskTLS},
 			{"shuffle fetch", shuffleFetch},
 		} {
 			if err := check.run(ctx, mode); err != nil {
@@ -284,6 +285,42 @@ func actorAsk(ctx context.Context, mode string) error {
 		return err
 	}
 	return client.ShutdownContext(ctx)
+}
+
+// actorAskTLS runs the envs over TLS from crypto/tls (rpcenv.Config.TLS).
+func actorAskTLS(ctx context.Context, mode string) error {
+	cert, pool, err := selfSigned()
+	if err != nil {
+		return err
+	}
+	conf := sparkconf.New().Set("spark.rpc.io.mode", mode)
+	server, err := rpcenv.Create(rpcenv.Config{Name: "server", BindHost: "127.0.0.1", Conf: conf, Logger: quiet,
+		TLS: netpoll.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool})})
+	if err != nil {
+		return err
+	}
+	defer server.ShutdownContext(ctx)
+	if _, err := server.SetupEndpoint("counter", counter{}); err != nil {
+		return err
+	}
+	client, err := rpcenv.Create(rpcenv.Config{Name: "client", ClientMode: true, Conf: conf, Logger: quiet,
+		TLS: netpoll.NewTLS(nil, &tls.Config{RootCAs: pool})})
+	if err != nil {
+		return err
+	}
+	defer client.ShutdownContext(ctx)
+	ref, err := client.SetupEndpointRefContext(ctx, server.Address(), "counter")
+	if err != nil {
+		return err
+	}
+	pong, err := rpcenv.Ask[Pong](ctx, ref, Ping{N: 9})
+	if err != nil {
+		return err
+	}
+	if pong.N != 10 {
+		return fmt.Errorf("pong %d", pong.N)
+	}
+	return nil
 }
 
 func shuffleFetch(ctx context.Context, mode string) error {
