@@ -6,9 +6,10 @@
 //     directive) and uses the configuration (package sparkconf, Spark's
 //     keys; netpoll.Conf; netpoll.NewTLS), the context-taking calls,
 //     an echo server and client, authentication, actor asks (with
-//     authentication, and over TLS) and a shuffle fetch, in both io modes. The Go toolchain refuses an import
-//     of an internal package from another module, so the build itself is
-//     the proof that an embedder can reach everything it uses.
+//     authentication, and over TLS) and a shuffle fetch, in both io
+//     modes. The Go toolchain refuses an import of an internal package
+//     from another module, so the build itself is the proof that an
+//     embedder can reach everything it uses.
 //   - TestNoInternalTypesInPublicAPI reads the source of every public
 //     package and fails on an exported declaration whose signature or
 //     exported fields name a type from an internal package, which another
