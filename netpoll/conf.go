@@ -214,7 +214,7 @@ func (c Conf) withDefaults() Conf {
 		c.Module = "rpc"
 	}
 	if c.Mode == "" || c.Mode == AUTO {
-		c.Mode = EPOLL
+		c.Mode = autoMode
 	}
 	if c.ServerThreads <= 0 {
 		c.ServerThreads = DefaultThreads()
