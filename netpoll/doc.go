@@ -13,8 +13,9 @@
 // requests that arrive on it with its handler, so servers can call back.
 //
 // Two I/O engines sit under the same code, picked by spark.<module>.io.mode
-// (default spark.io.mode.default, default AUTO, which is EPOLL; KQUEUE and
-// IO_URING are refused with an error naming the key):
+// (default spark.io.mode.default, default AUTO, which is EPOLL on Linux
+// and NIO elsewhere; KQUEUE and IO_URING are refused with an error naming
+// the key):
 //
 //   - EPOLL: Ember's own small epoll reactor (reactor_linux.go), started
 //     per Context on first use with max(serverThreads, clientThreads)
