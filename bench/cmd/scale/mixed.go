@@ -57,8 +57,8 @@ type scaleMsg struct {
 type scaleCount struct{}
 
 func init() {
-	rpcenv.Register[scaleMsg]("bench.scale.msg")
-	rpcenv.Register[scaleCount]("bench.scale.count")
+	rpcenv.MustRegister[scaleMsg]("bench.scale.msg")
+	rpcenv.MustRegister[scaleCount]("bench.scale.count")
 	roles["mixed-server"] = startMixedServer
 }
 

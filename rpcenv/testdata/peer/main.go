@@ -28,8 +28,8 @@ type pong struct {
 }
 
 func init() {
-	rpcenv.Register[ping]("rpcenv.test.ping")
-	rpcenv.Register[pong]("rpcenv.test.pong")
+	rpcenv.MustRegister[ping]("rpcenv.test.ping")
+	rpcenv.MustRegister[pong]("rpcenv.test.pong")
 }
 
 // echo answers ping{N} with pong{N+1} and strings with themselves; a

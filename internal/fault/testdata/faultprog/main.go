@@ -232,8 +232,8 @@ type echoResp struct {
 }
 
 func init() {
-	rpcenv.Register[echoReq]("fault.echoReq")
-	rpcenv.Register[echoResp]("fault.echoResp")
+	rpcenv.MustRegister[echoReq]("fault.echoReq")
+	rpcenv.MustRegister[echoResp]("fault.echoResp")
 }
 
 // echo records each request id, then answers it.
