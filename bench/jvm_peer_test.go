@@ -21,8 +21,8 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The Spark 4.1 JVM peer: Spark's own network stack (spark-network-common,

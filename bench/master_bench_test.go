@@ -20,8 +20,8 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/recovery"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The standalone master suite (package deploy/master): a master with many

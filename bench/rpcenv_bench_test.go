@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The RPC environment suite (package rpcenv, Spark's NettyRpcEnv) and, next

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // IOMode selects the I/O engine of a transport module.

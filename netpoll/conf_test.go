@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TransportConfSuite / SparkTransportConfSuite: the spark.<module>.io.* keys.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // echo answers every RPC with "echo: " and the request.

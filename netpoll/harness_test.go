@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"go.uber.org/goleak"
 )
 

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TLS is the transport's TLS setting (spark.ssl.rpc.*): certificates and

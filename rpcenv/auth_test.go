@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // RPC-env messaging under each authentication mode (Spark's RpcEnvSuite

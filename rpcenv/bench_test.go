@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Micro benchmarks of the env's parts: the local ask and send paths (no

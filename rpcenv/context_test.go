@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TestTimeoutIsDeadlineExceeded: every way an ask runs out of time is a

@@ -15,7 +15,7 @@ import (
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"go.uber.org/atomic"
 )
 

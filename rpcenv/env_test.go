@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // silent never answers asks: it hands each call context to the test.

@@ -7,8 +7,8 @@ import (
 	"log"
 	"time"
 
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Ping and Pong are the messages of the counter actor.

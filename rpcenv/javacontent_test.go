@@ -11,7 +11,7 @@ import (
 	"github.com/ember-rpc/ember/codec/javaser"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Java content between two Ember envs: a ref made with

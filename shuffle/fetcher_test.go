@@ -13,7 +13,7 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // ---- buildFetchMessage (OneForOneBlockFetcher's message choice) ----

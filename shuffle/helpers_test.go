@@ -18,7 +18,7 @@ import (
 	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"go.uber.org/goleak"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/codec"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // DefaultPort is spark.shuffle.service.port's default.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TestExamplePi builds ember, starts an in-process master and two workers,

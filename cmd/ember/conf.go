@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // confFlags collects repeated --conf key=value flags.

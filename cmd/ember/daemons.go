@@ -15,8 +15,8 @@ import (
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/deploy/worker"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	sortex "github.com/ember-rpc/ember/examples/sort"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // sortClusterConf is the local cluster's conf for the sort: every worker

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/internal/testutil"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // screen replays terminal output: "\r" returns to the start of the line,

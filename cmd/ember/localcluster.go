@@ -13,7 +13,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/deploy/worker"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // localCluster is an in-process master and workers on loopback.

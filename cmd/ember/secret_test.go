@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TestSecretCommand: the file is private, random, refuses to be

@@ -66,8 +66,8 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/client"
 	"github.com/ember-rpc/ember/deploy/launcher"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Environment variables through which submit configures the program.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // runCmd runs bin args (within 2 minutes) and returns its exit code and

@@ -16,7 +16,7 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/master"
 	"github.com/ember-rpc/ember/deploy/worker"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // appExec is the executor program, built by TestMain from testdata/appexec.

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TaskContext describes the attempt a TaskFunc runs.

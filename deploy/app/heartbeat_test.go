@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/deploy/launcher"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Environment set by `ember submit` for the program it starts: the master

@@ -7,8 +7,8 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestTwoClientOnlyDrivers: two drivers in client-mode envs (both refs

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 func TestConfigFromSparkDefaults(t *testing.T) {

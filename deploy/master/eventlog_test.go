@@ -8,8 +8,8 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/recovery"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // TestMasterLogsEvents: the master logs an application's life at INFO as

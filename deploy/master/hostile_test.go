@@ -11,8 +11,8 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/recovery"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // recorder is an endpoint that keeps what it receives.

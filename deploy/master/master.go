@@ -15,8 +15,8 @@ import (
 	"github.com/ember-rpc/ember/deploy/recovery"
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Options configure a Master daemon.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/recovery"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/goleak"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy/recovery"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // recoveryFromConf builds the engine and election of

@@ -62,7 +62,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/internal/sparkjvm"
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 const (

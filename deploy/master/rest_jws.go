@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 const (

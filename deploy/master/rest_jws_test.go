@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 var jwsKey = []byte("0123456789abcdef0123456789abcdef") // 256 bits

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/testutil"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // The server a real master starts: bound on its own port, answering over

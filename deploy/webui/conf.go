@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Configuration keys of the web UIs' own protection (Ember's; Spark's

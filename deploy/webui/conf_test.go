@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 func TestBasicAuthFromConf(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // SecurityWarning is Options.Warning for a daemon ("master", "worker")

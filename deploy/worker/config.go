@@ -16,8 +16,8 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // Ember-only configuration keys. They exist so that tests (and impatient

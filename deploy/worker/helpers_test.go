@@ -18,8 +18,8 @@ import (
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/deploy/master"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // fakeExec is the test executor program, built once by TestMain.

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // A Command is launched one of two ways. When its MainClass is a Java

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Executor log rolling (Spark's FileAppender / RollingFileAppender), set

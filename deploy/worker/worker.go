@@ -15,9 +15,9 @@ import (
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/atomic"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ember-rpc/ember/deploy/app"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 func TestGenerateDeterministic(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/app"
 	"github.com/ember-rpc/ember/examples/pi"
 	"github.com/ember-rpc/ember/internal/testutil"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TestAuthCluster: a master, a worker and applications all with

@@ -21,9 +21,9 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The slow-consumer suite against the real daemons, in both io modes

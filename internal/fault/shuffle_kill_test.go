@@ -19,8 +19,8 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/netns"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/atomic"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/ember-rpc/ember/internal/netns"
 	"github.com/ember-rpc/ember/internal/testutil"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 	"go.uber.org/goleak"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // SaslUser is the identity every Spark RPC-env connection authenticates as

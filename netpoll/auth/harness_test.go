@@ -22,7 +22,7 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 var modes = []netpoll.IOMode{netpoll.EPOLL, netpoll.NIO}

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Security modes of a daemon, as DaemonSecurity reports and logs them.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // TestProtectedModeDecision: the daemon's mode from spark.authenticate and

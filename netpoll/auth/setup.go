@@ -4,7 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // Setup is everything a transport user needs to honour spark.authenticate

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // idle-conns: one server process, one client process holding n

@@ -18,9 +18,9 @@ import (
 
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // The mixed server: one process serving the three hot paths the allocs

@@ -17,7 +17,7 @@ import (
 	"github.com/RoaringBitmap/roaring"
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
-	"github.com/ember-rpc/ember/sparkconf"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
 // modes pairs each Ember io mode with the same Spark io mode.

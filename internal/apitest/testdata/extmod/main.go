@@ -26,9 +26,9 @@ import (
 	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
 	"github.com/ember-rpc/ember/shuffle"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -40,8 +40,8 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy/app"
+	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
-	"github.com/ember-rpc/ember/sparkconf"
 )
 
 // gatedKind is the task kind of the driver's stage.

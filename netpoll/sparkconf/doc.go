@@ -14,6 +14,10 @@
 //		Set("spark.rpc.askTimeout", "30s")
 //	env, err := rpcenv.Create(rpcenv.Config{Name: "app", BindHost: "127.0.0.1", Conf: conf})
 //
+// It lives under netpoll because the transport is the lowest layer that
+// reads it (codec reads no configuration), and everything above imports
+// it from there.
+//
 // The transport's typed settings (netpoll.Conf) are read from a Conf with
 // netpoll.NewConf, or set field by field; TLS comes from the
 // spark.ssl.rpc.* keys (netpoll.LoadTLS) or from Go's crypto/tls
