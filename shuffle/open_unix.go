@@ -140,8 +140,8 @@ func fileGone(f *os.File, size int64) bool {
 // (0: unknown).
 func openFileLimit() uint64 {
 	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY || lim.Cur < 0 {
 		return 0
 	}
-	return lim.Cur
+	return uint64(lim.Cur) // int64 on the BSDs
 }
