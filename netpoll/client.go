@@ -564,15 +564,15 @@ func (c *Client) shutdown(err error) {
 		_ = c.raw.close()
 		c.ctx.onClose(c)
 		c.wakeReader()
-		if c.poller != nil {
-			// An EPOLL connection has no reader to notice the close: the
-			// teardown runs here, or at the end of a pass in progress.
-			c.rmu.Lock()
-			running := c.passRunning
-			c.rmu.Unlock()
-			if !running {
-				c.readerClosed(ErrClosed)
-			}
+		// An EPOLL connection has no reader to notice the close: the
+		// teardown runs here, or at the end of a pass in progress. (One
+		// closed before the reactor registered it is torn down by the
+		// registration's failure.)
+		c.rmu.Lock()
+		epoll, running := c.poller != nil, c.passRunning
+		c.rmu.Unlock()
+		if epoll && !running {
+			c.readerClosed(ErrClosed)
 		}
 	}
 }
@@ -623,8 +623,11 @@ func (c *Client) readerClosedOnce(cause error) {
 	}
 	c.in.kept, c.in.opened, c.in.spare, c.in.scratch = nil, nil, nil, nil
 	c.setInputHeld(0)
-	if c.poller != nil {
-		c.poller.forget(c)
+	c.rmu.Lock()
+	p := c.poller
+	c.rmu.Unlock()
+	if p != nil {
+		p.forget(c)
 	}
 	if c.server != nil {
 		c.server.forget(c)

@@ -137,7 +137,9 @@ type epollConn struct {
 func (r *reactor) register(c *Client) error {
 	p := r.pollers[int(r.next.Inc())%len(r.pollers)]
 	id := connIDs.Inc()
+	c.rmu.Lock() // shutdown and teardown read c.poller under rmu
 	c.poller, c.ep.id = p, id
+	c.rmu.Unlock()
 	c.ep.armEv.Events = armEvents
 	setEventID(&c.ep.armEv, id)
 	c.ep.passFn = c.runPass

@@ -540,9 +540,10 @@ func (c *Client) maybeResume() {
 	}
 	c.paused = false
 	c.pausedFlag.Store(false)
+	p := c.poller
 	c.rmu.Unlock()
-	if c.poller != nil {
-		c.poller.resume(c)
+	if p != nil {
+		p.resume(c)
 		return
 	}
 	c.wakeReader()
