@@ -2,18 +2,13 @@ package netpoll
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ember-rpc/ember/internal/testutil"
 )
 
 // TestZeroConf: the zero Conf (and one with only a mode) makes a working
@@ -222,37 +217,13 @@ func TestPollersPerContext(t *testing.T) {
 	}
 }
 
-// caCert is a self-signed certificate for 127.0.0.1 and a pool trusting it.
-func caCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "ember test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 // TestNewTLS: Go tls.Configs drive the transport's TLS in both modes; the
 // client verifies the server against the host it dials, and a client
 // that does not trust the server's certificate cannot connect.
 func TestNewTLS(t *testing.T) {
 	checkLeaks(t)
-	cert, pool := caCert(t)
-	_, otherPool := caCert(t)
+	cert, pool := testutil.SelfSignedCA(t)
+	_, otherPool := testutil.SelfSignedCA(t)
 	for _, m := range modes {
 		t.Run(string(m), func(t *testing.T) {
 			srvTLS := NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil)

@@ -2,17 +2,12 @@ package rpcenv
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
@@ -130,36 +125,12 @@ func TestShutdownContext(t *testing.T) {
 	})
 }
 
-// testCA is a self-signed certificate for 127.0.0.1 and a pool trusting
-// it.
-func testCA(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(c)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 // TestConfigTLS: Config.TLS (from crypto/tls) carries an env's traffic;
 // a client that does not trust the server's certificate cannot look it
 // up, and one without TLS cannot either.
 func TestConfigTLS(t *testing.T) {
-	cert, pool := testCA(t)
-	_, otherPool := testCA(t)
+	cert, pool := testutil.SelfSignedCA(t)
+	_, otherPool := testutil.SelfSignedCA(t)
 	eachMode(t, func(t *testing.T, mode string) {
 		mk := func(name string, clientMode bool, tl *netpoll.TLS) *Env {
 			t.Helper()
