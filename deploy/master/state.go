@@ -698,20 +698,38 @@ func (s *State) appOf(driver Peer, link Link) *AppInfo {
 	if link == nil {
 		return nil
 	}
-	for _, a := range s.sortedApps() {
+	var found *AppInfo
+	for _, a := range s.clientOnlyApps(link) {
+		found = a // at most one live app per link in practice; the latest
+	}
+	return found
+}
+
+// clientOnlyApps returns the live apps of client-only drivers that
+// registered over link, oldest first. It scans the live apps without
+// copying or sorting them (ConnClosed runs for every closed connection),
+// and sorts only what it found.
+func (s *State) clientOnlyApps(link Link) []*AppInfo {
+	var out []*AppInfo
+	for a := range s.apps {
 		if a.driverAddress.IsZero() && a.conn.link == link {
-			return a
+			out = append(out, a)
 		}
 	}
-	return nil
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool {
+			return out[i].StartTime.Before(out[j].StartTime) || (out[i].StartTime.Equal(out[j].StartTime) && out[i].ID < out[j].ID)
+		})
+	}
+	return out
 }
 
 // ConnClosed finishes the apps of client-only drivers whose connection
 // closed: nothing can reach such a driver any more (a listening driver's
 // app ends on Disconnected, by its address).
 func (s *State) ConnClosed(link Link) {
-	for _, a := range s.sortedApps() {
-		if a.driverAddress.IsZero() && a.conn.link == link && !isAppDone(a.State) {
+	for _, a := range s.clientOnlyApps(link) {
+		if !isAppDone(a.State) {
 			s.finishApplication(a)
 		}
 	}
