@@ -126,9 +126,10 @@ func (a *Admission) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
 	}
 	r := &refusedHandler{c: c, err: errors.New(RefusalText(a.daemon, localText))}
 	// A refused peer that sends nothing is not kept for the whole
-	// connection timeout.
-	// (When the peer was answered first, the timer finds it done.)
-	time.AfterFunc(a.linger, func() { r.refuse(nil) })
+	// connection timeout. The timer stops when the peer is answered or
+	// the connection ends, so a peer that connects and closes in a loop
+	// leaves no timer (and no Client) behind for the linger.
+	r.timer.Store(time.AfterFunc(a.linger, func() { r.refuse(nil) }))
 	return r
 }
 
@@ -137,8 +138,16 @@ func (a *Admission) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
 // goroutine of the connection; done makes the first answer the only one.
 type refusedHandler struct {
 	c    *Client
-	err  error
-	done atomic.Bool
+	err   error
+	done  atomic.Bool
+	timer atomic.Pointer[time.Timer] // the silent peer's linger
+}
+
+// stopTimer stops the linger timer (set just after the handler is made).
+func (r *refusedHandler) stopTimer() {
+	if t := r.timer.Load(); t != nil {
+		t.Stop()
+	}
 }
 
 // refuse queues m (when not nil and first) and then the close.
@@ -146,6 +155,7 @@ func (r *refusedHandler) refuse(m *codec.Message) {
 	if !r.done.CompareAndSwap(false, true) {
 		return
 	}
+	r.stopTimer()
 	if m != nil {
 		r.c.answer(m, nil, nil, false)
 	}
@@ -210,4 +220,4 @@ func (s *refusedStreams) OpenStream(streamID string) (codec.ManagedBuffer, error
 	return nil, r.err
 }
 
-func (s *refusedStreams) ConnectionTerminated(*Client) {}
+func (s *refusedStreams) ConnectionTerminated(*Client) { (*refusedHandler)(s).stopTimer() }
