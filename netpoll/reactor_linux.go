@@ -258,7 +258,11 @@ func (p *poller) dispatchStep(fd uintptr) bool {
 			}
 		}
 		clear(batch)
-		return false
+		if n < len(p.events) {
+			return false
+		}
+		// A full batch may have left ready connections in the set;
+		// edge-triggered, they raise no new edge, so collect them now.
 	}
 }
 
