@@ -1,6 +1,7 @@
 package rpcenv
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -199,5 +200,39 @@ func TestDecodeContentBoxing(t *testing.T) {
 	}
 	if v.(benchMsg).S != "keep me" {
 		t.Errorf("decoded string changed with its input: %q", v.(benchMsg).S)
+	}
+}
+
+// An ask its asker gave up on is never put back in the pool: the
+// transport may still answer it late (an answer taken from the
+// connection's table as abort ran), and a recycled call would hand that
+// answer to the next asker. Without the aborted guard in release, the
+// pool returns the aborted call to the next newRemoteAsk, which then sees
+// the late answer; the non-aborted control shows the pool does reuse.
+func TestAbortedAskNotRecycled(t *testing.T) {
+	ref := &Ref{env: &Env{}}
+	reused := false
+	for range 100 {
+		a := newRemoteAsk(ref)
+		a.abort()
+		a.release() // the asker's hold
+		a.release() // the outbox message's hold
+		b := newRemoteAsk(ref)
+		a.OnFailure(errors.New("late answer to the aborted ask"))
+		if b == a {
+			t.Fatal("an aborted ask was recycled")
+		}
+		if res, ok := b.tryResult(); ok {
+			t.Fatalf("a new ask holds an answer it never asked for: %v", res.err)
+		}
+		b.release()
+		b.release()
+		c := newRemoteAsk(ref)
+		reused = reused || c == b
+		c.release()
+		c.release()
+	}
+	if !reused {
+		t.Error("the pool never reused a released ask: the test shows nothing")
 	}
 }
