@@ -225,6 +225,15 @@ func (w *syncWaiter) OnFailure(err error) {
 
 var waiterPool = sync.Pool{New: func() any { return &syncWaiter{ch: make(chan struct{}, 1)} }}
 
+// done returns the answer w received and puts w back in waiterPool: call
+// it only once w's channel has fired (nothing writes to w any more).
+func (w *syncWaiter) done() ([]byte, error) {
+	resp, err := w.resp, w.err
+	w.resp, w.err = nil, nil
+	waiterPool.Put(w)
+	return resp, err
+}
+
 // SendRpcSync sends payload and waits up to timeout (no limit if <= 0) for
 // the answer. On timeout the request stays outstanding, as in Spark; call
 // RemoveRpcRequest to drop it. SendRpcSyncContext, which takes a context,
@@ -244,10 +253,7 @@ func (c *Client) SendRpcSync(payload []byte, timeout time.Duration) ([]byte, err
 			return nil, &TimeoutError{Op: fmt.Sprintf("RPC %d", id), Addr: c.remote, After: timeout}
 		}
 	}
-	resp, err := w.resp, w.err
-	w.resp, w.err = nil, nil
-	waiterPool.Put(w)
-	return resp, err
+	return w.done()
 }
 
 // Send sends payload as a OneWayMessage. payload must not be changed

@@ -67,18 +67,19 @@ func (c *Client) SendRpcSyncContext(ctx context.Context, payload []byte) ([]byte
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &syncWaiter{ch: make(chan struct{}, 1)}
+	w := waiterPool.Get().(*syncWaiter)
 	start := time.Now()
 	id := c.SendRpc(payload, w)
 	select {
 	case <-w.ch:
-		return w.resp, w.err
+		return w.done()
 	case <-ctx.Done():
 		c.RemoveRpcRequest(id)
 		select {
 		case <-w.ch: // answered as ctx ended
-			return w.resp, w.err
+			return w.done()
 		default:
+			// The answer may be on its way to w still: never reuse it.
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, &TimeoutError{Op: fmt.Sprintf("RPC %d", id), Addr: c.remote, After: time.Since(start).Round(time.Millisecond)}
