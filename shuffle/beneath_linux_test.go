@@ -266,7 +266,8 @@ func TestOpenFileCacheBounded(t *testing.T) {
 
 // TestOpenFilesClosedOnRemoval: an application's removal closes its open
 // files and local dirs (a chunk in flight keeps its own until released);
-// RemoveBlocks closes what it deletes, which is then never served; an
+// RemoveBlocks closes what it deletes, which is then never served, and
+// leaves the executor's other files cached; an
 // executor's removal closes its files; a data file replaced on disk is
 // served anew, not from the old descriptor.
 func TestOpenFilesClosedOnRemoval(t *testing.T) {
@@ -308,6 +309,9 @@ func TestOpenFilesClosedOnRemoval(t *testing.T) {
 	}
 	if open := openFiles(t, true, data0); len(open) != 0 {
 		t.Errorf("a removed block's file is still open")
+	}
+	if open := openFilesUnder(t, dirs["app-2"]...); len(open) != 2 {
+		t.Errorf("after removing one map's data: %v open, want the other two maps' files still cached", open)
 	}
 	if buf, err := r.shuffleBlock("app-2", "exec", 0, 0, 0, 1); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("fetch of a removed block: %v, %v; want ErrNotExist", buf, err)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -384,19 +385,68 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(ms
 		return 0, err
 	}
 	var n int32
+	gone := map[fileKey]struct{}{}
+	unknown := false // a deleted name that names no cached file kind
 	for _, id := range ids {
 		if err := r.removeBlockFile(e, id); err != nil {
 			warn("failed to delete block", "block", id, "err", err)
 			continue
 		}
 		n++
+		if !deletedFileKeys(e.id, id, gone) {
+			unknown = true
+		}
 	}
 	if n > 0 {
-		// A deleted file is never served from the cache: the executor's
-		// open files and indexes go (the next chunks open them again).
-		r.dropFiles(func(k fileKey) bool { return k.exec == e.id })
+		// A deleted file is never served from the cache: its open file
+		// and index go (the next chunk opens them again); the executor's
+		// other files stay cached. A name of no known kind drops them all.
+		r.dropFiles(func(k fileKey) bool {
+			if k.exec != e.id {
+				return false
+			}
+			_, hit := gone[k]
+			return hit || unknown
+		})
 	}
 	return n, nil
+}
+
+// deletedFileKeys adds to keys the cache keys of a deleted block file:
+// rdd_<a>_<b>, or shuffle_<a>_<b>_0.data / .index (both of the map
+// output's keys: its data file and its index go together). It reports
+// whether name was one of those.
+func deletedFileKeys(exec AppExecID, name string, keys map[fileKey]struct{}) bool {
+	if rest, ok := strings.CutPrefix(name, "rdd_"); ok {
+		a, b, ok := strings.Cut(rest, "_")
+		rdd, err1 := strconv.ParseInt(a, 10, 32)
+		split, err2 := strconv.ParseInt(b, 10, 32)
+		if !ok || err1 != nil || err2 != nil {
+			return false
+		}
+		keys[fileKey{exec: exec, kind: fileRDD, a: int32(rdd), b: split}] = struct{}{}
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, "shuffle_")
+	if !ok {
+		return false
+	}
+	if r, ok := strings.CutSuffix(rest, "_0.data"); ok {
+		rest = r
+	} else if r, ok := strings.CutSuffix(rest, "_0.index"); ok {
+		rest = r
+	} else {
+		return false
+	}
+	a, b, ok := strings.Cut(rest, "_")
+	shuffle, err1 := strconv.ParseInt(a, 10, 32)
+	mapID, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return false
+	}
+	keys[fileKey{exec: exec, kind: fileData, a: int32(shuffle), b: mapID}] = struct{}{}
+	keys[fileKey{exec: exec, kind: fileIndex, a: int32(shuffle), b: mapID}] = struct{}{}
+	return true
 }
 
 // validBlockFileName accepts a block id usable as a file name in an
