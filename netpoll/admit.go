@@ -67,16 +67,17 @@ func NewProtectedMode(daemon string, log *slog.Logger) *Admission {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Admission{daemon: daemon, log: log, warn: ratelog.New(time.Minute, 1024), local: isLocalPeer, linger: refusedLinger}
+	return &Admission{daemon: daemon, log: log, warn: ratelog.New(time.Minute, 1024), local: IsLocalPeer, linger: refusedLinger}
 }
 
 // Refused returns how many connections the admission has refused.
 func (a *Admission) Refused() int64 { return a.refused.Load() }
 
-// isLocalPeer reports whether a connection from remote to local comes from
-// this host: a loopback peer, or one whose source is the address it
-// connected to.
-func isLocalPeer(remote, local netip.Addr) bool {
+// IsLocalPeer reports whether a connection from remote to local comes
+// from this host, by protected mode's rule: a loopback peer, or one whose
+// source is the address it connected to (a remote host cannot fake our
+// own address in a TCP handshake). The web UI and REST server use it too.
+func IsLocalPeer(remote, local netip.Addr) bool {
 	remote, local = remote.Unmap(), local.Unmap()
 	if remote.IsLoopback() {
 		return true
@@ -137,7 +138,7 @@ func (a *Admission) DoBootstrap(s *Setup, h RpcHandler) RpcHandler {
 // refusal and closes the connection. Every method may run on any
 // goroutine of the connection; done makes the first answer the only one.
 type refusedHandler struct {
-	c    *Client
+	c     *Client
 	err   error
 	done  atomic.Bool
 	timer atomic.Pointer[time.Timer] // the silent peer's linger

@@ -260,11 +260,11 @@ func TestIsLocalPeer(t *testing.T) {
 		{"192.0.2.7", "127.0.0.1", false},
 		{"fd00::2", "fd00::1", false},
 	} {
-		if got := isLocalPeer(p(tc.remote), p(tc.local)); got != tc.want {
-			t.Errorf("isLocalPeer(%s, %s) = %v, want %v", tc.remote, tc.local, got, tc.want)
+		if got := IsLocalPeer(p(tc.remote), p(tc.local)); got != tc.want {
+			t.Errorf("IsLocalPeer(%s, %s) = %v, want %v", tc.remote, tc.local, got, tc.want)
 		}
 	}
-	if isLocalPeer(netip.Addr{}, netip.Addr{}) {
+	if IsLocalPeer(netip.Addr{}, netip.Addr{}) {
 		t.Errorf("an unknown peer address is local")
 	}
 }

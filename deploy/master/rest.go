@@ -61,6 +61,7 @@ import (
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/internal/sparkjvm"
+	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
@@ -136,7 +137,7 @@ func restConfigFromSpark(conf *sparkconf.Conf) (restConfig, error) {
 	}
 	c.Retries, err = conf.GetInt("spark.port.maxRetries", def)
 	keep(err)
-	c.Protected, err = conf.GetBool("spark.ember.protectedMode", true)
+	c.Protected, err = conf.GetBool(netpoll.ProtectedModeKey, true)
 	keep(err)
 	c.Auth, err = conf.GetBool("spark.authenticate", false)
 	keep(err)

@@ -122,14 +122,9 @@ func LocalHTTPClient(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	remote := ap.Addr().Unmap()
-	if remote.IsLoopback() {
-		return true
-	}
+	var local netip.Addr
 	if ta, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
-		if local, ok := netip.AddrFromSlice(ta.IP); ok && local.Unmap() == remote {
-			return true
-		}
+		local, _ = netip.AddrFromSlice(ta.IP)
 	}
-	return false
+	return netpoll.IsLocalPeer(ap.Addr(), local)
 }
