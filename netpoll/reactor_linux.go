@@ -124,9 +124,7 @@ const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 
 // epollConn is a connection's registration with its poller.
 type epollConn struct {
-	id     uint64
-	armEv  unix.EpollEvent // the one-shot registration
-	passFn func()          // c.runPass (bound once)
+	id uint64
 	// hup is set once an event reports the peer's end (or an error): a
 	// read shorter than asked for no longer proves the socket drained,
 	// since no new edge will come for an end already seen.
@@ -140,16 +138,15 @@ func (r *reactor) register(c *Client) error {
 	c.rmu.Lock() // shutdown and teardown read c.poller under rmu
 	c.poller, c.ep.id = p, id
 	c.rmu.Unlock()
-	c.ep.armEv.Events = armEvents
-	setEventID(&c.ep.armEv, id)
-	c.ep.passFn = c.runPass
+	ev := unix.EpollEvent{Events: armEvents}
+	setEventID(&ev, id)
 	p.mu.Lock() // also orders the fields above before the poller's use
 	p.conns[id] = c
 	p.mu.Unlock()
 	s := c.raw.(*sock)
 	var err error
 	cerr := s.control(func(fd uintptr) {
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &c.ep.armEv)
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if cerr != nil || err != nil {
 		p.forget(c)
@@ -191,7 +188,7 @@ func (p *poller) handOff(c *Client) {
 	}
 	if p.closed {
 		p.mu.Unlock()
-		go c.ep.passFn()
+		go c.runPass()
 		return
 	}
 	p.r.wg.Add(1) // under mu, before close's Wait
@@ -204,7 +201,7 @@ func (p *poller) handOff(c *Client) {
 func (p *poller) work(w *pollWorker, c *Client) {
 	defer p.r.wg.Done()
 	for {
-		c.ep.passFn()
+		c.runPass()
 		p.mu.Lock()
 		if p.closed || len(p.idle) >= maxIdleWorkers {
 			p.mu.Unlock()
