@@ -83,5 +83,5 @@ func (e *Env) AddressUsedOver(c Conn) Address {
 	h := e.handler
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.usedAddrs[c.c.RemoteAddr()]
+	return h.remoteAddrs[c.c.RemoteAddr()].used
 }

@@ -157,7 +157,7 @@ func Create(cfg Config) (*Env, error) {
 		return nil, err
 	}
 	e.shared = newMessageLoop(threads, 1<<12)
-	e.handler = &rpcHandler{env: e, remoteAddrs: make(map[string]Address)}
+	e.handler = &rpcHandler{env: e, remoteAddrs: make(map[string]peerAddrs)}
 	e.files = newFileServer()
 	// spark.authenticate and spark.ssl.rpc.*: RPC-env connections
 	// authenticate as the SASL user, whatever the app.

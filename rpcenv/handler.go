@@ -14,14 +14,18 @@ import (
 // connection events into OnConnected / OnDisconnected / OnNetworkError for
 // every endpoint, for both the socket address and the remote env's
 // listening address.
+// peerAddrs are a listening peer's addresses as its connection's first
+// message gives them: where it listens, and how it named this env.
+type peerAddrs struct{ listen, used Address }
+
 type rpcHandler struct {
 	env *Env
 
-	mu          sync.Mutex // guards remoteAddrs, usedAddrs and dialled
-	remoteAddrs map[string]Address
-	// usedAddrs is, per connection from a listening env, the address its
-	// first message named this env by (AddressUsedOver).
-	usedAddrs map[string]Address
+	mu sync.Mutex // guards remoteAddrs and dialled
+	// remoteAddrs is, per connection from a listening env, the address
+	// it listens on and the one its first message named this env by
+	// (AddressUsedOver).
+	remoteAddrs map[string]peerAddrs
 	// dialled holds the connections this env opened that were announced
 	// with RemoteProcessConnected (see outboundActive).
 	dialled map[*netpoll.Client]struct{}
@@ -93,11 +97,7 @@ func (h *rpcHandler) decode(c *netpoll.Client, msg []byte) (requestMessage, erro
 	h.mu.Lock()
 	_, seen := h.remoteAddrs[clientKey]
 	if !seen {
-		h.remoteAddrs[clientKey] = req.sender
-		if h.usedAddrs == nil {
-			h.usedAddrs = make(map[string]Address)
-		}
-		h.usedAddrs[clientKey] = req.receiver.Addr
+		h.remoteAddrs[clientKey] = peerAddrs{listen: req.sender, used: req.receiver.Addr}
 	}
 	h.mu.Unlock()
 	if !seen {
@@ -144,9 +144,9 @@ func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 		return
 	}
 	delete(h.dialled, c)
-	listen, ok := h.remoteAddrs[c.RemoteAddr()]
+	pa, ok := h.remoteAddrs[c.RemoteAddr()]
+	listen := pa.listen
 	delete(h.remoteAddrs, c.RemoteAddr())
-	delete(h.usedAddrs, c.RemoteAddr())
 	h.mu.Unlock()
 	h.env.removeOutbox(addr, nil)
 	h.env.postToAll(inboxMsg{kind: kindDisconnected, sender: addr})
@@ -161,10 +161,10 @@ func (h *rpcHandler) ChannelInactive(c *netpoll.Client) {
 func (h *rpcHandler) ExceptionCaught(err error, c *netpoll.Client) {
 	h.env.postToAll(inboxMsg{kind: kindNetworkError, sender: parseAddr(c.RemoteAddr()), err: err})
 	h.mu.Lock()
-	listen, ok := h.remoteAddrs[c.RemoteAddr()]
+	pa, ok := h.remoteAddrs[c.RemoteAddr()]
 	h.mu.Unlock()
 	if ok {
-		h.env.postToAll(inboxMsg{kind: kindNetworkError, sender: listen, err: err})
+		h.env.postToAll(inboxMsg{kind: kindNetworkError, sender: pa.listen, err: err})
 	}
 }
 
