@@ -93,6 +93,36 @@ func TestHeaderLen(t *testing.T) {
 	}
 }
 
+// TestBodyOffset: an in-frame body starts where DecodeFrame finds it, for
+// every type with one; the others report 0.
+func TestBodyOffset(t *testing.T) {
+	body := []byte("the body")
+	for ty := Type(0); ty.Valid(); ty++ {
+		m := Message{Type: ty}
+		if !ty.BodyInFrame() {
+			if got := ty.BodyOffset(); got != 0 {
+				t.Errorf("%s: BodyOffset = %d, want 0", ty, got)
+			}
+			continue
+		}
+		frame, err := AppendHeader(nil, &m, int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame = append(frame, body...)
+		var d Message
+		if err := DecodeFrame(frame[8:], &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := ty.BodyOffset(); got != len(frame)-len(d.Body) || string(frame[got:]) != string(body) {
+			t.Errorf("%s: BodyOffset = %d, body found at %d", ty, got, len(frame)-len(d.Body))
+		}
+	}
+	if got := TypeUser.BodyOffset(); got != 0 {
+		t.Errorf("TypeUser: BodyOffset = %d, want 0", got)
+	}
+}
+
 func TestAppendHeaderErrors(t *testing.T) {
 	prefix := []byte("prefix")
 	check := func(name string, m Message, bodyLen int64, want error) {

@@ -81,6 +81,16 @@ func (t Type) IsRequest() bool { return t.Valid() && types[t].request }
 // HasBody reports whether the type carries a body (in the frame or after it).
 func (t Type) HasBody() bool { return t.Valid() && types[t].body != bodyNone }
 
+// BodyOffset returns where an in-frame body starts, counted from the first
+// byte of the frame's length field, or 0 for types whose body is not in the
+// frame. Every in-frame type's header is of fixed size.
+func (t Type) BodyOffset() int {
+	if !t.BodyInFrame() {
+		return 0
+	}
+	return frameHeaderLen + types[t].fixedLen
+}
+
 // BodyInFrame reports whether the body is part of the frame (true) or follows
 // it as raw bytes (false for StreamResponse and UploadStream).
 func (t Type) BodyInFrame() bool { return t.Valid() && types[t].body == bodyInFrame }

@@ -625,7 +625,7 @@ func (c *Client) readerClosedOnce(cause error) {
 	c.dropQueued(rest)
 	if c.in.big != nil {
 		c.budgetSub(int64(len(c.in.big)))
-		c.in.big = nil
+		c.in.big, c.in.bigBase = nil, nil
 	}
 	c.in.kept, c.in.opened, c.in.spare, c.in.scratch = nil, nil, nil, nil
 	c.setInputHeld(0)
