@@ -18,7 +18,7 @@ func TestConfDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Module", c.Module, "shuffle"},
-		{"Mode", c.Mode, EPOLL},
+		{"Mode", c.Mode, NIO},
 		{"ConnectionTimeout", c.ConnectionTimeout, 120 * time.Second},
 		{"ConnectionCreationTimeout", c.ConnectionCreationTimeout, 120 * time.Second},
 		{"NumConnectionsPerPeer", c.NumConnectionsPerPeer, 1},
@@ -133,15 +133,15 @@ func TestConfRoleOverrides(t *testing.T) {
 		Set("spark.driver.test.io.serverThreads", "5").
 		Set("spark.executor.test.io.clientThreads", "6").
 		Set("spark.test.io.clientThreads", "2").
-		Set("spark.driver.test.io.mode", "NIO")
+		Set("spark.driver.test.io.mode", "EPOLL")
 	for _, tc := range []struct {
 		role           string
 		server, client int
 		mode           IOMode
 	}{
-		{"driver", 5, 2, NIO},
-		{"executor", 3, 6, EPOLL},
-		{"", 3, 2, EPOLL},
+		{"driver", 5, 2, EPOLL},
+		{"executor", 3, 6, NIO},
+		{"", 3, 2, NIO},
 	} {
 		c, err := NewConf("test", sc, tc.role)
 		if err != nil {
@@ -198,7 +198,7 @@ func TestConfBadValues(t *testing.T) {
 
 func TestParseIOMode(t *testing.T) {
 	for in, want := range map[string]IOMode{"EPOLL": EPOLL, "epoll": EPOLL, " Epoll ": EPOLL, "NIO": NIO, "nio": NIO,
-		"AUTO": EPOLL, "auto": EPOLL} {
+		"AUTO": NIO, "auto": NIO} {
 		if got, err := ParseIOMode(in); err != nil || got != want {
 			t.Errorf("ParseIOMode(%q) = %q, %v", in, got, err)
 		}
@@ -211,7 +211,7 @@ func TestParseIOMode(t *testing.T) {
 }
 
 // Spark 4.1's io-mode keys: spark.io.mode.default is every module's
-// default, a module's own spark.<module>.io.mode wins, AUTO is EPOLL, and
+// default, a module's own spark.<module>.io.mode wins, AUTO is NIO, and
 // KQUEUE / IO_URING are refused with an error naming the key that set them.
 func TestConfIOModeKeys(t *testing.T) {
 	cases := []struct {
@@ -220,12 +220,13 @@ func TestConfIOModeKeys(t *testing.T) {
 		want    IOMode
 		wantErr string // a key the error must name
 	}{
-		{"no keys: AUTO", nil, EPOLL, ""},
+		{"no keys: AUTO", nil, NIO, ""},
 		{"default NIO", map[string]string{"spark.io.mode.default": "NIO"}, NIO, ""},
-		{"default auto", map[string]string{"spark.io.mode.default": "auto"}, EPOLL, ""},
+		{"default auto", map[string]string{"spark.io.mode.default": "auto"}, NIO, ""},
+		{"default EPOLL", map[string]string{"spark.io.mode.default": "EPOLL"}, EPOLL, ""},
 		{"module wins over default", map[string]string{"spark.io.mode.default": "NIO", "spark.shuffle.io.mode": "EPOLL"}, EPOLL, ""},
-		{"module AUTO", map[string]string{"spark.io.mode.default": "NIO", "spark.shuffle.io.mode": "AUTO"}, EPOLL, ""},
-		{"other module's key ignored", map[string]string{"spark.rpc.io.mode": "NIO"}, EPOLL, ""},
+		{"module AUTO", map[string]string{"spark.io.mode.default": "EPOLL", "spark.shuffle.io.mode": "AUTO"}, NIO, ""},
+		{"other module's key ignored", map[string]string{"spark.rpc.io.mode": "EPOLL"}, NIO, ""},
 		{"role key wins", map[string]string{"spark.shuffle.io.mode": "EPOLL", "spark.executor.shuffle.io.mode": "NIO"}, NIO, ""},
 		{"default KQUEUE", map[string]string{"spark.io.mode.default": "KQUEUE"}, "", "spark.io.mode.default"},
 		{"module IO_URING", map[string]string{"spark.shuffle.io.mode": "IO_URING"}, "", "spark.shuffle.io.mode"},

@@ -13,9 +13,9 @@
 // requests that arrive on it with its handler, so servers can call back.
 //
 // Two I/O engines sit under the same code, picked by spark.<module>.io.mode
-// (default spark.io.mode.default, default AUTO, which is EPOLL on Linux
-// and NIO elsewhere; KQUEUE and IO_URING are refused with an error naming
-// the key):
+// (default spark.io.mode.default, default AUTO, which is NIO: the engine
+// that measured fastest, see BENCHMARKS.md; KQUEUE and IO_URING are
+// refused with an error naming the key):
 //
 //   - EPOLL: Ember's own small epoll reactor (reactor_linux.go), started
 //     per Context on first use with max(serverThreads, clientThreads)
@@ -25,7 +25,7 @@
 //     its epoll set and hands each pass to a parked goroutine of its own
 //     (a new one when none is idle), so it never runs handler code. No
 //     goroutine waits on an idle connection, nor on an incomplete frame.
-//     Linux only: elsewhere AUTO means NIO and EPOLL is refused.
+//     Linux only: elsewhere EPOLL is refused.
 //     (cloudwego/netpoll, the earlier engine, reads every readable byte
 //     into memory and cannot stop reading a connection, which left EPOLL
 //     without backpressure.)

@@ -58,8 +58,8 @@ type pollWorker struct {
 	task chan *Client
 }
 
-// autoMode is what io mode AUTO means here.
-const autoMode = EPOLL
+// epollAvailable: io mode EPOLL can be used here.
+const epollAvailable = true
 
 var connIDs atomic.Uint64
 

@@ -7,8 +7,8 @@ import "errors"
 // errNoEpoll refuses io mode EPOLL where there is no epoll.
 var errNoEpoll = errors.New("netpoll: io mode EPOLL needs Linux's epoll; set spark.<module>.io.mode=NIO on this platform")
 
-// autoMode is what io mode AUTO means here: EPOLL is Linux-only.
-const autoMode = NIO
+// epollAvailable: io mode EPOLL can be used here (it is Linux-only).
+const epollAvailable = false
 
 // reactor is the EPOLL engine, which exists on Linux only
 // (reactor_linux.go); here every use is refused with errNoEpoll.

@@ -16,10 +16,12 @@ import (
 // A reading pass takes a buffer from a pool, reads what the socket holds
 // (opening it through the session layer, if any), decodes and dispatches
 // every whole frame, and ends when the socket has nothing more: EPOLL
-// re-arms the connection, NIO waits for readability without holding a
-// buffer. Bytes of an incomplete frame stay behind with the connection;
-// no goroutine waits for the rest. A frame larger than the pass buffer is
-// received into a buffer of exactly its size.
+// waits for the connection's next edge, NIO for readability, neither
+// holding a buffer. Bytes of an incomplete frame stay behind with the
+// connection; no goroutine waits for the rest. A frame larger than the
+// pass buffer is received into a buffer of its own, its body on a page
+// boundary (bigBuf); while such frames keep coming, a read into the pass
+// buffer asks only for about a frame's head (headRoom).
 //
 // Reading stops (no re-arm, no read) while the connection is over a bound:
 // requests received and not yet answered on the wire (maxOutstandingRequests),
