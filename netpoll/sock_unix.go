@@ -50,6 +50,12 @@ type sock struct {
 	sendFn func(fd uintptr) bool
 
 	wblock bool // writeStep and sendStep may wait (no progress yet)
+	// wmore: a file region follows what writeStep writes, so it is sent
+	// with MSG_MORE: a frame's header leaves with the first bytes of its
+	// file body instead of in a segment (and a wake-up of the peer) of
+	// its own.
+	wmore bool
+	msg   unix.Msghdr // writeStep's sendmsg header (wmore)
 
 	riov    [2]unix.Iovec // read2's buffers
 	readvFn func(fd uintptr) bool
@@ -194,7 +200,16 @@ func (s *sock) writeStep(fd uintptr) bool {
 		if len(iov) == 0 {
 			break
 		}
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		var r uintptr
+		var e syscall.Errno
+		if s.wmore && j == len(bufs) {
+			s.msg.Iov = &iov[0]
+			s.msg.SetIovlen(len(iov))
+			r, _, e = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.msg)), unix.MSG_MORE)
+			s.msg.Iov = nil
+		} else {
+			r, _, e = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		}
 		clear(iov)
 		if e == unix.EINTR {
 			continue

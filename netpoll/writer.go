@@ -406,6 +406,10 @@ func (c *Client) gather(nb bool) error {
 
 func (c *Client) writeIov(nb bool) error {
 	w := &c.ws
+	if s, ok := c.raw.(*sock); ok && w.file != nil && !c.sealedOut {
+		s.wmore = true
+		defer func() { s.wmore = false }()
+	}
 	if !nb {
 		err := c.out.writev(w.iov)
 		clear(w.iov)
