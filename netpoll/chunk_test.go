@@ -164,6 +164,15 @@ func TestFetchChunkAndNonExistent(t *testing.T) {
 
 // TestFetchMultiChunkFile: a file cut into many segments (one empty) is
 // fetched chunk by chunk, byte for byte, through sendfile.
+// cutChunks is the file's regions between consecutive cuts, one chunk each.
+func cutChunks(t *testing.T, path string, cuts []int64) BufferChunks {
+	var src BufferChunks
+	for i := 0; i+1 < len(cuts); i++ {
+		src = append(src, fileSegment(t, path, cuts[i], cuts[i+1]-cuts[i]))
+	}
+	return src
+}
+
 func TestFetchMultiChunkFile(t *testing.T) {
 	data := randBytes(5<<20+4097, 21)
 	path := writeTempFile(t, data)
@@ -174,10 +183,7 @@ func TestFetchMultiChunkFile(t *testing.T) {
 			sm := NewOneForOneStreamManager()
 			e := newEnv(t, testConf(t, mode), &testHandler{sm: sm})
 			c := e.client(t)
-			var src BufferChunks
-			for i := 0; i+1 < len(cuts); i++ {
-				src = append(src, fileSegment(t, path, cuts[i], cuts[i+1]-cuts[i]))
-			}
+			src := cutChunks(t, path, cuts)
 			sid := sm.RegisterStream("app", src, nil)
 			cb := newChunks()
 			for i := range src {
@@ -331,10 +337,7 @@ func TestLargeChunkBodyPageAligned(t *testing.T) {
 			e := newEnv(t, testConf(t, mode), &testHandler{sm: sm})
 			c := e.client(t)
 			for _, together := range []bool{false, true} {
-				var src BufferChunks
-				for i := 0; i+1 < len(cuts); i++ {
-					src = append(src, fileSegment(t, path, cuts[i], cuts[i+1]-cuts[i]))
-				}
+				src := cutChunks(t, path, cuts)
 				sid := sm.RegisterStream("app", src, nil)
 				cb := &alignedChunks{data: map[int32][]byte{}, aligned: map[int32]bool{}, done: make(chan struct{}), want: len(src)}
 				for i := range src {
