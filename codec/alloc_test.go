@@ -73,6 +73,30 @@ func TestAllocEncodeHeaderPooled(t *testing.T) {
 	}
 }
 
+// TestAllocPooledBytes: once the pools are warm, a pooled message buffer
+// (written, retained, released twice) costs nothing.
+func TestAllocPooledBytes(t *testing.T) {
+	skipAllocUnderRace(t)
+	payload := bytes.Repeat([]byte{'m'}, 200)
+	use := func() {
+		b := GetPooledBytes()
+		bb := b.Buf()
+		bb.B = append(bb.B, payload...)
+		r := b.Retain()
+		b.Release()
+		if r.Size() != 200 {
+			panic("pooled bytes lost their content")
+		}
+		r.Release()
+	}
+	for range 10 {
+		use()
+	}
+	if allocs := testing.AllocsPerRun(1000, use); allocs != 0 {
+		t.Errorf("GetPooledBytes+Release: %v allocs, want 0", allocs)
+	}
+}
+
 func TestAllocDecode(t *testing.T) {
 	skipAllocUnderRace(t)
 	body := bytes.Repeat([]byte{0x5a}, 64)

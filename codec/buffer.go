@@ -34,28 +34,45 @@ type refCount struct{ n atomic.Int32 }
 
 func (r *refCount) init() { r.n.Store(1) }
 
+// retain adds a reference. A misuse (the count is already zero) panics
+// without changing the count, so a recovered panic cannot revive a buffer
+// that a later Release would free a second time.
 func (r *refCount) retain(what string) {
-	if r.n.Inc() <= 1 {
-		panic("codec: Retain of a released " + what)
+	for {
+		n := r.n.Load()
+		if n <= 0 {
+			panic("codec: Retain of a released " + what)
+		}
+		if r.n.CompareAndSwap(n, n+1) {
+			return
+		}
 	}
 }
 
-// release reports whether this was the last reference.
+// release drops a reference and reports whether it was the last. Like
+// retain, a misuse panics and leaves the count as it was.
 func (r *refCount) release(what string) bool {
-	n := r.n.Dec()
-	if n < 0 {
-		panic("codec: Release of a released " + what)
+	for {
+		n := r.n.Load()
+		if n <= 0 {
+			panic("codec: Release of a released " + what)
+		}
+		if r.n.CompareAndSwap(n, n-1) {
+			return n == 1
+		}
 	}
-	return n == 0
 }
 
-// BytesBuffer is a ManagedBuffer over a byte slice, optionally backed by a
-// pooled buffer that goes back to its pool on the last Release.
+// BytesBuffer is a ManagedBuffer over bytes in memory: either a slice the
+// caller owns (NewBytes) or a pooled buffer (GetPooledBytes), in which case
+// the last Release gives both the bytes and the BytesBuffer itself back to
+// their pools, so a warm pool makes a message buffer cost no allocation.
 type BytesBuffer struct {
-	refs   refCount
-	b      []byte
+	refs refCount
+	b    []byte
+	// pooled, when set, holds the content (in pooled.B) and marks the
+	// BytesBuffer as one of bytesBufs.
 	pooled *bytebufferpool.ByteBuffer
-	free   func()
 }
 
 // NewBytes wraps b. The caller must not change b while the buffer is shared.
@@ -65,49 +82,59 @@ func NewBytes(b []byte) *BytesBuffer {
 	return buf
 }
 
-// NewPooledBytes wraps a buffer from GetBuffer; the last Release returns it
-// to the pool.
-func NewPooledBytes(bb *bytebufferpool.ByteBuffer) *BytesBuffer {
-	buf := &BytesBuffer{b: bb.B, pooled: bb}
-	buf.refs.init()
-	return buf
+// GetPooledBytes returns an empty pooled BytesBuffer holding one reference.
+// Write the content into Buf (append to its B, or use its Write methods)
+// before handing the buffer on; the last Release returns the bytes and the
+// BytesBuffer to their pools, after which neither may be touched (a
+// Release too many panics, unless the BytesBuffer was reused meanwhile,
+// which no check can see).
+func GetPooledBytes() *BytesBuffer {
+	b := bytesBufs.Get().(*BytesBuffer)
+	b.pooled = bodyPool.Get()
+	b.refs.init()
+	return b
 }
 
-// NewBytesWithFree wraps b and calls free on the last Release.
-func NewBytesWithFree(b []byte, free func()) *BytesBuffer {
-	buf := &BytesBuffer{b: b, free: free}
-	buf.refs.init()
-	return buf
+// Buf returns the buffer a BytesBuffer from GetPooledBytes keeps its
+// content in, or nil for one from NewBytes. Change it only while holding
+// the sole reference, before the content is shared.
+func (b *BytesBuffer) Buf() *bytebufferpool.ByteBuffer { return b.pooled }
+
+func (b *BytesBuffer) content() []byte {
+	if b.pooled != nil {
+		return b.pooled.B
+	}
+	return b.b
 }
 
 // Size implements ManagedBuffer.
-func (b *BytesBuffer) Size() int64 { return int64(len(b.b)) }
+func (b *BytesBuffer) Size() int64 { return int64(len(b.content())) }
 
 // Bytes implements ManagedBuffer; it never fails.
-func (b *BytesBuffer) Bytes() ([]byte, error) { return b.b, nil }
-
-// Slice returns the content.
-func (b *BytesBuffer) Slice() []byte { return b.b }
+func (b *BytesBuffer) Bytes() ([]byte, error) { return b.content(), nil }
 
 // Reader implements ManagedBuffer.
 func (b *BytesBuffer) Reader() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(b.b)), nil
+	return io.NopCloser(bytes.NewReader(b.content())), nil
 }
 
 // Retain implements ManagedBuffer.
 func (b *BytesBuffer) Retain() ManagedBuffer { b.refs.retain("BytesBuffer"); return b }
 
-// Release implements ManagedBuffer.
+// Release implements ManagedBuffer. The last Release of a pooled buffer
+// returns its bytes (unless they grew past pooledBytesKeep) and itself to
+// their pools.
 func (b *BytesBuffer) Release() {
 	if !b.refs.release("BytesBuffer") {
 		return
 	}
-	if b.pooled != nil {
-		PutBuffer(b.pooled)
+	if bb := b.pooled; bb != nil {
 		b.pooled = nil
-	}
-	if b.free != nil {
-		b.free()
+		if cap(bb.B) <= pooledBytesKeep {
+			bodyPool.Put(bb)
+		}
+		bytesBufs.Put(b)
+		return
 	}
 	b.b = nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -50,11 +51,11 @@ func readAllOf(t *testing.T, mb ManagedBuffer) []byte {
 
 func TestBytesBuffer(t *testing.T) {
 	b := NewBytes([]byte("payload"))
-	if b.Size() != 7 || string(b.Slice()) != "payload" {
-		t.Fatalf("Size %d Slice %q", b.Size(), b.Slice())
+	if got, err := b.Bytes(); b.Size() != 7 || err != nil || string(got) != "payload" {
+		t.Fatalf("Size %d Bytes %q %v", b.Size(), got, err)
 	}
-	if got, err := b.Bytes(); err != nil || string(got) != "payload" {
-		t.Fatalf("Bytes: %q %v", got, err)
+	if b.Buf() != nil {
+		t.Error("a buffer from NewBytes has a pooled buffer")
 	}
 	if got := readAllOf(t, b); string(got) != "payload" {
 		t.Fatalf("Reader: %q", got)
@@ -63,11 +64,11 @@ func TestBytesBuffer(t *testing.T) {
 		t.Fatal("Retain returned another buffer")
 	}
 	b.Release()
-	if string(b.Slice()) != "payload" {
+	if got, _ := b.Bytes(); string(got) != "payload" {
 		t.Fatal("content dropped while a reference remains")
 	}
 	b.Release()
-	if b.Slice() != nil {
+	if got, _ := b.Bytes(); got != nil {
 		t.Error("content kept after the last Release")
 	}
 	mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
@@ -80,57 +81,110 @@ func TestBytesBuffer(t *testing.T) {
 	empty.Release()
 }
 
-func TestBytesBufferFree(t *testing.T) {
-	calls := 0
-	b := NewBytesWithFree([]byte("x"), func() { calls++ })
-	b.Retain()
-	b.Retain()
-	b.Release()
-	b.Release()
-	if calls != 0 {
-		t.Fatalf("free called with a reference left")
-	}
-	b.Release()
-	if calls != 1 {
-		t.Fatalf("free called %d times, want 1", calls)
-	}
-	mustPanic(t, "over-release", "Release of a released", b.Release)
-	if calls != 1 {
-		t.Fatalf("free called again by the over-release")
-	}
-}
-
+// TestBytesBufferPooled: a pooled buffer's content is what was written
+// into Buf, and the last Release (not an earlier one) gives the bytes back
+// to their pool.
 func TestBytesBufferPooled(t *testing.T) {
-	bb := GetBuffer()
-	bb.B = append(bb.B[:0], "pooled bytes"...)
-	b := NewPooledBytes(bb)
-	if got, _ := b.Bytes(); string(got) != "pooled bytes" {
-		t.Fatalf("Bytes = %q", got)
+	b := GetPooledBytes()
+	bb := b.Buf()
+	if bb == nil || b.Size() != 0 {
+		t.Fatalf("GetPooledBytes: Buf %v, Size %d", bb, b.Size())
 	}
-	b.Retain()
+	bb.B = append(bb.B, "pooled "...)
+	_, _ = bb.WriteString("bytes")
+	if got, _ := b.Bytes(); b.Size() != 12 || string(got) != "pooled bytes" {
+		t.Fatalf("Size %d Bytes %q", b.Size(), got)
+	}
+	if got := readAllOf(t, b); string(got) != "pooled bytes" {
+		t.Fatalf("Reader: %q", got)
+	}
+	if b.Retain() != ManagedBuffer(b) {
+		t.Fatal("Retain returned another buffer")
+	}
 	b.Release()
-	if bb.Len() != len("pooled bytes") {
-		t.Fatal("pooled buffer returned while a reference remains")
+	if bb.Len() != 12 {
+		t.Fatal("pooled bytes returned while a reference remains")
 	}
 	b.Release()
 	// bytebufferpool resets a buffer when it takes it back.
 	if bb.Len() != 0 {
-		t.Errorf("pooled buffer not returned to the pool (len %d)", bb.Len())
+		t.Errorf("pooled bytes not returned to the pool (len %d)", bb.Len())
 	}
-	if b.Slice() != nil {
-		t.Error("content kept after the last Release")
+	if b.Buf() != nil {
+		t.Error("a released buffer keeps its bytes")
+	}
+	mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
+	mustPanic(t, "Retain after the last Release", "Retain of a released BytesBuffer", func() { b.Retain() })
+
+	// Bytes grown past pooledBytesKeep are dropped, not pooled.
+	big := GetPooledBytes()
+	bigB := big.Buf()
+	bigB.B = append(make([]byte, 0, pooledBytesKeep+1), 'x')
+	big.Release()
+	if bigB.Len() != 1 {
+		t.Error("oversized bytes went back to the pool")
+	}
+	next := GetPooledBytes()
+	defer next.Release()
+	if n := next.Size(); n != 0 {
+		t.Errorf("a buffer from the pool holds %d bytes", n)
+	}
+}
+
+// TestBytesBufferPooledMisuse: releasing a pooled buffer once too often, or
+// retaining it after its last Release, panics and puts nothing in the pool
+// a second time: the next two GetPooledBytes are two buffers. (A count that
+// a failed Retain had raised back to one would let the following Release
+// pool the buffer again, and both Gets would return it.)
+func TestBytesBufferPooledMisuse(t *testing.T) {
+	for range 100 {
+		b := GetPooledBytes()
+		b.Release()
+		mustPanic(t, "Retain after the last Release", "Retain of a released BytesBuffer", func() { b.Retain() })
+		mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
+		mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
+		x, y := GetPooledBytes(), GetPooledBytes()
+		if x == y || x.Buf() == y.Buf() {
+			t.Fatal("one pooled buffer handed out twice after a misuse")
+		}
+		x.Buf().B = append(x.Buf().B, 'x')
+		if y.Size() != 0 {
+			t.Fatal("two buffers share their bytes")
+		}
+		x.Release()
+		y.Release()
+	}
+}
+
+// TestBytesBufferPoolReuses: a released pooled buffer is handed out again
+// (so the pool does its job, and the misuse test above can see a double
+// put). The race detector makes sync.Pool drop items at random.
+func TestBytesBufferPoolReuses(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	reused := false
+	for range 100 {
+		a := GetPooledBytes()
+		a.Release()
+		b := GetPooledBytes()
+		reused = reused || a == b
+		b.Release()
+	}
+	if !reused {
+		t.Error("the pool never reused a released buffer")
 	}
 }
 
 // TestBytesBufferConcurrentRefs: racing Retain/Release pairs leave exactly
-// one reference, and the last Release frees once.
+// one reference, and the last Release frees once: the pooled bytes go back
+// to the pool when the test drops its own reference, not before.
 func TestBytesBufferConcurrentRefs(t *testing.T) {
-	var freed sync.WaitGroup
-	freed.Add(1)
-	calls := 0
-	var mu sync.Mutex
-	b := NewBytesWithFree([]byte("shared"), func() { mu.Lock(); calls++; mu.Unlock(); freed.Done() })
+	b := GetPooledBytes()
+	bb := b.Buf()
+	_, _ = bb.WriteString("shared")
 	var wg sync.WaitGroup
+	var bad atomic.Int32
 	for range 8 {
 		wg.Add(1)
 		go func() {
@@ -138,20 +192,24 @@ func TestBytesBufferConcurrentRefs(t *testing.T) {
 			for range 1000 {
 				r := b.Retain()
 				if got, _ := r.Bytes(); string(got) != "shared" {
-					panic("content changed while shared")
+					bad.Add(1)
 				}
 				r.Release()
 			}
 		}()
 	}
 	wg.Wait()
-	b.Release()
-	freed.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if calls != 1 {
-		t.Fatalf("free called %d times", calls)
+	if bad.Load() != 0 {
+		t.Fatalf("content changed while shared (%d times)", bad.Load())
 	}
+	if bb.Len() != 6 {
+		t.Fatal("the bytes were freed while the test held a reference")
+	}
+	b.Release()
+	if bb.Len() != 0 {
+		t.Error("the last Release did not free the bytes")
+	}
+	mustPanic(t, "over-release", "Release of a released BytesBuffer", b.Release)
 }
 
 func writeTemp(t *testing.T, n int) (string, []byte) {

@@ -1,11 +1,28 @@
 package codec
 
-import "github.com/valyala/bytebufferpool"
+import (
+	"sync"
+
+	"github.com/valyala/bytebufferpool"
+)
 
 // headerPool holds the buffers frame headers are encoded into. bytebufferpool
 // calibrates its default size from what is returned, so small headers stay
 // small.
 var headerPool bytebufferpool.Pool
+
+// bodyPool holds the bytes of pooled BytesBuffers (encoded messages). It is
+// not headerPool, so that each calibrates to its own sizes.
+var bodyPool bytebufferpool.Pool
+
+// bytesBufs holds the BytesBuffers that GetPooledBytes hands out; a
+// released one holds no bytes.
+var bytesBufs = sync.Pool{New: func() any { return new(BytesBuffer) }}
+
+// pooledBytesKeep is the largest capacity a released pooled BytesBuffer
+// gives back to bodyPool: a rare huge message does not pin its memory in
+// the pool (bytebufferpool drops outsized buffers only once calibrated).
+const pooledBytesKeep = 64 << 10
 
 // GetBuffer returns an empty pooled buffer. Give it back with PutBuffer once
 // its bytes have been written out.

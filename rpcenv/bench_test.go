@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
 
@@ -211,17 +212,18 @@ func benchRequest() *requestMessage {
 // does.
 func BenchmarkEncodeRequest(b *testing.B) {
 	m := benchRequest()
-	mb := getMsgBuf()
+	mb := codec.GetPooledBytes()
 	defer mb.Release()
-	if err := appendRequestTo(&mb.B, m); err != nil {
+	bb := mb.Buf()
+	if err := appendRequestTo(&bb.B, m); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(mb.B)))
+	b.SetBytes(int64(bb.Len()))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		mb.B = mb.B[:0]
-		if err := appendRequestTo(&mb.B, m); err != nil {
+		bb.Reset()
+		if err := appendRequestTo(&bb.B, m); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/ember-rpc/ember/internal/ratelog"
 	"sync"
 
+	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 )
 
@@ -179,12 +180,13 @@ type remoteCallContext struct {
 }
 
 func (cc *remoteCallContext) Reply(v any) {
-	mb := getMsgBuf()
+	mb := codec.GetPooledBytes()
+	bb := mb.Buf()
 	var err error
 	if cc.java {
-		mb.B, err = cc.env.appendJavaContent(mb.B, v)
+		bb.B, err = cc.env.appendJavaContent(bb.B, v)
 	} else {
-		err = appendContentTo(&mb.B, v)
+		err = appendContentTo(&bb.B, v)
 	}
 	if err != nil {
 		mb.Release()
@@ -204,12 +206,12 @@ func (cc *remoteCallContext) SendFailure(err error) {
 		cc.r.Fail(err)
 		return
 	}
-	mb := getMsgBuf()
+	mb := codec.GetPooledBytes()
 	msg := "unknown error"
 	if err != nil {
 		msg = err.Error()
 	}
-	_ = appendContentTo(&mb.B, remoteFailure{Message: msg})
+	_ = appendContentTo(&mb.Buf().B, remoteFailure{Message: msg})
 	cc.r.ReplyBuffer(mb)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 	"sync"
 )
@@ -12,7 +13,7 @@ import (
 // one-way messages. Each ends in exactly one of fail or sendWith, which
 // drops the sender's hold on the ask (askCall.release).
 type outboxMsg struct {
-	payload *msgBuf
+	payload *codec.BytesBuffer
 	ask     *askCall
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+	"github.com/ember-rpc/ember/codec"
 	"github.com/ember-rpc/ember/netpoll"
 	"go.uber.org/atomic"
 )
@@ -67,14 +68,15 @@ func (r *Ref) Send(msg any) error {
 	return e.postToOutbox(r, outboxMsg{payload: bb})
 }
 
-func (r *Ref) encode(msg any) (*msgBuf, error) {
-	mb := getMsgBuf()
+func (r *Ref) encode(msg any) (*codec.BytesBuffer, error) {
+	mb := codec.GetPooledBytes()
+	bb := mb.Buf()
 	m := requestMessage{sender: r.env.addr, receiver: r.addr, content: msg}
 	var err error
 	if r.java {
-		mb.B, err = r.env.appendJavaRequest(mb.B, &m)
+		bb.B, err = r.env.appendJavaRequest(bb.B, &m)
 	} else {
-		err = appendRequestTo(&mb.B, &m)
+		err = appendRequestTo(&bb.B, &m)
 	}
 	if err != nil {
 		mb.Release()

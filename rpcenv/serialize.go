@@ -161,9 +161,9 @@ func appendContent(dst []byte, v any) ([]byte, error) {
 }
 
 // appendContentTo is appendContent onto *buf. The encoder writes through
-// the pointer: given a field of a heap object (a msgBuf's B), nothing is
-// allocated for it, where the address of a local slice moves that slice
-// to the heap.
+// the pointer: given a field of a heap object (the B of a pooled
+// codec.BytesBuffer's Buf), nothing is allocated for it, where the address
+// of a local slice moves that slice to the heap.
 func appendContentTo(buf *[]byte, v any) error {
 	var err error
 	if v == nil {
