@@ -39,10 +39,11 @@ func TestAllocChunkServed(t *testing.T) {
 // one batch range each).
 func chunkAllocs(t *testing.T, cached, batch bool) float64 {
 	const reduces = 400
-	r := newTestResolver(t, false, "")
+	maxOpen := DefaultMaxOpenFiles
 	if !cached {
-		r.setMaxOpenFiles(0)
+		maxOpen = 0
 	}
+	r := newTestResolverConf(t, resolverConfig{maxOpenFiles: maxOpen})
 	dirs := newExecDirs(t, 2)
 	writeShuffle(t, dirs, 3, 2, reduces, nil)
 	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {

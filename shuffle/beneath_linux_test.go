@@ -233,8 +233,7 @@ func fetchAndCheck(t *testing.T, r *resolver, app string, m int) codec.ManagedBu
 // most maxOpenFiles stay open, plus those of chunks still being sent.
 func TestOpenFileCacheBounded(t *testing.T) {
 	const max, maps = 4, 40
-	r := newTestResolver(t, false, "")
-	r.setMaxOpenFiles(max)
+	r := newTestResolverConf(t, resolverConfig{maxOpenFiles: max})
 	dirs := newExecDirs(t, 2)
 	writeShuffle(t, dirs, 0, maps, 2, nil)
 	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
@@ -242,8 +241,8 @@ func TestOpenFileCacheBounded(t *testing.T) {
 	}
 	for m := 0; m < maps; m++ {
 		fetchAndCheck(t, r, "app", m).Release()
-		if open := openFilesUnder(t, dirs...); len(open) != min(m+1, max) || r.files.len() != min(m+1, max) {
-			t.Fatalf("after %d files: %d open (%d cached), want %d: %v", m+1, len(open), r.files.len(), min(m+1, max), open)
+		if open := openFilesUnder(t, dirs...); len(open) != min(m+1, max) || r.cache.openFiles() != min(m+1, max) {
+			t.Fatalf("after %d files: %d open (%d cached), want %d: %v", m+1, len(open), r.cache.openFiles(), min(m+1, max), open)
 		}
 	}
 	// A chunk being sent keeps its file open after eviction, until released.

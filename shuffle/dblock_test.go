@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-rpc/ember/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,12 +22,12 @@ func TestDBLockTimeout(t *testing.T) {
 	defer func() { dbLockTimeout = old }()
 	path := filepath.Join(t.TempDir(), "registrations.db")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	first, err := newResolver(log, 1<<20, codec.FileOptions{}, false, path, nil)
+	first, err := newResolver(log, resolverConfig{indexCacheBytes: 1 << 20, dbPath: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.db.Close()
-	_, err = newResolver(log, 1<<20, codec.FileOptions{}, false, path, nil)
+	_, err = newResolver(log, resolverConfig{indexCacheBytes: 1 << 20, dbPath: path})
 	if err == nil {
 		t.Fatal("a second open of a locked db succeeded")
 	}

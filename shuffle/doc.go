@@ -63,21 +63,23 @@
 //
 // # Open files
 //
-// Chunks are sent from descriptors the service keeps open between chunks:
-// an LRU of at most spark.shuffle.service.ember.maxOpenFiles data and RDD
-// files (1024; 0 keeps none), next to the parsed index cache
-// (spark.shuffle.service.index.cache.size). A chunk being sent holds its
-// file's descriptor until it is written, evicted or not. RemoveBlocks,
-// ApplicationRemoved, an executor's removal and its re-registration close
-// the executor's cached files (and, for an application, its local dirs),
-// and each chunk fstats its descriptor: a file deleted or replaced on disk
-// (a map output committed again) is opened anew, never served from the
-// old descriptor. A file deleted behind the service's back keeps its disk
-// space until its entry is evicted or used. With the index cached and the
-// data file open, serving a chunk makes one system call before sendfile
-// and allocates nothing. Warnings about one peer's messages are rate-limited
-// (internal/ratelog: one line per host per minute, with a count of the
-// suppressed). Without spark.authenticate any peer may read any
+// Chunks are sent from descriptors the service keeps open between chunks: an
+// LRU of at most spark.shuffle.service.ember.maxOpenFiles data and RDD files
+// (1024; 0 keeps none, and it is lowered to half of ulimit -n). The same
+// cache, keyed by map output, holds the parsed index files, an LRU of its
+// own bounded by spark.shuffle.service.index.cache.size, so that a chunk
+// finds its map's offsets and open data file under one lock (filecache.go).
+// A chunk being sent holds its file's descriptor until it is written,
+// evicted or not. RemoveBlocks, ApplicationRemoved, an executor's removal
+// and its re-registration close the executor's cached files (and, for an
+// application, its local dirs), and each chunk fstats its descriptor: a file
+// deleted or replaced on disk (a map output committed again) is opened anew,
+// never served from the old descriptor. A file deleted behind the service's
+// back keeps its disk space until its entry is evicted or used. With the
+// index cached and the data file open, serving a chunk makes one system call
+// before sendfile and allocates nothing. Warnings about one peer's messages
+// are rate-limited (internal/ratelog: one line per host per minute, with a
+// count of the suppressed). Without spark.authenticate any peer may read any
 // application's blocks, as with Spark's service.
 //
 // Push-based shuffle (merge) messages are encoded and decoded, but this

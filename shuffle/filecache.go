@@ -2,6 +2,7 @@ package shuffle
 
 import (
 	"container/list"
+	"strconv"
 	"sync"
 
 	"github.com/ember-rpc/ember/codec"
@@ -11,17 +12,17 @@ import (
 // how many block files the service keeps open between chunks.
 const DefaultMaxOpenFiles = 1024
 
-// fileKind says which file of a map output or block a fileKey names.
+// fileKind says what a fileKey names.
 type fileKind uint8
 
 const (
-	fileData  fileKind = iota // shuffle_<a>_<b>_0.data
-	fileIndex                 // shuffle_<a>_<b>_0.index
-	fileRDD                   // rdd_<a>_<b>
+	fileShuffle fileKind = iota // a map output: shuffle_<a>_<b>_0.data and its .index
+	fileRDD                     // rdd_<a>_<b>
 )
 
-// fileKey names a block file of an executor without building its path, so
-// that a cached lookup allocates nothing.
+// fileKey names a block file of an executor (for a map output, its data
+// file and its index together) without building its path, so that a
+// cached lookup allocates nothing.
 type fileKey struct {
 	exec AppExecID
 	kind fileKind
@@ -29,87 +30,134 @@ type fileKey struct {
 	b    int64 // map id or split index
 }
 
-// fileCache keeps block files open between chunks (an LRU of at most max
-// files). It holds one reference to each SharedFile; a file evicted or
+// name is the name of the file k serves chunks from.
+func (k fileKey) name() string {
+	if k.kind == fileRDD {
+		return "rdd_" + strconv.Itoa(int(k.a)) + "_" + strconv.FormatInt(k.b, 10)
+	}
+	return DataFileName(k.a, k.b)
+}
+
+// blockCache keeps what serving a chunk needs, by block file: the open
+// file (an LRU of at most maxFiles open files) and, for a map output, its
+// parsed index (an LRU of indexes bounded by their retained size,
+// spark.shuffle.service.index.cache.size). The two bounds are kept apart
+// (an entry may hold its index but not its file, or the reverse), but one
+// lock guards both, so that a chunk served from the cache takes one lock.
+// The cache holds one reference to each SharedFile; a file evicted or
 // dropped while chunks of it are being sent closes when the last of them
-// is released. max <= 0 caches nothing.
-type fileCache struct {
-	max int
+// is released. maxFiles <= 0 keeps no file open.
+type blockCache struct {
+	maxFiles   int
+	indexLimit int64
 
-	mu    sync.Mutex // guards ll and items
-	ll    list.List  // of *fileEntry, most recently used first
-	items map[fileKey]*list.Element
+	mu         sync.Mutex // guards the fields below
+	items      map[fileKey]*cacheEntry
+	files      list.List // of *cacheEntry holding a file, most recently used first
+	indexes    list.List // of *cacheEntry holding an index, most recently used first
+	indexBytes int64     // the indexes' retained size
 }
 
-type fileEntry struct {
-	key fileKey
-	f   *codec.SharedFile
+// cacheEntry is what blockCache holds for one key; it is in items while
+// it holds a file or an index.
+type cacheEntry struct {
+	key    fileKey
+	file   *codec.SharedFile // the cache's reference; nil if not open
+	fileEl *list.Element     // in files, when file is set
+	index  *IndexInfo        // nil if not cached
+	idxEl  *list.Element     // in indexes, when index is set
 }
 
-func newFileCache(max int) *fileCache {
-	return &fileCache{max: max, items: map[fileKey]*list.Element{}}
+func newBlockCache(maxFiles int, indexLimit int64) *blockCache {
+	return &blockCache{maxFiles: maxFiles, indexLimit: indexLimit, items: map[fileKey]*cacheEntry{}}
 }
 
-// get returns the cached file of k with a reference for the caller.
-func (c *fileCache) get(k fileKey) (*codec.SharedFile, bool) {
+// get returns what the cache holds for k: the open file, with a reference
+// for the caller, and the index, each nil if not cached.
+func (c *blockCache) get(k fileKey) (*codec.SharedFile, *IndexInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[k]
+	e, ok := c.items[k]
 	if !ok {
-		return nil, false
+		return nil, nil
 	}
-	c.ll.MoveToFront(el)
-	return el.Value.(*fileEntry).f.Retain(), true
+	var f *codec.SharedFile
+	if e.file != nil {
+		c.files.MoveToFront(e.fileEl)
+		f = e.file.Retain()
+	}
+	if e.index != nil {
+		c.indexes.MoveToFront(e.idxEl)
+	}
+	return f, e.index
 }
 
-// add caches f (the cache takes a reference of its own) unless k is
-// cached already, and returns the file to use, with the caller's
-// reference: f, or the one another caller cached first (then f is
-// released).
-func (c *fileCache) add(k fileKey, f *codec.SharedFile) *codec.SharedFile {
-	if c.max <= 0 {
-		return f
-	}
+// put caches what k lacks of f (the cache takes a reference of its own)
+// and idx, either of which may be nil. It returns the file to use, with
+// the caller's reference: f, or the one another caller cached first (then
+// f is released); nil if f is nil.
+func (c *blockCache) put(k fileKey, f *codec.SharedFile, idx *IndexInfo) *codec.SharedFile {
+	var gone []*codec.SharedFile
 	c.mu.Lock()
-	if el, ok := c.items[k]; ok {
-		c.ll.MoveToFront(el)
-		won := el.Value.(*fileEntry).f.Retain()
-		c.mu.Unlock()
-		f.Release()
-		return won
+	e := c.items[k]
+	if e == nil {
+		e = &cacheEntry{key: k}
 	}
-	c.items[k] = c.ll.PushFront(&fileEntry{k, f.Retain()})
-	var evicted []*codec.SharedFile
-	for c.ll.Len() > c.max {
-		evicted = append(evicted, c.removeLocked(c.ll.Back()))
+	use := f
+	switch {
+	case f == nil:
+	case e.file != nil:
+		c.files.MoveToFront(e.fileEl)
+		use = e.file.Retain()
+		gone = append(gone, f)
+	case c.maxFiles > 0:
+		e.file, e.fileEl = f.Retain(), c.files.PushFront(e)
+	}
+	if idx != nil && e.index == nil && idx.RetainedSize() <= c.indexLimit {
+		e.index, e.idxEl = idx, c.indexes.PushFront(e)
+		c.indexBytes += idx.RetainedSize()
+	}
+	if e.file != nil || e.index != nil {
+		c.items[k] = e
+	}
+	for c.files.Len() > 0 && c.files.Len() > c.maxFiles {
+		gone = append(gone, c.dropFileLocked(c.files.Back().Value.(*cacheEntry)))
+	}
+	for c.indexes.Len() > 0 && c.indexBytes > c.indexLimit {
+		c.dropIndexLocked(c.indexes.Back().Value.(*cacheEntry))
 	}
 	c.mu.Unlock()
-	for _, e := range evicted {
-		e.Release()
+	for _, g := range gone {
+		g.Release()
 	}
-	return f
+	return use
 }
 
-// drop forgets k if it still caches f.
-func (c *fileCache) drop(k fileKey, f *codec.SharedFile) {
+// drop forgets k, its file and its index, if it still caches f.
+func (c *blockCache) drop(k fileKey, f *codec.SharedFile) {
 	c.mu.Lock()
-	el, ok := c.items[k]
-	if !ok || el.Value.(*fileEntry).f != f {
+	e, ok := c.items[k]
+	if !ok || e.file != f {
 		c.mu.Unlock()
 		return
 	}
-	c.removeLocked(el)
+	c.dropIndexLocked(e)
+	c.dropFileLocked(e)
 	c.mu.Unlock()
 	f.Release()
 }
 
-// dropIf forgets every file whose key match accepts.
-func (c *fileCache) dropIf(match func(fileKey) bool) {
+// dropIf forgets every key match accepts, with its file and its index.
+func (c *blockCache) dropIf(match func(fileKey) bool) {
 	var gone []*codec.SharedFile
 	c.mu.Lock()
-	for k, el := range c.items {
-		if match(k) {
-			gone = append(gone, c.removeLocked(el))
+	for k, e := range c.items {
+		if !match(k) {
+			continue
+		}
+		c.dropIndexLocked(e)
+		if e.file != nil {
+			gone = append(gone, c.dropFileLocked(e))
 		}
 	}
 	c.mu.Unlock()
@@ -118,21 +166,38 @@ func (c *fileCache) dropIf(match func(fileKey) bool) {
 	}
 }
 
-// removeLocked unlinks el and returns its file, whose reference the
-// caller releases (outside the lock: it may close the file).
-func (c *fileCache) removeLocked(el *list.Element) *codec.SharedFile {
-	e := el.Value.(*fileEntry)
-	c.ll.Remove(el)
-	delete(c.items, e.key)
-	return e.f
+// dropFileLocked unlinks e's file and returns it, for the caller to
+// release (outside the lock: that may close it). e leaves items if it
+// then holds nothing.
+func (c *blockCache) dropFileLocked(e *cacheEntry) *codec.SharedFile {
+	f := e.file
+	c.files.Remove(e.fileEl)
+	e.file, e.fileEl = nil, nil
+	if e.index == nil {
+		delete(c.items, e.key)
+	}
+	return f
 }
 
-// len returns the number of open files cached.
-func (c *fileCache) len() int {
+// dropIndexLocked unlinks e's index, if it has one; e leaves items if it
+// then holds nothing.
+func (c *blockCache) dropIndexLocked(e *cacheEntry) {
+	if e.index != nil {
+		c.indexes.Remove(e.idxEl)
+		c.indexBytes -= e.index.RetainedSize()
+		e.index, e.idxEl = nil, nil
+	}
+	if e.file == nil {
+		delete(c.items, e.key)
+	}
+}
+
+// openFiles returns the number of open files cached.
+func (c *blockCache) openFiles() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ll.Len()
+	return c.files.Len()
 }
 
-// close drops every file.
-func (c *fileCache) close() { c.dropIf(func(fileKey) bool { return true }) }
+// close drops everything.
+func (c *blockCache) close() { c.dropIf(func(fileKey) bool { return true }) }

@@ -102,7 +102,7 @@ func newClient(t *testing.T, conf *sparkconf.Conf, appID string) *Client {
 const testSubDirs = 4
 
 // newExecDirs returns n fresh local dirs of an executor.
-func newExecDirs(t *testing.T, n int) []string {
+func newExecDirs(t testing.TB, n int) []string {
 	t.Helper()
 	dirs := make([]string, n)
 	for i := range dirs {
@@ -139,7 +139,7 @@ type shuffleFiles struct {
 
 // writeShuffle writes maps × reduces partitions (content from data, or
 // partData) into dirs and returns the layout.
-func writeShuffle(t *testing.T, dirs []string, shuffleID int32, maps, reduces int, data func(m, r int) []byte) *shuffleFiles {
+func writeShuffle(t testing.TB, dirs []string, shuffleID int32, maps, reduces int, data func(m, r int) []byte) *shuffleFiles {
 	t.Helper()
 	if data == nil {
 		data = func(m, r int) []byte { return partData(int(shuffleID), m, r) }

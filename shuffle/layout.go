@@ -1,7 +1,6 @@
 package shuffle
 
 import (
-	"container/list"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"unicode/utf16"
 )
 
@@ -125,77 +123,6 @@ func parseIndex(b []byte, path string) (*IndexInfo, error) {
 		}
 	}
 	return &IndexInfo{Offsets: offs}, nil
-}
-
-// indexCache is an LRU of parsed index files bounded by their retained
-// size (spark.shuffle.service.index.cache.size), keyed by executor, shuffle
-// and map id.
-type indexCache struct {
-	mu    sync.Mutex // guards the fields below
-	limit int64
-	used  int64
-	ll    *list.List
-	items map[fileKey]*list.Element
-}
-
-type indexEntry struct {
-	key  fileKey
-	info *IndexInfo
-}
-
-func newIndexCache(limit int64) *indexCache {
-	return &indexCache{limit: limit, ll: list.New(), items: map[fileKey]*list.Element{}}
-}
-
-// cached returns k's index if it is in the cache, without reading it.
-func (c *indexCache) cached(k fileKey) (*IndexInfo, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[k]
-	if !ok {
-		return nil, false
-	}
-	c.ll.MoveToFront(el)
-	return el.Value.(*indexEntry).info, true
-}
-
-// get returns k's index, reading it with read on a miss.
-func (c *indexCache) get(k fileKey, read func() (*IndexInfo, error)) (*IndexInfo, error) {
-	if info, ok := c.cached(k); ok {
-		return info, nil
-	}
-	info, err := read()
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.items[k]; !ok && info.RetainedSize() <= c.limit {
-		c.items[k] = c.ll.PushFront(&indexEntry{k, info})
-		c.used += info.RetainedSize()
-		for c.used > c.limit {
-			c.removeLocked(c.ll.Back())
-		}
-	}
-	return info, nil
-}
-
-func (c *indexCache) removeLocked(el *list.Element) {
-	e := el.Value.(*indexEntry)
-	c.ll.Remove(el)
-	delete(c.items, e.key)
-	c.used -= e.info.RetainedSize()
-}
-
-// invalidate drops every cached index whose key match accepts.
-func (c *indexCache) invalidate(match func(fileKey) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, el := range c.items {
-		if match(k) {
-			c.removeLocked(el)
-		}
-	}
 }
 
 // MapOutputWriter writes one map task's sort-shuffle output the way Spark

@@ -39,11 +39,10 @@ var ErrNotRegistered = errors.New("shuffle: executor is not registered")
 // (Spark's ExternalShuffleBlockResolver). Only files beneath an executor's
 // registered local dirs are ever opened, through descriptors of those dirs
 // and never through a symbolic link (open_unix.go). Data and RDD files
-// stay open between chunks in files; parsed index files in cache.
+// stay open between chunks, next to the parsed index files, in cache.
 type resolver struct {
 	log     *slog.Logger
-	cache   *indexCache
-	files   *fileCache
+	cache   *blockCache
 	fileOpt codec.FileOptions
 	// rddOn (spark.shuffle.service.fetch.rdd.enabled) keeps RDD files when
 	// an executor exits. RDD blocks are served either way, as Spark's
@@ -68,12 +67,23 @@ func dbKey(id AppExecID) []byte {
 	return append([]byte(dbKeyPrefix), js...)
 }
 
-func newResolver(log *slog.Logger, cacheBytes int64, fileOpt codec.FileOptions, rddOn bool, dbPath string, dirs *dirPolicy) (*resolver, error) {
+// resolverConfig is what newResolver takes.
+type resolverConfig struct {
+	indexCacheBytes int64             // spark.shuffle.service.index.cache.size
+	maxOpenFiles    int               // spark.shuffle.service.ember.maxOpenFiles; 0 keeps no file open
+	fileOpt         codec.FileOptions // how chunks are sent from files
+	rddOn           bool              // spark.shuffle.service.fetch.rdd.enabled
+	dbPath          string            // the registration db; "" keeps registrations in memory only
+	dirs            *dirPolicy        // which local dirs may be registered; nil allows any
+}
+
+func newResolver(log *slog.Logger, c resolverConfig) (*resolver, error) {
+	dirs, dbPath := c.dirs, c.dbPath
 	if dirs == nil {
 		dirs = &dirPolicy{allowAll: true}
 	}
-	r := &resolver{log: log, cache: newIndexCache(cacheBytes), files: newFileCache(DefaultMaxOpenFiles),
-		fileOpt: fileOpt, rddOn: rddOn, dirs: dirs, executors: map[AppExecID]*execEntry{}}
+	r := &resolver{log: log, cache: newBlockCache(c.maxOpenFiles, c.indexCacheBytes),
+		fileOpt: c.fileOpt, rddOn: c.rddOn, dirs: dirs, executors: map[AppExecID]*execEntry{}}
 	if dbPath == "" {
 		return r, nil
 	}
@@ -171,18 +181,12 @@ func (r *resolver) closeDirs() {
 	}
 }
 
-// setMaxOpenFiles sizes the open-file cache; call it before serving.
-func (r *resolver) setMaxOpenFiles(n int) {
-	r.files.close()
-	r.files = newFileCache(n)
-}
-
 func (r *resolver) close() error {
 	r.mu.Lock()
 	r.closeDirs()
 	r.executors = map[AppExecID]*execEntry{}
 	r.mu.Unlock()
-	r.files.close()
+	r.cache.close()
 	if r.db != nil {
 		return r.db.Close()
 	}
@@ -217,7 +221,7 @@ func (r *resolver) register(id AppExecID, info ExecutorShuffleInfo) error {
 	if old != nil {
 		// A re-registration (an executor restarted under the same id) may
 		// name other dirs: what was opened under the old ones goes.
-		r.dropFiles(func(k fileKey) bool { return k.exec == id })
+		r.cache.dropIf(func(k fileKey) bool { return k.exec == id })
 		old.closeDirs()
 	}
 	return nil
@@ -241,116 +245,28 @@ func (r *resolver) entry(appID, execID string) (*execEntry, error) {
 	return e, nil
 }
 
-// dropFiles closes the cached open files and forgets the cached indexes
-// whose keys match accepts.
-func (r *resolver) dropFiles(match func(fileKey) bool) {
-	r.files.dropIf(match)
-	r.cache.invalidate(match)
-}
-
 // shuffleBlock returns the data of reduce partitions [start, end) of map
 // mapID as a file segment. With the map's index cached and its data file
-// open in the cache, it allocates nothing and makes one system call (the
-// fstat that tells a deleted or replaced file).
+// open in the cache, it takes one lock of the cache, allocates nothing and
+// makes one system call (the fstat that tells a deleted or replaced file).
 func (r *resolver) shuffleBlock(appID, execID string, shuffleID int32, mapID int64, start, end int32) (codec.ManagedBuffer, error) {
-	sf, off, n, err := r.shuffleRange(appID, execID, shuffleID, mapID, start, end)
-	if err != nil {
-		return nil, err
-	}
-	seg, err := codec.NewSharedFileSegment(sf, off, n, r.fileOpt)
-	sf.Release()
-	if err != nil {
-		return nil, err
-	}
-	return seg, nil
-}
-
-// shuffleRange locates reduce partitions [start, end) of map mapID: the
-// open data file (with a reference for the caller) and the byte range the
-// index gives.
-func (r *resolver) shuffleRange(appID, execID string, shuffleID int32, mapID int64, start, end int32) (sf *codec.SharedFile, off, n int64, err error) {
 	e, err := r.entry(appID, execID)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
 	if e.info.ShuffleManager != "" && !strings.Contains(e.info.ShuffleManager, "SortShuffleManager") {
 		r.log.Debug("serving sort-shuffle layout for a custom shuffle manager", "manager", e.info.ShuffleManager)
 	}
-	idxKey := fileKey{exec: e.id, kind: fileIndex, a: shuffleID, b: mapID}
-	dataKey := fileKey{exec: e.id, kind: fileData, a: shuffleID, b: mapID}
-	for try := 0; ; try++ {
-		idx, err := r.index(e, shuffleID, mapID)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		if off, n, err = idx.Range(start, end); err != nil {
-			return nil, 0, 0, err
-		}
-		sf, fresh, err := r.openCached(e, dataKey, func() string { return DataFileName(shuffleID, mapID) })
-		if err != nil {
-			return nil, 0, 0, fmt.Errorf("shuffle: reading data of shuffle %d map %d: %w", shuffleID, mapID, err)
-		}
-		if fresh || try > 0 || !fileGone(sf.File(), sf.Size()) {
-			return sf, off, n, nil
-		}
-		// The cached data file was deleted or replaced (a map task's
-		// output committed again): its index may be stale too.
+	sf, idx, err := r.open(e, fileKey{exec: e.id, kind: fileShuffle, a: shuffleID, b: mapID}, true)
+	if err != nil {
+		return nil, err
+	}
+	off, n, err := idx.Range(start, end)
+	if err != nil {
 		sf.Release()
-		r.files.drop(dataKey, sf)
-		r.cache.invalidate(func(k fileKey) bool { return k == idxKey })
+		return nil, err
 	}
-}
-
-// index returns the parsed index of map mapID, from the cache or read.
-func (r *resolver) index(e *execEntry, shuffleID int32, mapID int64) (*IndexInfo, error) {
-	idx, err := r.cache.get(fileKey{exec: e.id, kind: fileIndex, a: shuffleID, b: mapID}, func() (*IndexInfo, error) {
-		f, size, err := r.blockFile(e, IndexFileName(shuffleID, mapID))
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return readIndexFile(f, size)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", shuffleID, mapID, err)
-	}
-	return idx, nil
-}
-
-// openCached returns the open file of k (with a reference for the
-// caller) from the cache, or opens the file name() names and caches it;
-// fresh says it was just opened.
-func (r *resolver) openCached(e *execEntry, k fileKey, name func() string) (sf *codec.SharedFile, fresh bool, err error) {
-	if sf, ok := r.files.get(k); ok {
-		return sf, false, nil
-	}
-	f, size, err := r.blockFile(e, name())
-	if err != nil {
-		return nil, false, err
-	}
-	sf = r.files.add(k, codec.NewSharedFile(f, size))
-	r.mu.RLock()
-	current := r.executors[e.id] == e
-	r.mu.RUnlock()
-	if !current {
-		// The executor was removed (or registered again) while the file
-		// was opened, after its files were dropped: not kept.
-		r.files.drop(k, sf)
-	}
-	return sf, true, nil
-}
-
-// openCurrent is openCached, but a cached file that was deleted or
-// replaced since it was opened is dropped and the file opened again.
-func (r *resolver) openCurrent(e *execEntry, k fileKey, name func() string) (*codec.SharedFile, error) {
-	sf, fresh, err := r.openCached(e, k, name)
-	if err != nil || fresh || !fileGone(sf.File(), sf.Size()) {
-		return sf, err
-	}
-	sf.Release()
-	r.files.drop(k, sf)
-	sf, _, err = r.openCached(e, k, name)
-	return sf, err
+	return r.segment(sf, off, n)
 }
 
 // rddBlock returns a disk-persisted RDD block, or (nil, nil) if absent.
@@ -359,16 +275,103 @@ func (r *resolver) rddBlock(appID, execID string, b BlockID) (codec.ManagedBuffe
 	if err != nil {
 		return nil, err
 	}
-	sf, err := r.openCurrent(e, fileKey{exec: e.id, kind: fileRDD, a: b.RDDID, b: int64(b.SplitIdx)}, b.String)
+	sf, _, err := r.open(e, fileKey{exec: e.id, kind: fileRDD, a: b.RDDID, b: int64(b.SplitIdx)}, false)
 	if err != nil {
 		return nil, nil
 	}
-	seg, err := codec.NewSharedFileSegment(sf, 0, sf.Size(), r.fileOpt)
+	return r.segment(sf, 0, sf.Size())
+}
+
+// segment returns bytes [off, off+n) of sf as a chunk, and releases the
+// caller's reference to sf (the segment holds its own).
+func (r *resolver) segment(sf *codec.SharedFile, off, n int64) (codec.ManagedBuffer, error) {
+	seg, err := codec.NewSharedFileSegment(sf, off, n, r.fileOpt)
 	sf.Release()
 	if err != nil {
 		return nil, err
 	}
 	return seg, nil
+}
+
+// open returns the open file k names, with a reference for the caller,
+// and with withIndex its map output's parsed index, from the cache (one
+// lock) or read and cached. A cached file is fstat'ed: one deleted or
+// replaced since it was opened (a map output committed again) is dropped
+// with its index, which may be stale too, and both are read again.
+func (r *resolver) open(e *execEntry, k fileKey, withIndex bool) (*codec.SharedFile, *IndexInfo, error) {
+	sf, idx := r.cache.get(k)
+	if sf != nil && fileGone(sf.File(), sf.Size()) {
+		r.cache.drop(k, sf)
+		sf.Release()
+		sf, idx = nil, nil
+	}
+	if sf != nil && (idx != nil || !withIndex) {
+		return sf, idx, nil
+	}
+	if withIndex && idx == nil {
+		var err error
+		if idx, err = r.readIndex(e, k); err != nil {
+			if sf != nil {
+				sf.Release()
+			}
+			return nil, nil, err
+		}
+	}
+	var opened *codec.SharedFile
+	if sf == nil {
+		f, size, err := r.blockFile(e, k.name())
+		if err != nil {
+			if k.kind == fileShuffle {
+				err = fmt.Errorf("shuffle: reading data of shuffle %d map %d: %w", k.a, k.b, err)
+			}
+			return nil, nil, err
+		}
+		opened = codec.NewSharedFile(f, size)
+	}
+	if won := r.cache.put(k, opened, idx); won != nil {
+		sf = won
+	}
+	r.mu.RLock()
+	current := r.executors[e.id] == e
+	r.mu.RUnlock()
+	if !current {
+		// The executor was removed (or registered again) while its file
+		// was read, after its cache entries were dropped: not kept.
+		r.cache.dropIf(func(x fileKey) bool { return x == k })
+	}
+	return sf, idx, nil
+}
+
+// index returns the parsed index of a map output, from the cache or read
+// (and then cached).
+func (r *resolver) index(e *execEntry, k fileKey) (*IndexInfo, error) {
+	sf, idx := r.cache.get(k)
+	if sf != nil {
+		sf.Release()
+	}
+	if idx != nil {
+		return idx, nil
+	}
+	idx, err := r.readIndex(e, k)
+	if err != nil {
+		return nil, err
+	}
+	r.cache.put(k, nil, idx)
+	return idx, nil
+}
+
+// readIndex reads and parses the index of the map output k names.
+func (r *resolver) readIndex(e *execEntry, k fileKey) (*IndexInfo, error) {
+	f, size, err := r.blockFile(e, IndexFileName(k.a, k.b))
+	var idx *IndexInfo
+	if err == nil {
+		idx, err = readIndexFile(f, size)
+		f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shuffle: reading index of shuffle %d map %d: %w", k.a, k.b, err)
+	}
+	return idx, nil
 }
 
 // removeBlocks deletes the named block files of an executor and returns
@@ -401,7 +404,7 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(ms
 		// A deleted file is never served from the cache: its open file
 		// and index go (the next chunk opens them again); the executor's
 		// other files stay cached. A name of no known kind drops them all.
-		r.dropFiles(func(k fileKey) bool {
+		r.cache.dropIf(func(k fileKey) bool {
 			if k.exec != e.id {
 				return false
 			}
@@ -412,10 +415,10 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(ms
 	return n, nil
 }
 
-// deletedFileKeys adds to keys the cache keys of a deleted block file:
-// rdd_<a>_<b>, or shuffle_<a>_<b>_0.data / .index (both of the map
-// output's keys: its data file and its index go together). It reports
-// whether name was one of those.
+// deletedFileKeys adds to keys the cache key of a deleted block file:
+// rdd_<a>_<b>, or shuffle_<a>_<b>_0.data or .index (the map output's key:
+// its data file and its index go together). It reports whether name was
+// one of those.
 func deletedFileKeys(exec AppExecID, name string, keys map[fileKey]struct{}) bool {
 	if rest, ok := strings.CutPrefix(name, "rdd_"); ok {
 		a, b, ok := strings.Cut(rest, "_")
@@ -444,8 +447,7 @@ func deletedFileKeys(exec AppExecID, name string, keys map[fileKey]struct{}) boo
 	if !ok || err1 != nil || err2 != nil {
 		return false
 	}
-	keys[fileKey{exec: exec, kind: fileData, a: int32(shuffle), b: mapID}] = struct{}{}
-	keys[fileKey{exec: exec, kind: fileIndex, a: int32(shuffle), b: mapID}] = struct{}{}
+	keys[fileKey{exec: exec, kind: fileShuffle, a: int32(shuffle), b: mapID}] = struct{}{}
 	return true
 }
 
@@ -478,7 +480,7 @@ func (r *resolver) applicationRemoved(appID string, cleanup bool) {
 	}
 	r.mu.Unlock()
 	r.forget(ids)
-	r.dropFiles(func(k fileKey) bool { return k.exec.AppID == appID })
+	r.cache.dropIf(func(k fileKey) bool { return k.exec.AppID == appID })
 	for _, e := range gone {
 		e.closeDirs()
 		for _, d := range e.info.LocalDirs {
@@ -505,7 +507,7 @@ func (r *resolver) executorRemoved(appID, execID string) {
 	info := e.info
 	// Its open files go: an RDD file is deleted below unless RDD fetch is
 	// on, and the rest open again on the next chunk.
-	r.dropFiles(func(k fileKey) bool { return k.exec == e.id })
+	r.cache.dropIf(func(k fileKey) bool { return k.exec == e.id })
 	served := func(name string) bool {
 		return strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".data") || (r.rddOn && strings.HasPrefix(name, "rdd_"))
 	}
@@ -593,7 +595,8 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
 	if !inside {
 		return 0, fmt.Errorf("%w: checksum file %s resolves outside the executor's registered local directories", ErrOutsideLocalDir, sumPath)
 	}
-	idx, err := r.index(e, m.ShuffleID, m.MapID)
+	k := fileKey{exec: e.id, kind: fileShuffle, a: m.ShuffleID, b: m.MapID}
+	idx, err := r.index(e, k)
 	if err != nil {
 		return 0, err
 	}
@@ -623,8 +626,7 @@ func (r *resolver) diagnose(m *DiagnoseCorruption) (Cause, error) {
 		r.log.Info("corruption diagnosis: cannot read the checksum", "file", sumPath, "err", err)
 		return CauseUnknownIssue, nil
 	}
-	data, err := r.openCurrent(e, fileKey{exec: e.id, kind: fileData, a: m.ShuffleID, b: m.MapID},
-		func() string { return DataFileName(m.ShuffleID, m.MapID) })
+	data, _, err := r.open(e, k, false)
 	if err != nil {
 		r.log.Info("corruption diagnosis: cannot read the partition", "err", err)
 		return CauseUnknownIssue, nil

@@ -199,11 +199,11 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		dbPath = filepath.Join(cfg.DBDir, "registeredExecutors.bolt")
 	}
 	fileOpt := codec.FileOptions{LazyFD: tconf.LazyFD, MemoryMapThreshold: tconf.MemoryMapThreshold}
-	res, err := newResolver(log, cacheSize, fileOpt, rddOn, dbPath, dirs)
+	res, err := newResolver(log, resolverConfig{indexCacheBytes: cacheSize, maxOpenFiles: maxOpen, fileOpt: fileOpt,
+		rddOn: rddOn, dbPath: dbPath, dirs: dirs})
 	if err != nil {
 		return nil, err
 	}
-	res.setMaxOpenFiles(maxOpen)
 	s := &Service{res: res, streams: netpoll.NewOneForOneStreamManager(), log: log}
 	s.metrics.RegisteredExecutors = res.numExecutors
 	s.metrics.OpenStreams = s.streams.NumStreams

@@ -500,9 +500,20 @@ func TestDiagnoseCorruption(t *testing.T) {
 
 // ---- resolver ----
 
-func newTestResolver(t *testing.T, rddOn bool, dbPath string) *resolver {
+func newTestResolver(t testing.TB, rddOn bool, dbPath string) *resolver {
 	t.Helper()
-	r, err := newResolver(quietLogger(), 1<<20, codec.DefaultFileOptions, rddOn, dbPath, nil)
+	return newTestResolverConf(t, resolverConfig{rddOn: rddOn, dbPath: dbPath, maxOpenFiles: DefaultMaxOpenFiles})
+}
+
+// newTestResolverConf returns a resolver of c, with a 1 MiB index cache
+// unless c sets one and the default file options, closed in cleanup.
+func newTestResolverConf(t testing.TB, c resolverConfig) *resolver {
+	t.Helper()
+	if c.indexCacheBytes == 0 {
+		c.indexCacheBytes = 1 << 20
+	}
+	c.fileOpt = codec.DefaultFileOptions
+	r, err := newResolver(quietLogger(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
