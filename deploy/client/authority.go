@@ -1,11 +1,8 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"time"
 
 	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/rpcenv"
@@ -96,53 +93,20 @@ func (c *AppClient) isConfigured(a rpcenv.Address) bool {
 }
 
 func (c *AppClient) sameAddress(a, trusted rpcenv.Address) bool {
-	return !a.IsZero() && a.Port == trusted.Port && c.sameHost(a.Host, trusted.Host)
+	return c.names.SameAddress(a, trusted)
 }
 
 // sameHost compares host with a trusted host (a configured or the current
-// master's), literally or by IP; only trusted names are looked up, once
-// each, and a name a peer gives is compared literally.
+// master's), literally or by IP. The trusted names are looked up off the
+// endpoint's loop (c.names: the configured masters' from Start, the
+// current master's when it changes; a refresh keeps the last answer until
+// the new one) and a name a peer gives is compared literally. It never
+// waits: while a trusted name's first lookup has not answered, only its
+// literal spelling matches, so a master met under another spelling of its
+// address in that window (at most authority.LookupTimeout after Start,
+// before any failover) is refused as if its name did not resolve. That is
+// the safe side; holding messages for a lookup would let a slow resolver
+// pile them up.
 func (c *AppClient) sameHost(host, trusted string) bool {
-	if host == "" {
-		return false
-	}
-	if host == trusted {
-		return true
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return false
-	}
-	if t := net.ParseIP(trusted); t != nil {
-		return ip.Equal(t)
-	}
-	for _, s := range c.lookup(trusted) {
-		if t := net.ParseIP(s); t != nil && ip.Equal(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// lookup resolves a trusted host name once, bounded in time (it runs on
-// the endpoint's loop).
-func (c *AppClient) lookup(host string) []string {
-	if ips, ok := c.resolved[host]; ok {
-		return ips
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ips, _ := net.DefaultResolver.LookupHost(ctx, host)
-	if c.resolved == nil {
-		c.resolved = map[string][]string{}
-	}
-	c.resolved[host] = ips
-	return ips
-}
-
-func refusalKey(from rpcenv.Address, conn rpcenv.Conn) string {
-	if !conn.IsZero() {
-		return conn.RemoteAddr().Host
-	}
-	return from.Host
+	return c.names.SameHost(host, trusted)
 }

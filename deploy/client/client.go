@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/ratelog"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/rpcenv"
 )
@@ -77,6 +77,9 @@ type Options struct {
 	RegistrationRetries int
 	// Logger (nil: slog.Default()).
 	Logger *slog.Logger
+	// LookupHost resolves the masters' host names, off the endpoint's
+	// loop (nil: the system resolver).
+	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // ErrNotServerMode is returned by Start for an env that does not listen.
@@ -107,9 +110,10 @@ type AppClient struct {
 	alreadyDisconnected bool
 	stopped             bool
 	refusals            map[int]int         // attempt → masters that refused our authentication
-	refused             *ratelog.Limiter    // one line per peer host per interval for refused messages
-	resolved            map[string][]string // configured masters' host names, looked up once
+	refused             *authority.Refusals // one line per peer host per interval for refused messages
 	masterConn          rpcenv.Conn         // the connection the current master's last word came over
+
+	names *authority.Resolver // the masters' host names, resolved off the loop; closed by Stop
 }
 
 // Start registers the "AppClient" endpoint in env; its OnStart begins the
@@ -138,9 +142,13 @@ func Start(env *rpcenv.Env, masterURLs []string, desc deploy.ApplicationDescript
 	}
 	c := &AppClient{env: env, masters: masters, desc: desc, l: l, opts: opts,
 		log: log.With("component", "appclient"), stopCh: make(chan struct{}), refusals: map[int]int{},
-		refused: ratelog.New(10*time.Second, 256)}
+		refused: authority.NewRefusals(), names: authority.NewResolver(opts.LookupHost, 0)}
+	for _, m := range masters {
+		c.names.Trust(m.Host)
+	}
 	c.self = env.RefFor(rpcenv.EndpointAddress{Addr: env.Address(), Name: deploy.AppClientEndpoint})
 	if _, err := env.SetupEndpoint(deploy.AppClientEndpoint, &endpoint{c: c}); err != nil {
+		c.names.Close()
 		return nil, err
 	}
 	return c, nil
@@ -248,6 +256,7 @@ func (c *AppClient) Stop() {
 		close(c.stopCh)
 		c.spawnMu.Unlock()
 		c.wg.Wait()
+		c.names.Close()
 	})
 }
 
@@ -297,8 +306,7 @@ func (e *endpoint) Receive(msg any, sender rpcenv.Address) error {
 func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) error {
 	c := e.c
 	if err := c.admit(msg, sender, conn); err != nil {
-		c.refused.Warn(c.log, refusalKey(sender, conn), "refusing message", "from", sender.String(), "conn", conn.String(),
-			"msg", fmt.Sprintf("%T", msg), "err", err)
+		c.refused.Refuse(c.log, sender, conn, msg, err)
 		return nil
 	}
 	switch x := msg.(type) {
@@ -334,6 +342,7 @@ func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn)
 		c.mu.Lock()
 		c.appID, c.master = x.AppID, x.Master
 		c.mu.Unlock()
+		c.followMaster(nil, x.Master)
 		c.masterConn = conn
 		c.registered = true
 		c.log.Info("Connected to Spark cluster", "appId", x.AppID)
@@ -366,9 +375,11 @@ func (e *endpoint) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn)
 		}
 		c.log.Info("Master has changed", "master", x.Master.Address().String())
 		c.mu.Lock()
+		old := c.master
 		c.master = x.Master
 		id := c.appID
 		c.mu.Unlock()
+		c.followMaster(old, x.Master)
 		c.masterConn = conn
 		c.alreadyDisconnected = false
 		if err := x.Master.Send(deploy.MasterChangeAcknowledged{AppID: id}); err != nil {
@@ -396,6 +407,17 @@ func (e *endpoint) ReceiveAndReply(msg any, cc rpcenv.CallContext) error {
 		return fmt.Errorf("%w: app client got %T", rpcenv.ErrUnsupported, msg)
 	}
 	return nil
+}
+
+// followMaster has the new master's host name looked up again (off the
+// loop) when it differs from the old master's.
+func (c *AppClient) followMaster(old, m *rpcenv.Ref) {
+	if m == nil {
+		return
+	}
+	if h := m.Address().Addr.Host; old == nil || old.Address().Addr.Host != h {
+		c.names.Refresh(h)
+	}
 }
 
 // markDead tells the listener once.

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -172,5 +175,59 @@ func TestMessagesFromMaster(t *testing.T) {
 	ac.Stop()
 	if un, ok := next(t, m2).(deploy.UnregisterApplication); !ok || un.AppID != "app-1" {
 		t.Fatalf("unregister %+v", un)
+	}
+}
+
+// A resolver that does not answer never stalls the client's loop: the
+// lookup of a configured master's name runs off it, the master's
+// messages are handled meanwhile, and Stop cancels the lookup.
+func TestBlockedResolverDoesNotStallTheLoop(t *testing.T) {
+	env1, m1, ref1 := startFakeMaster(t, "master1")
+	driver := driverEnv(t)
+	rec := &recorder{}
+	started, ended := make(chan string, 4), make(chan struct{}, 4)
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		started <- host
+		<-ctx.Done() // never answers before the client stops
+		ended <- struct{}{}
+		return nil, ctx.Err()
+	}
+	// A second configured master known by name only, at a port nothing
+	// listens on.
+	named := fmt.Sprintf("spark://localhost:%d", testutil.FreePort(t))
+	ac, err := Start(driver, []string{env1.Address().SparkURL(), named}, appDesc(1, 1), rec,
+		Options{Logger: quietLog(), LookupHost: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := <-started; h != "localhost" {
+		t.Fatalf("looked up %q, want localhost", h)
+	}
+	reg, ok := next(t, m1).(deploy.RegisterApplication)
+	if !ok || reg.Driver == nil {
+		t.Fatalf("registration %+v", reg)
+	}
+	for _, msg := range []any{deploy.RegisteredApplication{AppID: "app-1", Master: ref1},
+		// Judged against the configured masters, the blocked name among them.
+		deploy.MasterChanged{Master: ref1},
+		deploy.ExecutorAdded{ID: 3, WorkerID: "w1", HostPort: "h:1", Cores: 2, MemoryMB: 64}} {
+		if err := reg.Driver.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the master's messages, with the lookup still blocked", func() bool { return rec.has("added app-1/3") })
+	if _, ok := next(t, m1).(deploy.MasterChangeAcknowledged); !ok {
+		t.Fatal("MasterChanged from the current master over its connection was not acknowledged")
+	}
+	select {
+	case <-ended:
+		t.Fatal("the lookup ended before Stop")
+	default:
+	}
+	ac.Stop()
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Stop returned with the lookup still running")
 	}
 }

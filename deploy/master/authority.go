@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/ratelog"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -153,12 +152,12 @@ func (p *peerLink) over(msg any, what string, addrHost string, link Link) error 
 	host := link.RemoteAddr().Host
 	switch {
 	case p.host != "":
-		if !sameIP(host, p.host) {
+		if !authority.SameIP(host, p.host) {
 			return fmt.Errorf("%w: %T about %s from host %s; its connection came from %s",
 				ErrNotAuthorized, msg, what, host, p.host)
 		}
 	case net.ParseIP(addrHost) != nil:
-		if !sameIP(host, addrHost) {
+		if !authority.SameIP(host, addrHost) {
 			return fmt.Errorf("%w: %T about %s from host %s, not from its address's host %s",
 				ErrNotAuthorized, msg, what, host, addrHost)
 		}
@@ -172,15 +171,6 @@ func (p *peerLink) bind(link Link) {
 		return
 	}
 	p.link, p.host = link, link.RemoteAddr().Host
-}
-
-// sameIP compares two IP literals (127.0.0.1 and ::ffff:127.0.0.1 are one).
-func sameIP(a, b string) bool {
-	if a == b {
-		return true
-	}
-	x, y := net.ParseIP(a), net.ParseIP(b)
-	return x != nil && y != nil && x.Equal(y)
 }
 
 func (s *State) fromWorker(msg any, w *WorkerInfo, from rpcenv.Address, link Link) error {
@@ -227,18 +217,7 @@ func (s *State) workerAt(from rpcenv.Address) *WorkerInfo {
 	return nil
 }
 
-// refusalInterval is how often one peer's refused messages are logged.
-var refusalInterval = 10 * time.Second
-
-func newRefusalLog() *ratelog.Limiter { return ratelog.New(refusalInterval, 256) }
-
 // refuse logs one rate-limited line for a refused message.
-// The limiter's key is the connection's real host when there is one (a
-// peer cannot spread its lines over forged addresses).
 func (m *Master) refuse(from rpcenv.Address, conn rpcenv.Conn, msg any, err error) {
-	key := from.Host
-	if !conn.IsZero() {
-		key = conn.RemoteAddr().Host
-	}
-	m.refusals.Warn(m.log, key, "refusing message", "from", from.String(), "conn", conn.String(), "msg", fmt.Sprintf("%T", msg), "err", err)
+	m.refusals.Refuse(m.log, from, conn, msg, err)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/deploy/recovery"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
@@ -165,7 +166,7 @@ func TestHostilePeerCannotCommandMaster(t *testing.T) {
 			t.Fatalf("the attacker changed the apps: %s", st.Summary())
 		}
 		lines := strings.Count(logs.String(), "refusing message")
-		if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
+		if bound := 1 + int(elapsed/authority.RefusalInterval) + 1; lines < 1 || lines > bound {
 			t.Fatalf("%d refusal lines for %d refused messages in %v (bound %d)", lines, flood+4, elapsed, bound)
 		}
 
@@ -317,7 +318,7 @@ func TestForgedAddressRefusedByConnection(t *testing.T) {
 			t.Fatalf("a forger changed the state: %s", st.Summary())
 		}
 		lines := strings.Count(logs.String(), "refusing message")
-		if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
+		if bound := 1 + int(elapsed/authority.RefusalInterval) + 1; lines < 1 || lines > bound {
 			t.Fatalf("%d refusal lines for 8 forged messages from one host in %v (bound %d)", lines, elapsed, bound)
 		}
 		// The forgers go: their connections claimed the worker's and the

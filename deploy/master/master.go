@@ -12,8 +12,8 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/deploy/recovery"
-	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
@@ -52,7 +52,7 @@ type Master struct {
 
 	state *State // only touched on the endpoint's loop
 
-	refusals *ratelog.Limiter // one line per peer per interval for refused messages
+	refusals *authority.Refusals // one line per peer per interval for refused messages
 	// replyAs is, while a registration is handled, the address the peer
 	// reached this master at (see Send); zero otherwise.
 	replyAs rpcenv.Address
@@ -204,7 +204,7 @@ func Start(opts Options) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{env: env, cfg: cfg, log: log.With("component", "master"), opts: opts, stop: make(chan struct{}),
-		recReady: make(chan struct{}), refusals: newRefusalLog()}
+		recReady: make(chan struct{}), refusals: authority.NewRefusals()}
 	m.cfg.MasterURL = env.Address().SparkURL()
 	m.cfg.WebUIURL = fmt.Sprintf("http://%s:%d", env.Address().Host, opts.WebUIPort)
 	m.state = NewState(m.cfg, m)

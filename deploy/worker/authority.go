@@ -1,14 +1,10 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/ratelog"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -38,8 +34,9 @@ type Link interface {
 // change (MasterChanged) and the answers to a registration
 // (RegisteredWorker, RegisterWorkerFailed, MasterInStandby) only from a
 // master of the configured list, and the first two must name that same
-// master. Host names are compared through CoreConfig.Resolve: the
-// configured masters' once, the names peers give within a budget of
+// master. Host names are compared through CoreConfig.Names, which
+// resolves them off the endpoint's loop: the configured masters' and the
+// active master's, and the names peers give within a budget of
 // peerLookups for the worker's life.
 //
 // The claimed address is checked against the connection:
@@ -230,46 +227,26 @@ func (c *Core) isConfiguredMaster(a rpcenv.Address) bool {
 	return ok
 }
 
-// sameAddress reports whether a is trusted: the same port, and the same
-// host literally or by IP (trusted's host resolved; a's host, when a
-// name, resolved within the peer lookup budget).
+// sameAddress reports whether a is trusted (see sameHost).
 func (c *Core) sameAddress(a, trusted rpcenv.Address) bool {
-	if a.IsZero() || a.Port != trusted.Port {
-		return false
+	if c.cfg.Names == nil {
+		return !a.IsZero() && a == trusted
 	}
-	return c.sameHost(a.Host, trusted.Host)
+	return c.cfg.Names.SameAddress(a, trusted)
 }
 
-// sameHost reports whether host is the trusted host, literally or by IP.
+// sameHost reports whether host is the trusted host, literally or by IP:
+// with the names CoreConfig.Names has resolved so far (trusted names, and
+// names peers give within peerLookups for the worker's life). It never
+// waits for a lookup; a name whose lookup has not answered yet compares
+// as one that does not resolve, and the master that was refused so
+// (met by another spelling of its address) is admitted when it answers
+// the worker's next registration attempt.
 func (c *Core) sameHost(host, trusted string) bool {
-	if host == "" {
-		return false
+	if c.cfg.Names == nil {
+		return host != "" && host == trusted
 	}
-	if host == trusted {
-		return true
-	}
-	want := c.ipsOf(trusted, c.resolve)
-	for _, ip := range c.ipsOf(host, c.resolvePeer) {
-		for _, w := range want {
-			if ip.Equal(w) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (c *Core) ipsOf(host string, resolve func(string) []string) []net.IP {
-	if ip := net.ParseIP(host); ip != nil {
-		return []net.IP{ip}
-	}
-	var out []net.IP
-	for _, s := range resolve(host) {
-		if ip := net.ParseIP(s); ip != nil {
-			out = append(out, ip)
-		}
-	}
-	return out
+	return c.cfg.Names.SameHost(host, trusted)
 }
 
 // peerLookups bounds the host names a peer can make the worker look up,
@@ -277,59 +254,7 @@ func (c *Core) ipsOf(host string, resolve func(string) []string) []net.IP {
 // by IP costs one lookup; a peer sending names costs at most this many.
 const peerLookups = 8
 
-// resolvePeer looks up a host name a peer gave, within the budget.
-func (c *Core) resolvePeer(host string) []string {
-	if ips, ok := c.resolved[host]; ok {
-		return ips
-	}
-	if c.peerLookups >= peerLookups {
-		return nil
-	}
-	c.peerLookups++
-	return c.resolve(host)
-}
-
-// resolve looks a trusted host up once and keeps the answer.
-func (c *Core) resolve(host string) []string {
-	if ips, ok := c.resolved[host]; ok {
-		return ips
-	}
-	var ips []string
-	if c.cfg.Resolve != nil {
-		ips = c.cfg.Resolve(host)
-	}
-	if c.resolved == nil {
-		c.resolved = map[string][]string{}
-	}
-	c.resolved[host] = ips
-	return ips
-}
-
-// lookupHost is CoreConfig.Resolve for the daemon: the system resolver,
-// bounded in time (it runs on the endpoint's goroutine, for the worker's
-// own masters only, once per host).
-func lookupHost(host string) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ips, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil {
-		return nil
-	}
-	return ips
-}
-
-// refusals limits the worker's per-message warnings to one line per peer
-// per interval.
-var refusalInterval = 10 * time.Second
-
-func newRefusalLog() *ratelog.Limiter { return ratelog.New(refusalInterval, 256) }
-
 // refuse logs one rate-limited line for a refused message.
-// The limiter's key is the connection's real host when there is one.
 func (w *Worker) refuse(from rpcenv.Address, conn rpcenv.Conn, msg any, err error) {
-	key := from.Host
-	if !conn.IsZero() {
-		key = conn.RemoteAddr().Host
-	}
-	w.refusals.Warn(w.log, key, "refusing message", "from", from.String(), "conn", conn.String(), "msg", fmt.Sprintf("%T", msg), "err", err)
+	w.refusals.Refuse(w.log, from, conn, msg, err)
 }

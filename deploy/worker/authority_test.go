@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -60,8 +63,9 @@ func TestAdmit(t *testing.T) {
 	cfg := testCoreConfig()
 	resolved := map[string][]string{"master-two": {"10.0.0.2"}}
 	cfg.Masters = []rpcenv.Address{m1Addr, m2ByName}
-	cfg.Resolve = func(host string) []string { return resolved[host] }
+	cfg.Names = testNames(t, func(host string) []string { return resolved[host] })
 	c := registeredCore(cfg, true)
+	cfg.Names.Wait() // the configured names, looked up off the loop
 	if got := c.MasterAddress(m2Addr); got != m2ByName {
 		t.Errorf("MasterAddress(%v) = %v, want the configured spelling %v (one connection to the master)", m2Addr, got, m2ByName)
 	}
@@ -79,36 +83,98 @@ func TestAdmit(t *testing.T) {
 }
 
 // TestAdmitPeerNames: a master that advertises a host name its worker
-// knows by IP is admitted, and the worker then talks to the configured
-// address; names peers give cost at most peerLookups lookups.
+// knows by IP is admitted once that name has resolved (the lookup runs
+// off the loop: the first message is judged as if the name did not
+// resolve yet), and the worker then talks to the configured address;
+// names peers give cost at most peerLookups lookups.
 func TestAdmitPeerNames(t *testing.T) {
 	cfg := testCoreConfig()
+	var mu sync.Mutex
 	lookups := 0
-	cfg.Resolve = func(host string) []string {
+	cfg.Names = testNames(t, func(host string) []string {
+		mu.Lock()
 		lookups++
+		mu.Unlock()
 		if host == "master-one" {
 			return []string{"10.0.0.1"}
 		}
 		return nil
-	}
+	})
 	c := registeredCore(cfg, false)
 	named := rpcenv.NewAddress("master-one", 7077)
-	if err := c.Admit(deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}, named, nil); err != nil {
-		t.Fatalf("a configured master advertising its name: %v", err)
+	reg := deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}
+	if err := c.Admit(reg, named, nil); !errors.Is(err, ErrNotFromMaster) {
+		t.Fatalf("a master by a name not resolved yet: admitted (err %v)", err)
+	}
+	cfg.Names.Wait()
+	if err := c.Admit(reg, named, nil); err != nil {
+		t.Fatalf("a configured master advertising its name, once resolved: %v", err)
 	}
 	if got := c.MasterAddress(named); got != m1.addr.Addr {
 		t.Fatalf("MasterAddress(%s) = %s, want the configured %s", named, got, m1.addr.Addr)
 	}
+	mu.Lock()
 	lookups = 0
+	mu.Unlock()
 	for i := 0; i < 100; i++ {
 		name := fmt.Sprintf("evil-%d.example", i)
 		if err := c.Admit(deploy.MasterChanged{Master: refAt(t, "spark://Master@"+name+":7077")}, rpcenv.NewAddress(name, 7077), nil); !errors.Is(err, ErrNotFromMaster) {
 			t.Fatalf("MasterChanged from %s admitted: %v", name, err)
 		}
 	}
+	cfg.Names.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if lookups > peerLookups {
 		t.Fatalf("%d lookups of names peers gave, budget %d", lookups, peerLookups)
 	}
+}
+
+// TestAdmitBlockedResolver: a resolver that does not answer never holds
+// Admit (it runs on the endpoint's loop): a master met by a name still
+// being looked up is refused at once, and admitted after the answer.
+func TestAdmitBlockedResolver(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan string, 16)
+	cfg := testCoreConfig()
+	names := authority.NewResolver(func(ctx context.Context, host string) ([]string, error) {
+		started <- host
+		select {
+		case <-release:
+			return []string{"10.0.0.1"}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}, peerLookups)
+	t.Cleanup(names.Close)
+	cfg.Names = names
+	c := registeredCore(cfg, false)
+	named := rpcenv.NewAddress("master-one", 7077)
+	reg := deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}
+	for i := 0; i < 3; i++ {
+		if err := c.Admit(reg, named, nil); !errors.Is(err, ErrNotFromMaster) {
+			t.Fatalf("admitted while the lookup is blocked (err %v)", err)
+		}
+	}
+	// Other messages go on being judged meanwhile.
+	if err := c.Admit(deploy.RequestWorkerState{}, named, nil); err != nil {
+		t.Fatalf("RequestWorkerState: %v", err)
+	}
+	if h := <-started; h != "master-one" {
+		t.Fatalf("looked up %q, want master-one", h)
+	}
+	close(release)
+	names.Wait()
+	if err := c.Admit(reg, named, nil); err != nil {
+		t.Fatalf("after the lookup answered: %v", err)
+	}
+}
+
+// testNames is a Resolver answering from fn, closed by the test's end.
+func testNames(t *testing.T, fn func(host string) []string) *authority.Resolver {
+	r := authority.NewResolver(func(_ context.Context, host string) ([]string, error) { return fn(host), nil }, peerLookups)
+	t.Cleanup(r.Close)
+	return r
 }
 
 // TestAdmitBeforeRegistration: no orders are taken before a master

@@ -97,9 +97,13 @@
 // the active master's address; MasterChanged and the answers to a
 // registration only from a master of the configured list, naming itself.
 // Addresses are compared with the configured masters' host names resolved
-// (once, by the system resolver); names peers give are looked up within a
-// small budget for the worker's life, and a master met by such a name is
-// then reached at its configured address.
+// (by the system resolver, off the endpoint's loop: at start, and the
+// active master's again when it changes); names peers give are looked up
+// within a small budget for the worker's life, also off the loop, and a
+// master met by such a name is then reached at its configured address. A
+// comparison never waits for a lookup: a name not resolved yet matches
+// only literally, and a master refused so is admitted when it answers the
+// next registration attempt (deploy/internal/authority).
 // A refused message is one warning per peer host per 10 s
 // (internal/ratelog), never an error per message.
 //

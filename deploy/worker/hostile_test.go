@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/internal/testutil"
 	"github.com/ember-rpc/ember/rpcenv"
 )
@@ -106,7 +107,7 @@ func TestHostilePeerCannotCommandWorker(t *testing.T) {
 			}
 			// Rate-limited: one line per refusal interval, not one per message.
 			lines := strings.Count(logs.String(), "refusing message")
-			if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
+			if bound := 1 + int(elapsed/authority.RefusalInterval) + 1; lines < 1 || lines > bound {
 				t.Fatalf("%d refusal lines for %d refused messages in %v (bound %d)", lines, flood, elapsed, bound)
 			}
 			// The worker still heartbeats to its master after the attack.
@@ -194,7 +195,7 @@ func TestForgedMasterAddressRefused(t *testing.T) {
 			}
 			out := logs.String()
 			lines := strings.Count(out, "refusing message")
-			if bound := 1 + int(elapsed/refusalInterval) + 1; lines < 1 || lines > bound {
+			if bound := 1 + int(elapsed/authority.RefusalInterval) + 1; lines < 1 || lines > bound {
 				t.Fatalf("%d refusal lines for 6 forged messages in %v (bound %d)", lines, elapsed, bound)
 			}
 			if !strings.Contains(out, "while the master is connected over") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -120,9 +121,11 @@ type CoreConfig struct {
 	RetainedDrivers   int
 	Redact            *regexp.Regexp // spark.redaction.regex, for the JSON's command
 	Logger            *slog.Logger
-	// Resolve looks up the IP addresses of a configured master's host
-	// name, for Admit (nil: names are compared as written).
-	Resolve func(host string) []string
+	// Names resolves host names for Admit, off the endpoint's loop (nil:
+	// names are compared as written). The core asks it to look up the
+	// configured masters' names when it is made and the active master's
+	// whenever the master changes; whoever made it closes it.
+	Names *authority.Resolver
 }
 
 // ExecutorSpec is what the shell needs to run one executor.
@@ -198,8 +201,6 @@ type Core struct {
 	coresUsed         int
 	memoryUsed        int
 	resourcesUsed     map[string][]string // resource name → addresses in use
-	resolved          map[string][]string // host → its IPs (Admit)
-	peerLookups       int                 // names given by peers looked up so far (Admit)
 }
 
 // NewCore returns a core that has not started registering yet.
@@ -207,6 +208,11 @@ func NewCore(cfg CoreConfig, fx Effects) *Core {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Names != nil {
+		for _, m := range cfg.Masters {
+			cfg.Names.Trust(m.Host)
+		}
 	}
 	return &Core{cfg: cfg, fx: fx, log: log, executors: map[string]*Executor{}, drivers: map[string]*Driver{},
 		appDirs: map[string][]string{}, finishedApps: map[string]bool{}, resourcesUsed: map[string][]string{}}
@@ -430,6 +436,11 @@ func (c *Core) changeMaster(master Peer, webUIURL string, masterAddress rpcenv.A
 	c.activeMasterWebUIURL = webUIURL
 	if masterAddress.IsZero() {
 		masterAddress = master.Address().Addr
+	}
+	if host := master.Address().Addr.Host; c.cfg.Names != nil && (c.master == nil || c.master.Address().Addr.Host != host) {
+		// A new master address: its name (when one) is looked up again,
+		// off the loop.
+		c.cfg.Names.Refresh(host)
 	}
 	c.masterAddressToConnect = &masterAddress
 	c.master = master

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/internal/ratelog"
+	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 	"github.com/ember-rpc/ember/rpcenv"
@@ -103,7 +103,8 @@ type Worker struct {
 	core   *Core
 	timers map[Timer]*repeater
 
-	refusals *ratelog.Limiter // one line per peer per interval for refused messages
+	refusals *authority.Refusals // one line per peer per interval for refused messages
+	names    *authority.Resolver // the masters' host names, resolved off the loop (CoreConfig.Names)
 }
 
 // killer is a runner: kill asks it to stop and does not wait.
@@ -131,7 +132,7 @@ func Start(opts Options) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, conf: conf, log: log, onExit: opts.OnExit, stop: make(chan struct{}),
 		live: map[killer]struct{}{}, byID: map[string]killer{}, timers: map[Timer]*repeater{},
-		refusals: newRefusalLog()}
+		refusals: authority.NewRefusals(), names: authority.NewResolver(nil, peerLookups)}
 	// Protected mode (spark.ember.protectedMode) when spark.authenticate
 	// is off: the worker and its shuffle service serve only this host.
 	sec, err := auth.ProtectedMode(conf, "worker", opts.Host, log)
@@ -192,7 +193,7 @@ func Start(opts Options) (*Worker, error) {
 		HeartbeatInterval: cfg.heartbeatInterval(), CleanupEnabled: cfg.cleanupEnabled, CleanupInterval: cfg.cleanupInterval,
 		ExecutorFilesCleanup: cfg.cleanupAfterExit && w.shuffle != nil, ShuffleService: w.shuffle != nil,
 		RetainedExecutors: cfg.retainedExecutors, RetainedDrivers: cfg.retainedDrivers, Redact: cfg.redact, Logger: w.log,
-		Resolve: lookupHost},
+		Names: w.names},
 		(*effects)(w))
 	w.spawn(w.syncLoop)
 	if _, err := w.env.SetupEndpoint(deploy.WorkerEndpointName, &endpoint{w: w}); err != nil {
@@ -268,6 +269,7 @@ func (w *Worker) shutdown() {
 		// Every goroutine of ours ends on stop/ctx: join them before the
 		// env goes, so that none uses it while it shuts down.
 		w.wg.Wait()
+		w.names.Close()
 		w.env.Shutdown()
 		if w.shuffle != nil {
 			if err := w.shuffle.Close(); err != nil {
