@@ -59,17 +59,22 @@ type Client struct {
 	retries sync.WaitGroup // retry goroutines
 }
 
-// NewClient makes a client. Its connections close when idle (Spark's
-// shuffle client context does that too).
-func NewClient(cfg ClientConfig) (*Client, error) {
-	conf := cfg.Conf
+// confAndLogger returns conf and log, or for nil an empty conf and
+// slog.Default().
+func confAndLogger(conf *sparkconf.Conf, log *slog.Logger) (*sparkconf.Conf, *slog.Logger) {
 	if conf == nil {
 		conf = sparkconf.New()
 	}
-	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	return conf, log
+}
+
+// NewClient makes a client. Its connections close when idle (Spark's
+// shuffle client context does that too).
+func NewClient(cfg ClientConfig) (*Client, error) {
+	conf, log := confAndLogger(cfg.Conf, cfg.Logger)
 	tconf, err := netpoll.NewConf("shuffle", conf, "")
 	if err != nil {
 		return nil, err

@@ -170,3 +170,37 @@ func TestBlockCache(t *testing.T) {
 		t.Errorf("a file not cached stays open after the caller's release")
 	}
 }
+
+// TestDeletedFileKey: RemoveBlocks drops the cache entry of each file it
+// deletes: an RDD block's, or a map output's for its data file or its
+// index; any other name is of no known kind (it drops the executor's whole
+// cache).
+func TestDeletedFileKey(t *testing.T) {
+	exec := AppExecID{"app", "exec"}
+	shuffle := fileKey{exec: exec, kind: fileShuffle, a: 3, b: 1 << 40}
+	for _, c := range []struct {
+		name string
+		want fileKey
+		ok   bool
+	}{
+		{"rdd_2_7", fileKey{exec: exec, kind: fileRDD, a: 2, b: 7}, true},
+		{"shuffle_3_1099511627776_0.data", shuffle, true},
+		{"shuffle_3_1099511627776_0.index", shuffle, true},
+		{"shuffle_3_1099511627776_1.data", fileKey{}, false},
+		{"shuffle_3_1099511627776_0", fileKey{}, false},
+		{"shuffle_3_1099511627776_0.checksum.ADLER32", fileKey{}, false},
+		{"shuffle_3_1099511627776_0.data.index", fileKey{}, false},
+		{"rdd_2_7.data", fileKey{}, false},
+		{"rdd_2_99999999999", fileKey{}, false},
+		{"broadcast_1", fileKey{}, false},
+		{"", fileKey{}, false},
+	} {
+		k, ok := deletedFileKey(exec, c.name)
+		if k != c.want || ok != c.ok {
+			t.Errorf("%q: %+v %v, want %+v %v", c.name, k, ok, c.want, c.ok)
+		}
+		if ok && (k.name() != c.name && IndexFileName(k.a, k.b) != c.name) {
+			t.Errorf("%q: key %+v names another file", c.name, k)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -396,7 +395,9 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(ms
 			continue
 		}
 		n++
-		if !deletedFileKeys(e.id, id, gone) {
+		if k, ok := deletedFileKey(e.id, id); ok {
+			gone[k] = struct{}{}
+		} else {
 			unknown = true
 		}
 	}
@@ -415,40 +416,25 @@ func (r *resolver) removeBlocks(appID, execID string, ids []string, warn func(ms
 	return n, nil
 }
 
-// deletedFileKeys adds to keys the cache key of a deleted block file:
+// deletedFileKey returns the cache key of a deleted block file:
 // rdd_<a>_<b>, or shuffle_<a>_<b>_0.data or .index (the map output's key:
-// its data file and its index go together). It reports whether name was
-// one of those.
-func deletedFileKeys(exec AppExecID, name string, keys map[fileKey]struct{}) bool {
-	if rest, ok := strings.CutPrefix(name, "rdd_"); ok {
-		a, b, ok := strings.Cut(rest, "_")
-		rdd, err1 := strconv.ParseInt(a, 10, 32)
-		split, err2 := strconv.ParseInt(b, 10, 32)
-		if !ok || err1 != nil || err2 != nil {
-			return false
-		}
-		keys[fileKey{exec: exec, kind: fileRDD, a: int32(rdd), b: split}] = struct{}{}
-		return true
+// its data file and its index go together); ok is false for a name of
+// neither form.
+func deletedFileKey(exec AppExecID, name string) (k fileKey, ok bool) {
+	id, data := strings.CutSuffix(name, ".data")
+	if !data {
+		id = strings.TrimSuffix(name, ".index")
 	}
-	rest, ok := strings.CutPrefix(name, "shuffle_")
-	if !ok {
-		return false
+	b, err := ParseBlockID(id)
+	switch {
+	case err != nil:
+		return fileKey{}, false
+	case b.Kind == KindRDD && id == name:
+		return fileKey{exec: exec, kind: fileRDD, a: b.RDDID, b: int64(b.SplitIdx)}, true
+	case b.Kind == KindShuffle && b.ReduceID == 0 && id != name:
+		return fileKey{exec: exec, kind: fileShuffle, a: b.ShuffleID, b: b.MapID}, true
 	}
-	if r, ok := strings.CutSuffix(rest, "_0.data"); ok {
-		rest = r
-	} else if r, ok := strings.CutSuffix(rest, "_0.index"); ok {
-		rest = r
-	} else {
-		return false
-	}
-	a, b, ok := strings.Cut(rest, "_")
-	shuffle, err1 := strconv.ParseInt(a, 10, 32)
-	mapID, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return false
-	}
-	keys[fileKey{exec: exec, kind: fileShuffle, a: int32(shuffle), b: mapID}] = struct{}{}
-	return true
+	return fileKey{}, false
 }
 
 // validBlockFileName accepts a block id usable as a file name in an

@@ -113,14 +113,7 @@ type Service struct {
 
 // NewService starts the service.
 func NewService(cfg ServiceConfig) (*Service, error) {
-	conf := cfg.Conf
-	if conf == nil {
-		conf = sparkconf.New()
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	conf, log := confAndLogger(cfg.Conf, cfg.Logger)
 	log = log.With("component", "shuffle-service")
 	port := cfg.Port
 	if port < 0 {
