@@ -61,7 +61,6 @@ import (
 	"github.com/ember-rpc/ember/deploy/sparkmsg/suid"
 	"github.com/ember-rpc/ember/deploy/webui"
 	"github.com/ember-rpc/ember/internal/sparkjvm"
-	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
 )
@@ -137,10 +136,9 @@ func restConfigFromSpark(conf *sparkconf.Conf) (restConfig, error) {
 	}
 	c.Retries, err = conf.GetInt("spark.port.maxRetries", def)
 	keep(err)
-	c.Protected, err = conf.GetBool(netpoll.ProtectedModeKey, true)
+	sec, err := deploy.SecurityFromConf(conf)
 	keep(err)
-	c.Auth, err = conf.GetBool("spark.authenticate", false)
-	keep(err)
+	c.Auth, c.Protected = sec.Authenticate, sec.Protected
 	for _, f := range c.Filters {
 		if !c.Enabled {
 			break

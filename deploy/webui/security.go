@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/ember-rpc/ember/deploy"
 	"github.com/ember-rpc/ember/netpoll"
 	"github.com/ember-rpc/ember/netpoll/auth"
 	"github.com/ember-rpc/ember/netpoll/sparkconf"
@@ -15,22 +16,15 @@ import (
 // it serves unauthenticated peers (spark.ember.protectedMode=false), or
 // that protected mode refuses every other host, with the keys to set.
 func SecurityWarning(conf *sparkconf.Conf, daemon, host string) (string, error) {
-	if conf == nil {
-		conf = sparkconf.New()
-	}
-	authOn, err := conf.GetBool("spark.authenticate", false)
+	sec, err := deploy.SecurityFromConf(conf)
 	if err != nil {
 		return "", fmt.Errorf("webui: %w", err)
 	}
-	protected, err := conf.GetBool(netpoll.ProtectedModeKey, true)
-	if err != nil {
-		return "", fmt.Errorf("webui: %w", err)
-	}
-	if authOn || auth.IsLoopbackHost(host) {
+	if sec.Authenticate || auth.IsLoopbackHost(host) {
 		return "", nil
 	}
 	const secure = "set spark.authenticate=true and spark.authenticate.secret.file (ember secret writes one) on every node"
-	if !protected {
+	if !sec.Protected {
 		return fmt.Sprintf("Unauthenticated: this %s serves any peer that reaches it without authentication (spark.authenticate is off, "+
 			"%s=false), and such a peer can run commands as this %s's user. To secure it, %s.", daemon, netpoll.ProtectedModeKey, daemon, secure), nil
 	}
@@ -41,18 +35,11 @@ func SecurityWarning(conf *sparkconf.Conf, daemon, host string) (string, error) 
 // KillLocalOnlyFromConf is Options.KillLocalOnly: true in protected mode
 // (spark.authenticate off, spark.ember.protectedMode on).
 func KillLocalOnlyFromConf(conf *sparkconf.Conf) (bool, error) {
-	if conf == nil {
-		conf = sparkconf.New()
-	}
-	authOn, err := conf.GetBool("spark.authenticate", false)
+	sec, err := deploy.SecurityFromConf(conf)
 	if err != nil {
 		return false, fmt.Errorf("webui: %w", err)
 	}
-	protected, err := conf.GetBool(netpoll.ProtectedModeKey, true)
-	if err != nil {
-		return false, fmt.Errorf("webui: %w", err)
-	}
-	return !authOn && protected, nil
+	return sec.LocalOnly(), nil
 }
 
 // localOnly answers 403 to a client that is not on this host: one whose
