@@ -65,14 +65,18 @@ func (r *refCount) release(what string) bool {
 
 // BytesBuffer is a ManagedBuffer over bytes in memory: either a slice the
 // caller owns (NewBytes) or a pooled buffer (GetPooledBytes), in which case
-// the last Release gives both the bytes and the BytesBuffer itself back to
-// their pools, so a warm pool makes a message buffer cost no allocation.
+// the last Release gives the BytesBuffer back to its pool together with its
+// bytes, so a warm pool makes a message buffer cost no allocation.
 type BytesBuffer struct {
 	refs refCount
 	b    []byte
-	// pooled, when set, holds the content (in pooled.B) and marks the
-	// BytesBuffer as one of bytesBufs.
+	// pooled, when set, is &own: the content is in own.B, and the
+	// BytesBuffer is one of bytesBufs.
 	pooled *bytebufferpool.ByteBuffer
+	// own is a pooled BytesBuffer's bytes. They stay with it in bytesBufs
+	// (one pool operation per message, where taking them from a
+	// bytebufferpool.Pool of their own would be a second).
+	own bytebufferpool.ByteBuffer
 }
 
 // NewBytes wraps b. The caller must not change b while the buffer is shared.
@@ -84,13 +88,13 @@ func NewBytes(b []byte) *BytesBuffer {
 
 // GetPooledBytes returns an empty pooled BytesBuffer holding one reference.
 // Write the content into Buf (append to its B, or use its Write methods)
-// before handing the buffer on; the last Release returns the bytes and the
-// BytesBuffer to their pools, after which neither may be touched (a
+// before handing the buffer on; the last Release returns the BytesBuffer
+// and its bytes to the pool, after which neither may be touched (a
 // Release too many panics, unless the BytesBuffer was reused meanwhile,
 // which no check can see).
 func GetPooledBytes() *BytesBuffer {
 	b := bytesBufs.Get().(*BytesBuffer)
-	b.pooled = bodyPool.Get()
+	b.pooled = &b.own
 	b.refs.init()
 	return b
 }
@@ -122,17 +126,18 @@ func (b *BytesBuffer) Reader() (io.ReadCloser, error) {
 func (b *BytesBuffer) Retain() ManagedBuffer { b.refs.retain("BytesBuffer"); return b }
 
 // Release implements ManagedBuffer. The last Release of a pooled buffer
-// returns its bytes (unless they grew past pooledBytesKeep) and itself to
-// their pools.
+// empties it (dropping bytes grown past pooledBytesKeep) and returns it to
+// the pool.
 func (b *BytesBuffer) Release() {
 	if !b.refs.release("BytesBuffer") {
 		return
 	}
-	if bb := b.pooled; bb != nil {
+	if b.pooled != nil {
 		b.pooled = nil
-		if cap(bb.B) <= pooledBytesKeep {
-			bodyPool.Put(bb)
+		if cap(b.own.B) > pooledBytesKeep {
+			b.own.B = nil
 		}
+		b.own.Reset()
 		bytesBufs.Put(b)
 		return
 	}

@@ -82,8 +82,8 @@ func TestBytesBuffer(t *testing.T) {
 }
 
 // TestBytesBufferPooled: a pooled buffer's content is what was written
-// into Buf, and the last Release (not an earlier one) gives the bytes back
-// to their pool.
+// into Buf, and the last Release (not an earlier one) empties it for the
+// pool.
 func TestBytesBufferPooled(t *testing.T) {
 	b := GetPooledBytes()
 	bb := b.Buf()
@@ -106,9 +106,8 @@ func TestBytesBufferPooled(t *testing.T) {
 		t.Fatal("pooled bytes returned while a reference remains")
 	}
 	b.Release()
-	// bytebufferpool resets a buffer when it takes it back.
-	if bb.Len() != 0 {
-		t.Errorf("pooled bytes not returned to the pool (len %d)", bb.Len())
+	if bb.Len() != 0 || cap(bb.B) == 0 {
+		t.Errorf("released bytes: len %d cap %d, want emptied and kept", bb.Len(), cap(bb.B))
 	}
 	if b.Buf() != nil {
 		t.Error("a released buffer keeps its bytes")
@@ -121,8 +120,8 @@ func TestBytesBufferPooled(t *testing.T) {
 	bigB := big.Buf()
 	bigB.B = append(make([]byte, 0, pooledBytesKeep+1), 'x')
 	big.Release()
-	if bigB.Len() != 1 {
-		t.Error("oversized bytes went back to the pool")
+	if cap(bigB.B) != 0 {
+		t.Errorf("a released buffer kept %d bytes of capacity", cap(bigB.B))
 	}
 	next := GetPooledBytes()
 	defer next.Release()
@@ -177,8 +176,8 @@ func TestBytesBufferPoolReuses(t *testing.T) {
 }
 
 // TestBytesBufferConcurrentRefs: racing Retain/Release pairs leave exactly
-// one reference, and the last Release frees once: the pooled bytes go back
-// to the pool when the test drops its own reference, not before.
+// one reference, and the last Release frees once: the pooled bytes are
+// emptied when the test drops its own reference, not before.
 func TestBytesBufferConcurrentRefs(t *testing.T) {
 	b := GetPooledBytes()
 	bb := b.Buf()

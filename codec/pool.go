@@ -11,17 +11,13 @@ import (
 // small.
 var headerPool bytebufferpool.Pool
 
-// bodyPool holds the bytes of pooled BytesBuffers (encoded messages). It is
-// not headerPool, so that each calibrates to its own sizes.
-var bodyPool bytebufferpool.Pool
-
-// bytesBufs holds the BytesBuffers that GetPooledBytes hands out; a
-// released one holds no bytes.
+// bytesBufs holds the BytesBuffers that GetPooledBytes hands out (encoded
+// messages), each with its emptied bytes.
 var bytesBufs = sync.Pool{New: func() any { return new(BytesBuffer) }}
 
-// pooledBytesKeep is the largest capacity a released pooled BytesBuffer
-// gives back to bodyPool: a rare huge message does not pin its memory in
-// the pool (bytebufferpool drops outsized buffers only once calibrated).
+// pooledBytesKeep is the largest capacity of bytes a released pooled
+// BytesBuffer keeps: a rare huge message does not pin its memory in the
+// pool.
 const pooledBytesKeep = 64 << 10
 
 // GetBuffer returns an empty pooled buffer. Give it back with PutBuffer once
