@@ -26,14 +26,7 @@ func (s *State) ApplicationDetail(id string) (deploy.ApplicationDetail, bool) {
 	if a == nil {
 		return deploy.ApplicationDetail{}, false
 	}
-	snap := s.Snapshot()
-	var d deploy.ApplicationDetail
-	for _, j := range append(snap.ActiveApps, snap.CompletedApps...) {
-		if j.ID == id {
-			d.ApplicationInfoJSON = j
-			break
-		}
-	}
+	d := deploy.ApplicationDetail{ApplicationInfoJSON: appJSON(a, s.fx.Now())}
 	if a.Desc.MaxCores != nil {
 		d.CoresRequested = ptr(*a.Desc.MaxCores)
 	}

@@ -116,9 +116,9 @@ func TestClientModeDriverAuthority(t *testing.T) {
 	p2 := &fakePeer{addr: rpcenv.EndpointAddress{Name: deploy.AppClientEndpoint}}
 	s1, s2 := rpcenv.NewAddress("10.1.2.3", 51234), rpcenv.NewAddress("10.1.2.3", 51235)
 	l1, l2 := &fakeLink{remote: s1}, &fakeLink{remote: s2}
-	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1)
-	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p2, s2, l2)
-	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1) // again: the same app
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1, rpcenv.Address{})
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p2, s2, l2, rpcenv.Address{})
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, p1, s1, l1, rpcenv.Address{}) // again: the same app
 	id1 := lastOf[deploy.RegisteredApplication](t, p1).AppID
 	id2 := lastOf[deploy.RegisteredApplication](t, p2).AppID
 	if n := len(msgsOf[deploy.RegisteredApplication](p1)); n != 1 || id1 == id2 {
@@ -152,10 +152,10 @@ func TestAdmitByConnection(t *testing.T) {
 	h := newAlive(t)
 	wp := h.workerPeer()
 	wl := &fakeLink{remote: rpcenv.NewAddress(wp.addr.Addr.Host, 50001)}
-	h.s.RegisterWorkerOver(registerMsg("w1", wp, 4, 4096), wp, wl)
+	h.s.RegisterWorkerOver(registerMsg("w1", wp, 4, 4096), wp, wl, rpcenv.Address{})
 	dp := h.driverPeer()
 	dl := &fakeLink{remote: rpcenv.NewAddress(dp.addr.Addr.Host, 50002)}
-	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512, coresPerExecutor(1), maxCores(1))}, dp, dp.addr.Addr, dl)
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512, coresPerExecutor(1), maxCores(1))}, dp, dp.addr.Addr, dl, rpcenv.Address{})
 	appID := lastOf[deploy.RegisteredApplication](t, dp).AppID
 	wa, da := wp.addr.Addr, dp.addr.Addr
 	forger := &fakeLink{remote: rpcenv.NewAddress("10.6.6.6", 40000)}
@@ -205,5 +205,24 @@ func TestMaxWorkers(t *testing.T) {
 	}
 	if err := h.s.Admit(registerMsg("w1", a, 1, 1024), a.addr.Addr, nil); err != nil {
 		t.Fatalf("a listed worker registering again: %v", err)
+	}
+}
+
+// TestAnswerReachedAt: a registration's answer names the master at the
+// address the peer reached it at: the one a worker says it used, else the
+// one its connection reached.
+func TestAnswerReachedAt(t *testing.T) {
+	h := newAlive(t)
+	viaConn := rpcenv.NewAddress("master-by-name", 7077)
+	wp := h.workerPeer()
+	reg := registerMsg("w1", wp, 4, 4096)
+	h.s.RegisterWorkerOver(reg, wp, nil, viaConn)
+	reg2 := registerMsg("w2", h.workerPeer(), 4, 4096)
+	reg2.MasterAddress = rpcenv.Address{}
+	h.s.RegisterWorkerOver(reg2, h.workerPeer(), nil, viaConn)
+	h.s.RegisterApplicationOver(deploy.RegisterApplication{AppDescription: appDesc(512)}, h.driverPeer(), rpcenv.Address{}, nil, viaConn)
+	want := []rpcenv.Address{reg.MasterAddress, viaConn, viaConn}
+	if got := h.fx.answeredAt; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("answered at %v, want %v", got, want)
 	}
 }

@@ -78,6 +78,7 @@ type fakeEffects struct {
 	persists    []string       // every Persist key, in order
 	unpersists  []string       // every Unpersist key, in order
 	recoveryDue []time.Duration
+	answeredAt  []rpcenv.Address // every Answer's reachedAt, in order
 }
 
 func newFakeEffects() *fakeEffects {
@@ -87,6 +88,11 @@ func newFakeEffects() *fakeEffects {
 func (f *fakeEffects) Send(to Peer, msg any) {
 	f.sends++
 	_ = to.Send(msg)
+}
+
+func (f *fakeEffects) Answer(to Peer, msg any, reachedAt rpcenv.Address) {
+	f.answeredAt = append(f.answeredAt, reachedAt)
+	f.Send(to, msg)
 }
 
 func (f *fakeEffects) Persist(key string, v any) {

@@ -53,9 +53,6 @@ type Master struct {
 	state *State // only touched on the endpoint's loop
 
 	refusals *authority.Refusals // one line per peer per interval for refused messages
-	// replyAs is, while a registration is handled, the address the peer
-	// reached this master at (see Send); zero otherwise.
-	replyAs rpcenv.Address
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -271,14 +268,17 @@ func (m *Master) Shutdown() {
 // ---- Effects ----
 
 // Send implements Effects: fills in the master's own ref where messages
-// carry it. Answering a registration, the ref is at the address the peer
-// reached the master at, when that is another spelling of this master's
-// (a host name for its IP, say): a peer sends its later messages to the
-// ref it is given, and one spelling keeps them on the connection it
-// registered over, the only one the master takes them from (Admit).
-func (m *Master) Send(to Peer, msg any) {
+// carry it.
+func (m *Master) Send(to Peer, msg any) { m.Answer(to, msg, rpcenv.Address{}) }
+
+// Answer implements Effects: Send, with the master's ref at reachedAt
+// when that is another spelling of this master's address (a host name
+// for its IP, say): a peer sends its later messages to the ref it is
+// given, and one spelling keeps them on the connection it registered
+// over, the only one the master takes them from (Admit).
+func (m *Master) Answer(to Peer, msg any, reachedAt rpcenv.Address) {
 	self := m.self
-	if a := m.replyAs; !a.IsZero() && a != m.env.Address() && a.Port == m.env.Address().Port {
+	if a := reachedAt; !a.IsZero() && a != m.env.Address() && a.Port == m.env.Address().Port {
 		self = m.env.RefFor(rpcenv.EndpointAddress{Addr: a, Name: deploy.MasterEndpointName})
 	}
 	switch x := msg.(type) {
@@ -489,12 +489,7 @@ func (m *Master) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) e
 			m.refuse(sender, conn, msg, errors.New("master: RegisterWorker without a worker ref"))
 			return nil
 		}
-		m.replyAs = x.MasterAddress
-		if m.replyAs.IsZero() {
-			m.replyAs = m.env.AddressUsedOver(conn)
-		}
-		s.RegisterWorkerOver(x, x.Worker, linkOf(conn))
-		m.replyAs = rpcenv.Address{}
+		s.RegisterWorkerOver(x, x.Worker, linkOf(conn), m.env.AddressUsedOver(conn))
 	case deploy.Heartbeat:
 		if x.Worker != nil {
 			s.Heartbeat(x, x.Worker)
@@ -508,9 +503,7 @@ func (m *Master) ReceiveOver(msg any, sender rpcenv.Address, conn rpcenv.Conn) e
 			m.refuse(sender, conn, msg, errors.New("master: RegisterApplication without a driver ref"))
 			return nil
 		}
-		m.replyAs = m.env.AddressUsedOver(conn)
-		s.RegisterApplicationOver(x, x.Driver, sender, linkOf(conn))
-		m.replyAs = rpcenv.Address{}
+		s.RegisterApplicationOver(x, x.Driver, sender, linkOf(conn), m.env.AddressUsedOver(conn))
 	case deploy.UnregisterApplication:
 		s.UnregisterApplication(x.AppID)
 	case deploy.MasterChangeAcknowledged:

@@ -28,6 +28,11 @@ type Peer interface {
 type Effects interface {
 	// Send delivers msg to a peer (one way; failures are the peer's problem).
 	Send(to Peer, msg any)
+	// Answer is Send for the answer to a registration (RegisteredWorker,
+	// RegisteredApplication): the master's ref in it is at reachedAt, the
+	// address the peer reached the master at, when that is another
+	// spelling of the master's own (zero: the master's own).
+	Answer(to Peer, msg any, reachedAt rpcenv.Address)
 	// Persist and Unpersist maintain the recovery state (app_<id>,
 	// driver_<id>, worker_<id>).
 	Persist(key string, v any)
@@ -414,13 +419,15 @@ func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateRespon
 	s.log.Info("Worker has re-registered after the master change", "worker", w.ID, "executors", len(m.Executors), "drivers", len(m.DriverIDs))
 	delete(s.awaitingState, m.ID)
 	w.State = deploy.WorkerAlive
-	had := make(map[string]bool, len(w.Executors))
-	for k := range w.Executors {
-		had[k] = true
+	// What the worker listed before this answer is not added again; two
+	// entries with one id in the answer are both added (Spark does so).
+	known := make([]bool, len(m.Executors))
+	for i, ed := range m.Executors {
+		_, known[i] = w.Executors[ed.AppID+"/"+strconv.Itoa(ed.ExecID)]
 	}
-	for _, ed := range m.Executors {
+	for i, ed := range m.Executors {
 		app := s.idToApp[ed.AppID]
-		if app == nil || had[ed.AppID+"/"+strconv.Itoa(ed.ExecID)] {
+		if app == nil || known[i] {
 			continue
 		}
 		e := &ExecutorInfo{ID: ed.ExecID, App: app, Worker: w, Cores: ed.Cores, MemoryMB: ed.MemoryMB, State: ed.State}
@@ -447,12 +454,17 @@ func (s *State) WorkerSchedulerStateResponse(m deploy.WorkerSchedulerStateRespon
 // RegisterWorker handles a worker's registration. usedAddress is the
 // master address the worker reached (echoed back, SPARK-20529).
 func (s *State) RegisterWorker(m deploy.RegisterWorker, worker Peer) {
-	s.RegisterWorkerOver(m, worker, nil)
+	s.RegisterWorkerOver(m, worker, nil, rpcenv.Address{})
 }
 
 // RegisterWorkerOver is RegisterWorker for a registration that came over
-// link: the worker's reports are then taken only over it (Admit).
-func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Link) {
+// link: the worker's reports are then taken only over it (Admit). The
+// answer names the master at the address the worker says it reached
+// (m.MasterAddress), else at reachedAt (see Effects.Answer).
+func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Link, reachedAt rpcenv.Address) {
+	if !m.MasterAddress.IsZero() {
+		reachedAt = m.MasterAddress
+	}
 	if s.Status == deploy.StateStandby {
 		s.fx.Send(worker, deploy.MasterInStandby{})
 		return
@@ -476,7 +488,7 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 			// connection refuses that one while it is open): tell it here.
 			s.fx.Send(worker, deploy.MasterChanged{MasterWebUIURL: s.cfg.WebUIURL})
 		}
-		s.fx.Send(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress, Duplicate: true})
+		s.fx.Answer(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress, Duplicate: true}, reachedAt)
 		return
 	}
 	if m.Host == "" || m.Port <= 0 {
@@ -505,7 +517,7 @@ func (s *State) RegisterWorkerOver(m deploy.RegisterWorker, worker Peer, link Li
 	s.addWorker(w)
 	s.fx.Persist("worker_"+w.ID, WorkerRecord{ID: w.ID, Host: w.Host, Port: w.Port, Endpoint: addr.String(),
 		Cores: w.Cores, MemoryMB: w.MemoryMB, WebUIAddress: w.WebUIAddress})
-	s.fx.Send(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress})
+	s.fx.Answer(worker, deploy.RegisteredWorker{MasterWebUIURL: s.cfg.WebUIURL, MasterAddress: m.MasterAddress}, reachedAt)
 	s.log.Info("Worker registered", "worker", w.ID, "hostPort", w.hostPort(), "cores", w.Cores, "memoryMB", w.MemoryMB)
 	s.schedule()
 }
@@ -651,14 +663,15 @@ func (s *State) newAppID(now time.Time, name string) string {
 
 // RegisterApplication registers an app and schedules it.
 func (s *State) RegisterApplication(m deploy.RegisterApplication, driver Peer) {
-	s.RegisterApplicationOver(m, driver, rpcenv.Address{}, nil)
+	s.RegisterApplicationOver(m, driver, rpcenv.Address{}, nil, rpcenv.Address{})
 }
 
 // RegisterApplicationOver is RegisterApplication for a registration sent
 // from address from over link: what only the driver decides is then taken
 // only over link (Admit). A client-only driver (spark-client://, no
 // address) is known by its connection alone, so two of them are two apps.
-func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Peer, from rpcenv.Address, link Link) {
+// The answer names the master at reachedAt (see Effects.Answer).
+func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Peer, from rpcenv.Address, link Link, reachedAt rpcenv.Address) {
 	if s.Status == deploy.StateStandby {
 		return // standby masters ignore apps; the client tries the others
 	}
@@ -675,7 +688,7 @@ func (s *State) RegisterApplicationOver(m deploy.RegisterApplication, driver Pee
 	jvm, _ := driver.(interface{ Java() bool })
 	s.fx.Persist("app_"+app.ID, AppRecord{ID: app.ID, Desc: app.Desc, Driver: driver.Address().String(), StartTime: now.UnixMilli(),
 		JVM: jvm != nil && jvm.Java()})
-	s.fx.Send(driver, deploy.RegisteredApplication{AppID: app.ID})
+	s.fx.Answer(driver, deploy.RegisteredApplication{AppID: app.ID}, reachedAt)
 	s.log.Info("Registered app", "name", app.Desc.Name, "app", app.ID, "driver", driver.Address().String())
 	s.schedule()
 }
@@ -1364,21 +1377,11 @@ func (s *State) Snapshot() deploy.MasterStateResponse {
 			r.ResourcesUsed = append(r.ResourcesUsed, map[string]deploy.ResourceInformation{})
 		}
 	}
-	appJSON := func(a *AppInfo) deploy.ApplicationInfoJSON {
-		end := now
-		if !a.EndTime.IsZero() {
-			end = a.EndTime
-		}
-		return deploy.ApplicationInfoJSON{ID: a.ID, StartTime: a.StartTime.UnixMilli(), Name: a.Desc.Name, Cores: a.CoresGranted,
-			User: a.Desc.User, MemoryPerExecutor: a.memoryPerExecutor(), MemoryPerSlave: a.memoryPerExecutor(),
-			ResourcesPerExecutor: []deploy.ResourceAmount{}, ResourcesPerSlave: []deploy.ResourceAmount{},
-			SubmitDate: a.StartTime.Format(javaDateLayout), State: a.State, Duration: end.Sub(a.StartTime).Milliseconds()}
-	}
 	for _, a := range s.sortedApps() {
-		r.ActiveApps = append(r.ActiveApps, appJSON(a))
+		r.ActiveApps = append(r.ActiveApps, appJSON(a, now))
 	}
 	for _, a := range s.completedApps {
-		r.CompletedApps = append(r.CompletedApps, appJSON(a))
+		r.CompletedApps = append(r.CompletedApps, appJSON(a, now))
 	}
 	drvJSON := func(d *DriverInfo) deploy.DriverInfoJSON {
 		worker := "None"
@@ -1396,6 +1399,19 @@ func (s *State) Snapshot() deploy.MasterStateResponse {
 		r.CompletedDrivers = append(r.CompletedDrivers, drvJSON(d))
 	}
 	return r
+}
+
+// appJSON is one application in Spark's JSON master state, at time now
+// (a running app's duration).
+func appJSON(a *AppInfo, now time.Time) deploy.ApplicationInfoJSON {
+	end := now
+	if !a.EndTime.IsZero() {
+		end = a.EndTime
+	}
+	return deploy.ApplicationInfoJSON{ID: a.ID, StartTime: a.StartTime.UnixMilli(), Name: a.Desc.Name, Cores: a.CoresGranted,
+		User: a.Desc.User, MemoryPerExecutor: a.memoryPerExecutor(), MemoryPerSlave: a.memoryPerExecutor(),
+		ResourcesPerExecutor: []deploy.ResourceAmount{}, ResourcesPerSlave: []deploy.ResourceAmount{},
+		SubmitDate: a.StartTime.Format(javaDateLayout), State: a.State, Duration: end.Sub(a.StartTime).Milliseconds()}
 }
 
 // Utilization is /json/clusterutilization.
