@@ -54,9 +54,10 @@ type Env struct {
 	conf *sparkconf.Conf
 	addr Address // advertised; zero in client mode
 	log  *slog.Logger
-	// javaWarn rate-limits the refusals of Java content: one line per
-	// peer host per minute, with a count of what it held back.
-	javaWarn *ratelog.Limiter
+	// warnings rate-limits the env's repeated warnings (refused Java
+	// content, a peer's bad messages, endpoint errors), each under its own
+	// key: one line per key per minute, with a count of what it held back.
+	warnings *ratelog.Limiter
 
 	tctx    *netpoll.Context
 	sec     *auth.Setup // authentication and TLS from the conf
@@ -106,7 +107,7 @@ func Create(cfg Config) (*Env, error) {
 		name:       cfg.Name,
 		conf:       conf,
 		log:        log.With("env", cfg.Name),
-		javaWarn:   ratelog.New(time.Minute, 1024),
+		warnings:   ratelog.New(time.Minute, 1024),
 		endpoints:  make(map[string]*endpointData),
 		refs:       make(map[Endpoint]*Ref),
 		outboxes:   make(map[Address]*outbox),

@@ -220,9 +220,9 @@ func (cc *remoteCallContext) SenderAddress() Address { return cc.sender }
 // Conn is the connection the ask arrived over (ConnOf).
 func (cc *remoteCallContext) Conn() Conn { return Conn{cc.conn} }
 
-// warnPeer logs a per-peer warning through the env's limiter (the one
-// the Java refusals use, under its own key): a peer repeating the same
+// warnPeer logs a per-peer warning through the env's limiter (e.warnings,
+// under its own key): a peer repeating the same
 // bad message costs one line per minute, with a count of the rest.
 func (e *Env) warnPeer(remote, msg string, args ...any) {
-	e.javaWarn.Warn(e.log, ratelog.PeerKey(remote)+"\x00"+msg, msg, args...)
+	e.warnings.Warn(e.log, ratelog.PeerKey(remote)+"\x00"+msg, msg, args...)
 }

@@ -244,7 +244,7 @@ func (in *inbox) failPending() {
 func (in *inbox) onError(err error) {
 	defer func() {
 		if p := recover(); p != nil && in.env != nil {
-			in.env.javaWarn.Log(in.env.log, slog.LevelError, "OnError panicked\x00"+in.name, "OnError panicked", "endpoint", in.name, "panic", p)
+			in.env.warnings.Log(in.env.log, slog.LevelError, "OnError panicked\x00"+in.name, "OnError panicked", "endpoint", in.name, "panic", p)
 		}
 	}()
 	if h, ok := in.endpoint.(ErrorHandler); ok {
@@ -254,7 +254,7 @@ func (in *inbox) onError(err error) {
 	if in.env != nil {
 		// One line per endpoint per minute, with the count held back: a
 		// peer whose every message fails cannot flood the log.
-		in.env.javaWarn.Warn(in.env.log, "endpoint error\x00"+in.name, "endpoint error", "endpoint", in.name, "err", err)
+		in.env.warnings.Warn(in.env.log, "endpoint error\x00"+in.name, "endpoint error", "endpoint", in.name, "err", err)
 	}
 }
 

@@ -408,7 +408,7 @@ func (e *Env) appendJavaRequest(dst []byte, m *requestMessage) ([]byte, error) {
 // per-peer limiter: a peer repeating bad messages (or inventing class
 // names) costs one line per minute, with a count of the rest.
 func (e *Env) logJavaErrOnce(err error, remote string) {
-	e.javaWarn.Warn(e.log, ratelog.PeerKey(remote), "refusing Java content from a peer", "remote", remote, "err", err)
+	e.warnings.Warn(e.log, ratelog.PeerKey(remote), "refusing Java content from a peer", "remote", remote, "err", err)
 }
 
 // DecodeJavaContent reads one Java stream as the env reads message
