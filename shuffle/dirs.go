@@ -106,7 +106,8 @@ func resolveExisting(p string) string {
 // (FilePath), and returns it with its size. The name must be a plain file
 // name (validBlockFileName); the sub-dir and the file are reached from the
 // descriptor of the registered local dir without following a symbolic
-// link (open_unix.go), and the file must be a regular file. A missing
+// link (open_unix.go; open_portable.go elsewhere), and the file must be a
+// regular file. A missing
 // sub-dir or file gives an error wrapping os.ErrNotExist; a symbolic link,
 // or a non-dir where the sub-dir belongs, ErrOutsideLocalDir.
 func (r *resolver) blockFile(e *execEntry, name string) (*os.File, int64, error) {
@@ -115,9 +116,9 @@ func (r *resolver) blockFile(e *execEntry, name string) (*os.File, int64, error)
 	}
 	var f *os.File
 	var size int64
-	err := r.inDir(e, name, func(dirfd int, sub, path string) error {
+	err := r.inDir(e, name, func(dir *localDir, sub, path string) error {
 		var err error
-		f, size, err = openRegular(dirfd, sub+"/"+name, path)
+		f, size, err = openRegular(dir, sub+"/"+name, path)
 		return err
 	})
 	return f, size, err
@@ -129,36 +130,36 @@ func (r *resolver) removeBlockFile(e *execEntry, name string) error {
 	if err := validBlockFileName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrOutsideLocalDir, err)
 	}
-	return r.inDir(e, name, func(dirfd int, sub, path string) error {
-		return unlinkRegular(dirfd, sub, name, path)
+	return r.inDir(e, name, func(dir *localDir, sub, path string) error {
+		return unlinkRegular(dir, sub, name, path)
 	})
 }
 
-// inDir runs op with the descriptor of the local dir that holds name, the
-// name of its sub-dir there, and the path (for messages). The descriptor
-// stays open while op runs, even if the executor is removed meanwhile.
-func (r *resolver) inDir(e *execEntry, name string, op func(dirfd int, sub, path string) error) error {
+// errDirClosed: the executor's local dir was closed (the executor was
+// removed) while a lookup beneath it started.
+var errDirClosed = errors.New("shuffle: local dir closed")
+
+// inDir runs op with the open local dir that holds name, the name of its
+// sub-dir there, and the path (for messages). The dir's descriptor stays
+// open while op runs, even if the executor is removed meanwhile.
+func (r *resolver) inDir(e *execEntry, name string, op func(dir *localDir, sub, path string) error) error {
 	i, sub := fileLocation(len(e.info.LocalDirs), int(e.info.SubDirsPerLocalDir), name)
 	path := filepath.Join(e.info.LocalDirs[i], sub, name)
 	dir, err := r.localDir(e, i)
 	if err != nil {
 		return err
 	}
-	rc, err := dir.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var opErr error
-	if err := rc.Control(func(fd uintptr) { opErr = op(int(fd), sub, path) }); err != nil {
+	err = op(dir, sub, path)
+	if errors.Is(err, errDirClosed) {
 		return fmt.Errorf("%w (appId=%s, execId=%s): %v", ErrNotRegistered, e.id.AppID, e.id.ExecID, err)
 	}
-	return opErr
+	return err
 }
 
 // localDir returns the open local dir i of the executor. A dir that did
 // not exist when the executor registered is checked against the dir
 // policy again and opened now, once.
-func (r *resolver) localDir(e *execEntry, i int) (*os.File, error) {
+func (r *resolver) localDir(e *execEntry, i int) (*localDir, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.dirs == nil {

@@ -1,3 +1,5 @@
+//go:build !shuffle_portable
+
 package shuffle
 
 import (

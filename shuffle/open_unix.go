@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !shuffle_portable
 
 package shuffle
 
@@ -73,9 +73,36 @@ func openErr(path string, err error) error {
 	return &os.PathError{Op: "open", Path: path, Err: err}
 }
 
-// openRegular opens rel beneath dirfd and returns it as a file if it is a
+// localDir is a registered local dir, open (dirOpenFlags) as the place
+// its block files are looked up beneath.
+type localDir = os.File
+
+// withFd runs op with dir's descriptor, which stays open while op runs
+// even if dir is closed meanwhile; if dir is closed already, it returns
+// errDirClosed.
+func withFd(dir *localDir, op func(fd int) error) error {
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	if err := rc.Control(func(fd uintptr) { opErr = op(int(fd)) }); err != nil {
+		return fmt.Errorf("%w: %v", errDirClosed, err)
+	}
+	return opErr
+}
+
+// openRegular opens rel beneath dir and returns it as a file if it is a
 // regular file, with its size. path names it in errors.
-func openRegular(dirfd int, rel, path string) (*os.File, int64, error) {
+func openRegular(dir *localDir, rel, path string) (f *os.File, size int64, err error) {
+	err = withFd(dir, func(dirfd int) error {
+		f, size, err = openRegularAt(dirfd, rel, path)
+		return err
+	})
+	return f, size, err
+}
+
+func openRegularAt(dirfd int, rel, path string) (*os.File, int64, error) {
 	fd, err := openBeneath(dirfd, rel, fileOpenFlags)
 	if err != nil {
 		return nil, 0, openErr(path, err)
@@ -96,9 +123,13 @@ func openRegular(dirfd int, rel, path string) (*os.File, int64, error) {
 	return os.NewFile(uintptr(fd), path), st.Size, nil
 }
 
-// unlinkRegular deletes name from sub beneath dirfd if it is a regular
+// unlinkRegular deletes name from sub beneath dir if it is a regular
 // file; the sub-dir is reached without following symbolic links.
-func unlinkRegular(dirfd int, sub, name, path string) error {
+func unlinkRegular(dir *localDir, sub, name, path string) error {
+	return withFd(dir, func(dirfd int) error { return unlinkRegularAt(dirfd, sub, name, path) })
+}
+
+func unlinkRegularAt(dirfd int, sub, name, path string) error {
 	subfd, err := openBeneath(dirfd, sub, dirOpenFlags)
 	if err != nil {
 		return openErr(path, err)

@@ -146,12 +146,12 @@ type execEntry struct {
 	id   AppExecID
 	info ExecutorShuffleInfo
 
-	mu   sync.Mutex // guards dirs
-	dirs []*os.File // by local dir index; nil until opened; closed when the executor is forgotten
+	mu   sync.Mutex  // guards dirs
+	dirs []*localDir // by local dir index; nil until opened; closed when the executor is forgotten
 }
 
 func newExecEntry(id AppExecID, info ExecutorShuffleInfo) *execEntry {
-	e := &execEntry{id: id, info: info, dirs: make([]*os.File, len(info.LocalDirs))}
+	e := &execEntry{id: id, info: info, dirs: make([]*localDir, len(info.LocalDirs))}
 	for i, d := range info.LocalDirs {
 		if f, err := openLocalDir(d); err == nil {
 			e.dirs[i] = f
