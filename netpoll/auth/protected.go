@@ -54,26 +54,52 @@ func IsLoopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
+// Settings is what a configuration says about serving peers that prove
+// no secret: the one reader of its two keys (ProtectedMode, and the
+// daemons' web UI and REST server through deploy.SecurityFromConf).
+type Settings struct {
+	// Authenticate is spark.authenticate (false): every RPC peer proves
+	// the shared secret.
+	Authenticate bool
+	// Protected is protected mode (spark.ember.protectedMode, true).
+	Protected bool
+}
+
+// ReadSettings reads spark.authenticate and spark.ember.protectedMode
+// (nil conf: the defaults).
+func ReadSettings(sc *sparkconf.Conf) (Settings, error) {
+	if sc == nil {
+		sc = sparkconf.New()
+	}
+	var s Settings
+	var err error
+	if s.Authenticate, err = sc.GetBool("spark.authenticate", false); err != nil {
+		return Settings{}, err
+	}
+	if s.Protected, err = sc.GetBool(netpoll.ProtectedModeKey, true); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+// LocalOnly reports whether only peers on the daemon's own host are
+// served: protected mode with spark.authenticate off.
+func (s Settings) LocalOnly() bool { return !s.Authenticate && s.Protected }
+
 // ProtectedMode reads spark.authenticate and spark.ember.protectedMode and
 // returns the daemon's security, logging its mode once (INFO when
 // authenticated or protected, WARN when open on a non-loopback address).
 // daemon names the daemon in the log and in refusals ("master", "worker",
 // "shuffle service"); host is the address it binds.
 func ProtectedMode(sc *sparkconf.Conf, daemon, host string, log *slog.Logger) (*DaemonSecurity, error) {
-	if sc == nil {
-		sc = sparkconf.New()
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	authOn, err := sc.GetBool("spark.authenticate", false)
+	set, err := ReadSettings(sc)
 	if err != nil {
 		return nil, err
 	}
-	protected, err := sc.GetBool(netpoll.ProtectedModeKey, true)
-	if err != nil {
-		return nil, err
-	}
+	authOn, protected := set.Authenticate, set.Protected
 	bind := host
 	if bind == "" {
 		bind = "0.0.0.0"
