@@ -576,7 +576,7 @@ func DecodeRequest(b []byte, maxBlocks int) (m Message, err error) {
 		m = &BlocksRemoved{NumRemovedBlocks: r.Int32()}
 	case TypeFetchShuffleBlocks:
 		f := &FetchShuffleBlocks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32()}
-		f.MapIDs, f.ReduceIDs = d.pairedArrays("map ids", "reduce ids")
+		f.MapIDs, f.ReduceIDs = paired(d, 8, (*codec.Reader).Int64, "map ids", "reduce ids")
 		f.BatchFetchEnabled = r.Bool()
 		m = f
 	case TypeGetLocalDirsForExecutors:
@@ -615,7 +615,7 @@ func DecodeRequest(b []byte, maxBlocks int) (m Message, err error) {
 	case TypeFetchShuffleBlockChunks:
 		f := &FetchShuffleBlockChunks{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(),
 			ShuffleMergeID: r.Int32()}
-		f.ReduceIDs, f.ChunkIDs = d.pairedInts("reduce ids", "chunk ids")
+		f.ReduceIDs, f.ChunkIDs = paired(d, 4, (*codec.Reader).Int32, "reduce ids", "chunk ids")
 		m = f
 	case TypeDiagnoseCorruption:
 		m = &DiagnoseCorruption{AppID: r.String(), ExecID: r.String(), ShuffleID: r.Int32(), MapID: r.Int64(),
@@ -789,39 +789,23 @@ func (d *decoder) strings(what string) []string {
 	return out
 }
 
-// pairedArrays reads FetchShuffleBlocks' map ids (a long array) and the
-// array of their reduce id arrays, which must have one entry per map id.
-// Counts are checked against the bytes left before allocating: each map id
-// needs 8 bytes plus 4 for its reduce array's count. The reduce arrays
-// share one backing array.
-func (d *decoder) pairedArrays(whatA, whatB string) ([]int64, [][]int32) {
+// paired reads an array of ids (longs or ints, each width bytes, read by
+// read) and an array of int arrays with one entry per id:
+// FetchShuffleBlocks' map ids and reduce ids, FetchShuffleBlockChunks'
+// reduce ids and chunk ids. Counts are checked against the bytes left
+// before allocating: each id needs width bytes plus 4 for its int array's
+// count. The int arrays share one backing array.
+func paired[T int32 | int64](d *decoder, width int, read func(*codec.Reader) T, whatA, whatB string) ([]T, [][]int32) {
 	if d.failed() {
 		return nil, nil
 	}
-	n := d.r.Count(12)
+	n := d.r.Count(width + 4)
 	if d.failed() || d.capped(whatA, n) {
 		return nil, nil
 	}
-	ids := make([]int64, n)
+	ids := make([]T, n)
 	for i := range ids {
-		ids[i] = d.r.Int64()
-	}
-	return ids, d.intArrays(n, whatA, whatB)
-}
-
-// pairedInts reads an int array and an array of int arrays with one entry
-// per int (FetchShuffleBlockChunks' reduce ids and chunk ids).
-func (d *decoder) pairedInts(whatA, whatB string) ([]int32, [][]int32) {
-	if d.failed() {
-		return nil, nil
-	}
-	n := d.r.Count(8)
-	if d.failed() || d.capped(whatA, n) {
-		return nil, nil
-	}
-	ids := make([]int32, n)
-	for i := range ids {
-		ids[i] = d.r.Int32()
+		ids[i] = read(d.r)
 	}
 	return ids, d.intArrays(n, whatA, whatB)
 }
