@@ -45,12 +45,7 @@ func chunkAllocs(t *testing.T, cached, batch bool) float64 {
 	if !cached {
 		maxOpen = 0
 	}
-	r := newTestResolverConf(t, resolverConfig{maxOpenFiles: maxOpen})
-	dirs := newExecDirs(t, 2)
-	writeShuffle(t, dirs, 3, 2, reduces, nil)
-	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := servingResolver(t, maxOpen, 3, 2, reduces)
 	h := &blockHandler{res: r, streams: netpoll.NewOneForOneStreamManager(), metrics: &Metrics{},
 		maxBlocks: DefaultMaxBlocksPerRequest, budgets: newConnBudgets(1, 1), warnings: ratelog.New(warnInterval, 16)}
 	m := &FetchShuffleBlocks{AppID: "app", ExecID: "exec", ShuffleID: 3, MapIDs: []int64{0, 1}, BatchFetchEnabled: batch}

@@ -235,12 +235,7 @@ func fetchAndCheck(t *testing.T, r *resolver, app string, m int) codec.ManagedBu
 // most maxOpenFiles stay open, plus those of chunks still being sent.
 func TestOpenFileCacheBounded(t *testing.T) {
 	const max, maps = 4, 40
-	r := newTestResolverConf(t, resolverConfig{maxOpenFiles: max})
-	dirs := newExecDirs(t, 2)
-	writeShuffle(t, dirs, 0, maps, 2, nil)
-	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
-		t.Fatal(err)
-	}
+	r, dirs := servingResolver(t, max, 0, maps, 2)
 	for m := 0; m < maps; m++ {
 		fetchAndCheck(t, r, "app", m).Release()
 		if open := openFilesUnder(t, dirs...); len(open) != min(m+1, max) || r.cache.openFiles() != min(m+1, max) {

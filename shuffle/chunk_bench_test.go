@@ -10,12 +10,7 @@ import (
 // cached and, with maxOpenFiles > 0, its data file open in the cache.
 func benchResolver(b *testing.B, maxOpenFiles, maps int) *resolver {
 	b.Helper()
-	r := newTestResolverConf(b, resolverConfig{maxOpenFiles: maxOpenFiles})
-	dirs := newExecDirs(b, 2)
-	writeShuffle(b, dirs, 0, maps, 4, nil)
-	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
-		b.Fatal(err)
-	}
+	r, _ := servingResolver(b, maxOpenFiles, 0, maps, 4)
 	for m := 0; m < maps; m++ {
 		buf, err := r.shuffleBlock("app", "exec", 0, int64(m), 1, 2)
 		if err != nil {

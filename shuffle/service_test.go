@@ -505,6 +505,20 @@ func newTestResolver(t testing.TB, rddOn bool, dbPath string) *resolver {
 	return newTestResolverConf(t, resolverConfig{rddOn: rddOn, dbPath: dbPath, maxOpenFiles: DefaultMaxOpenFiles})
 }
 
+// servingResolver returns a resolver of up to maxOpenFiles open files
+// and the dirs of executor app/exec, registered with it, which hold shuffle
+// shuffleID: maps × reduces partitions written by writeShuffle.
+func servingResolver(t testing.TB, maxOpenFiles int, shuffleID int32, maps, reduces int) (*resolver, []string) {
+	t.Helper()
+	r := newTestResolverConf(t, resolverConfig{maxOpenFiles: maxOpenFiles})
+	dirs := newExecDirs(t, 2)
+	writeShuffle(t, dirs, shuffleID, maps, reduces, nil)
+	if err := r.register(AppExecID{"app", "exec"}, execInfo(dirs)); err != nil {
+		t.Fatal(err)
+	}
+	return r, dirs
+}
+
 // newTestResolverConf returns a resolver of c, with a 1 MiB index cache
 // unless c sets one and the default file options, closed in cleanup.
 func newTestResolverConf(t testing.TB, c resolverConfig) *resolver {
