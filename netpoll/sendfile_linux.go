@@ -7,6 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// msgMore is the send flag that holds a segment back for the bytes that
+// follow (see sock.wmore).
+const msgMore = unix.MSG_MORE
+
 // maxSendfileChunk bounds one sendfile call, like Go's own loop.
 const maxSendfileChunk = 4 << 20
 

@@ -4,6 +4,10 @@ package netpoll
 
 import "os"
 
+// msgMore is 0: off Linux a file region is copied by the writer, and
+// frames are written with writev alone.
+const msgMore = 0
+
 // sendfileCopyChunk is the piece size of the portable file copy.
 const sendfileCopyChunk = 256 << 10
 

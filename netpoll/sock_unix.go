@@ -202,10 +202,10 @@ func (s *sock) writeStep(fd uintptr) bool {
 		}
 		var r uintptr
 		var e syscall.Errno
-		if s.wmore && j == len(bufs) {
+		if msgMore != 0 && s.wmore && j == len(bufs) {
 			s.msg.Iov = &iov[0]
 			s.msg.SetIovlen(len(iov))
-			r, _, e = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.msg)), unix.MSG_MORE)
+			r, _, e = unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.msg)), msgMore)
 			s.msg.Iov = nil
 		} else {
 			r, _, e = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
@@ -291,3 +291,7 @@ func setSockopts(fd int, conf *Conf, keepAlive bool) {
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 }
+
+// setMore says whether a file region follows what the writer writes next
+// (wmore).
+func (s *sock) setMore(on bool) { s.wmore = on }

@@ -90,3 +90,6 @@ func setSockopts(fd int, conf *Conf, keepAlive bool) {
 	}
 	_ = syscall.SetsockoptInt(h, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 }
+
+// setMore does nothing here: file regions are copied by the writer.
+func (s *sock) setMore(bool) {}

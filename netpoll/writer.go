@@ -407,8 +407,8 @@ func (c *Client) gather(nb bool) error {
 func (c *Client) writeIov(nb bool) error {
 	w := &c.ws
 	if s, ok := c.raw.(*sock); ok && w.file != nil && !c.sealedOut {
-		s.wmore = true
-		defer func() { s.wmore = false }()
+		s.setMore(true)
+		defer s.setMore(false)
 	}
 	if !nb {
 		err := c.out.writev(w.iov)
