@@ -158,7 +158,10 @@ type mbEffects struct {
 	sends, persists, unpersists, schedules int
 }
 
-func (f *mbEffects) Send(to master.Peer, msg any)           { f.sends++; _ = to.Send(msg) }
+func (f *mbEffects) Send(to master.Peer, msg any) { f.sends++; _ = to.Send(msg) }
+func (f *mbEffects) Answer(to master.Peer, msg any, _ rpcenv.Address) {
+	f.Send(to, msg)
+}
 func (f *mbEffects) Persist(string, any)                    { f.persists++ }
 func (f *mbEffects) Unpersist(string)                       { f.unpersists++ }
 func (f *mbEffects) Now() time.Time                         { return time.Now() }
