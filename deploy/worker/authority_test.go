@@ -63,9 +63,10 @@ func TestAdmit(t *testing.T) {
 	cfg := testCoreConfig()
 	resolved := map[string][]string{"master-two": {"10.0.0.2"}}
 	cfg.Masters = []rpcenv.Address{m1Addr, m2ByName}
-	cfg.Names = testNames(t, func(host string) []string { return resolved[host] })
+	names := testNames(t, func(host string) []string { return resolved[host] })
+	cfg.Names = names
 	c := registeredCore(cfg, true)
-	cfg.Names.Wait() // the configured names, looked up off the loop
+	names.Wait() // the configured names, looked up off the loop
 	if got := c.MasterAddress(m2Addr); got != m2ByName {
 		t.Errorf("MasterAddress(%v) = %v, want the configured spelling %v (one connection to the master)", m2Addr, got, m2ByName)
 	}
@@ -91,7 +92,7 @@ func TestAdmitPeerNames(t *testing.T) {
 	cfg := testCoreConfig()
 	var mu sync.Mutex
 	lookups := 0
-	cfg.Names = testNames(t, func(host string) []string {
+	names := testNames(t, func(host string) []string {
 		mu.Lock()
 		lookups++
 		mu.Unlock()
@@ -100,13 +101,14 @@ func TestAdmitPeerNames(t *testing.T) {
 		}
 		return nil
 	})
+	cfg.Names = names
 	c := registeredCore(cfg, false)
 	named := rpcenv.NewAddress("master-one", 7077)
 	reg := deploy.RegisteredWorker{Master: refAt(t, "spark://Master@master-one:7077")}
 	if err := c.Admit(reg, named, nil); !errors.Is(err, ErrNotFromMaster) {
 		t.Fatalf("a master by a name not resolved yet: admitted (err %v)", err)
 	}
-	cfg.Names.Wait()
+	names.Wait()
 	if err := c.Admit(reg, named, nil); err != nil {
 		t.Fatalf("a configured master advertising its name, once resolved: %v", err)
 	}
@@ -122,7 +124,7 @@ func TestAdmitPeerNames(t *testing.T) {
 			t.Fatalf("MasterChanged from %s admitted: %v", name, err)
 		}
 	}
-	cfg.Names.Wait()
+	names.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if lookups > peerLookups {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ember-rpc/ember/deploy"
-	"github.com/ember-rpc/ember/deploy/internal/authority"
 	"github.com/ember-rpc/ember/rpcenv"
 )
 
@@ -125,7 +124,22 @@ type CoreConfig struct {
 	// names are compared as written). The core asks it to look up the
 	// configured masters' names when it is made and the active master's
 	// whenever the master changes; whoever made it closes it.
-	Names *authority.Resolver
+	Names HostNames
+}
+
+// HostNames answers, without waiting, whether hosts named differently are
+// one, from names it resolves elsewhere (the worker's daemon gives the core
+// one that resolves them on goroutines of its own).
+type HostNames interface {
+	// Trust starts resolving the hosts that are names.
+	Trust(hosts ...string)
+	// Refresh resolves host again; the last answer stands until then.
+	Refresh(host string)
+	// SameHost reports whether host is trusted's host, by name or by an
+	// address resolved so far.
+	SameHost(host, trusted string) bool
+	// SameAddress is SameHost for two addresses with equal ports.
+	SameAddress(a, trusted rpcenv.Address) bool
 }
 
 // ExecutorSpec is what the shell needs to run one executor.
