@@ -559,12 +559,21 @@ func TestSparkAppAuthenticate(t *testing.T) {
 		t.Errorf("the driver with a wrong secret exited %d, want 3 (its context stopped):\n%s", code, tail(bad.output(), 6000))
 	}
 	badOut := bad.output()
-	if !strings.Contains(badOut, "All masters are unresponsive! Giving up.") || !strings.Contains(badOut, "Authentication failed") ||
-		strings.Contains(badOut, "Connected to Spark cluster") {
+	if !strings.Contains(badOut, "All masters are unresponsive! Giving up.") || strings.Contains(badOut, "Connected to Spark cluster") {
 		t.Errorf("the driver with a wrong secret did not give up on registering:\n%s", tail(badOut, 6000))
 	}
-	t.Logf("the wrong secret's driver: %d connections refused (Authentication failed), then %q, exit 3",
-		strings.Count(badOut, "java.lang.RuntimeException: Authentication failed."), "All masters are unresponsive! Giving up.")
+	// The master refused each attempt for the secret. The driver's own
+	// account of a refusal races inside Spark: the master's failure answer
+	// makes its bootstrap throw "Authentication failed", while the close
+	// that follows stops the connection's outbox, which interrupts that
+	// same thread (InterruptedException) if it has not thrown yet. Both
+	// were seen; the master's log is the deterministic witness.
+	refusals := strings.Count(m.proc.output(), "authentication failed; closing connection")
+	if refusals == 0 {
+		t.Errorf("the master logged no authentication failure for the wrong secret")
+	}
+	t.Logf("the wrong secret's driver: %d attempts refused by the master (%d seen by the driver as Authentication failed), then %q, exit 3",
+		refusals, strings.Count(badOut, "java.lang.RuntimeException: Authentication failed."), "All masters are unresponsive! Giving up.")
 	if strings.Contains(badOut, wrong) || strings.Contains(badOut, secret) {
 		t.Errorf("a secret is in the wrong driver's output")
 	}
