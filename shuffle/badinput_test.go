@@ -334,7 +334,7 @@ func dialRaw(t *testing.T, port int) *rawConn {
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			serr = setSmallRcvBuf(fd)
 		})
 		if err != nil {
 			return err
