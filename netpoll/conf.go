@@ -27,13 +27,13 @@ const (
 const AUTO IOMode = "AUTO"
 
 // autoMode is what AUTO means, on every platform: NIO. Measured on this
-// project's 2-core machine (BENCHMARKS.md, "AUTO"), NIO was at least as
-// fast as EPOLL in most rows of the compare run (chunk fetch on one
-// connection 1.26-1.35x, one-way 1.13x, RPC at 1 and 32 in flight, 4 KiB
-// shuffle blocks, open-loop p99 of round trips), and on 1 core (taskset)
-// as fast or 3-5% faster; EPOLL won only with 256 round trips in flight
-// (1.2x) and 1 MiB round trips with many in flight. Machines with more
-// cores were not measured.
+// project's 2-core machine over three compare runs (BENCHMARKS.md,
+// "AUTO"), NIO won five rows in every run (4 KiB round trips at 32 and
+// 256 in flight, 1 MiB round trips at 1 in flight, chunk fetch on one
+// connection with 8 in flight, the 4 KiB shuffle read) and EPOLL one
+// (64-byte round trips with 256 in flight, 1.15-1.21x); the other rows
+// changed sides between runs. On 1 core (taskset) NIO was level or ahead
+// (round trips by 1-9%). Machines with more cores were not measured.
 const autoMode = NIO
 
 // ModeDefaultKey is Spark 4.1's default for every module's io.mode.

@@ -10,15 +10,15 @@ import (
 	"github.com/ember-rpc/ember/netpoll"
 )
 
+// peerAddrs are a listening peer's addresses as its connection's first
+// message gives them: where it listens, and how it named this env.
+type peerAddrs struct{ listen, used Address }
+
 // rpcHandler is the transport handler of an env (Spark's NettyRpcHandler):
 // it decodes RequestMessages, posts them to the dispatcher, and turns
 // connection events into OnConnected / OnDisconnected / OnNetworkError for
 // every endpoint, for both the socket address and the remote env's
 // listening address.
-// peerAddrs are a listening peer's addresses as its connection's first
-// message gives them: where it listens, and how it named this env.
-type peerAddrs struct{ listen, used Address }
-
 type rpcHandler struct {
 	env *Env
 
